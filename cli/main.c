@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* agentcron: the command-line tool. Dispatches to one subcommand per file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"next", cmd_next, "show when a cron expression fires, in any timezone"},
+};
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: agentcron COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(to, "\n`agentcron COMMAND --help` describes a command.\n"
+                "exit status: 0 ok, 1 failure, 2 usage or invalid input\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("agentcron %s\n", AGENTCRON_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "agentcron: unknown command \"%s\"; `agentcron --help` lists the commands\n", argv[1]);
+    return CLI_USAGE;
+}

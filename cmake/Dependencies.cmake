@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: MIT
+# Finds every dependency through pkg-config; a missing one stops configure naming the Debian
+# package that provides it (scripts/install-deps.sh installs them all).
+find_package(PkgConfig)
+if(NOT PKG_CONFIG_FOUND)
+  message(FATAL_ERROR "pkg-config not found: install it with `sudo apt-get install pkg-config`")
+endif()
+
+function(agentcron_require target module debian_package)
+  pkg_check_modules(${target} QUIET IMPORTED_TARGET GLOBAL ${module})
+  if(NOT ${target}_FOUND)
+    message(FATAL_ERROR "${module} not found: install it with "
+                        "`sudo apt-get install ${debian_package}` (or run scripts/install-deps.sh)")
+  endif()
+endfunction()
+
+agentcron_require(ICU "icu-uc;icu-i18n" libicu-dev)
+agentcron_require(JANSSON jansson libjansson-dev)
+if(AGENTCRON_TESTS)
+  agentcron_require(CMOCKA cmocka libcmocka-dev)
+endif()
