@@ -109,7 +109,9 @@ int cron_next(const struct cron_expr *e, const struct cron_zone *z, int64_t afte
 
 int cron_prev(const struct cron_expr *e, const struct cron_zone *z, int64_t before_ms, struct cron_fire *fire)
 {
-    int64_t before = -cron_floor_div(-before_ms, 1000); /* ceiling */
+    if (before_ms <= 0)
+        return CRON_ENOFIRE;
+    int64_t before = before_ms / 1000 + (before_ms % 1000 != 0); /* ceiling */
     if (before > MAX_S + 1)
         before = MAX_S + 1;
     if (before <= 0)

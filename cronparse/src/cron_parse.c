@@ -417,8 +417,8 @@ static int can_ever_fire(const struct cron_expr *e)
     for (unsigned m = 1; m <= 12; m++) {
         if (!(e->months & (1u << (m - 1))))
             continue;
-        for (unsigned len = m == 2 ? 28 : cron_days_in_month(2001, m); len <= (m == 2 ? 29u : len);
-             len++)
+        const unsigned shortest = cron_days_in_month(2001, m), longest = cron_days_in_month(2000, m);
+        for (unsigned len = shortest; len <= longest; len++)
             for (unsigned wd1 = 0; wd1 < 7; wd1++)
                 if (cron_day_mask(e, len, wd1))
                     return 1;
