@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Runs agentcron's tests: installs what they need, builds, and runs CTest.
+#   tests/run.sh                 all tests (warnings are errors)
+#   tests/run.sh --sanitize      the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   tests/run.sh --fuzz SECONDS  the libFuzzer targets (clang, ASan/UBSan) for SECONDS each
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+mode=tests fuzz_seconds=60
+case "${1:-}" in
+  "") ;;
+  --sanitize) mode=sanitize ;;
+  --fuzz) mode=fuzz; fuzz_seconds=${2:?--fuzz needs a number of seconds} ;;
+  -h|--help) sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "tests/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+esac
+
+scripts/install-deps.sh
+
+case $mode in
+  tests)
+    scripts/build.sh build -DAGENTCRON_WERROR=ON
+    cd build && ctest --output-on-failure -j "$(nproc)"
+    ;;
+  sanitize)
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    scripts/build.sh build-sanitize -DAGENTCRON_WERROR=ON -DAGENTCRON_SANITIZE=address,undefined \
+      -DCMAKE_BUILD_TYPE=Debug
+    cd build-sanitize && ctest --output-on-failure -j "$(nproc)"
+    ;;
+  fuzz)
+    scripts/build.sh build-fuzz -DCMAKE_C_COMPILER=clang -DAGENTCRON_FUZZ=ON -DAGENTCRON_TESTS=OFF \
+      -DAGENTCRON_SANITIZE=address,undefined
+    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+    mkdir -p tests/fuzz/artifacts
+    for corpus in tests/fuzz/corpus/*/; do
+      name=$(basename "$corpus")
+      echo "fuzz_$name: ${fuzz_seconds}s from $(ls "$corpus" | wc -l) seeds"
+      mkdir -p "$work/$name"
+      # New inputs go to a scratch folder; the checked-in seeds stay as they are.
+      "build-fuzz/tests/fuzz/fuzz_$name" "$work/$name" "$corpus" -max_total_time="$fuzz_seconds" \
+        -max_len=1100 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="tests/fuzz/artifacts/$name-" 2>&1 | tail -n 12
+      [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz_$name found a failure: see tests/fuzz/artifacts/" >&2; exit 1; }
+    done
+    ;;
+esac
