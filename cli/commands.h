@@ -4,9 +4,13 @@
 #ifndef AGENTCRON_CLI_COMMANDS_H
 #define AGENTCRON_CLI_COMMANDS_H
 
-enum cli_exit { CLI_OK = 0, CLI_FAILURE = 1, CLI_USAGE = 2 };
+enum cli_exit { CLI_OK = 0, CLI_FAILURE = 1, CLI_USAGE = 2, CLI_UNHEALTHY = 3 };
 
 /* `agentcron next`: fire times of a cron expression. */
 int cmd_next(int argc, char **argv);
+
+/* `agentcron tzdata`: regenerate or inspect the tz data ICU runs with. Runs before ICU is
+ * pointed at any data (it must not be stopped by stale data). */
+int cmd_tzdata(int argc, char **argv);
 
 #endif

@@ -4,13 +4,16 @@
 #include <string.h>
 
 #include "commands.h"
+#include "tzdata.h"
 
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
+    int needs_tzdata; /* refuse to run on tz data older than the system's */
     const char *summary;
 } commands[] = {
-    {"next", cmd_next, "show when a cron expression fires, in any timezone"},
+    {"next", cmd_next, 1, "show when a cron expression fires, in any timezone"},
+    {"tzdata", cmd_tzdata, 0, "regenerate or inspect the timezone data ICU uses"},
 };
 
 static void usage(FILE *to)
@@ -19,7 +22,7 @@ static void usage(FILE *to)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(to, "\n`agentcron COMMAND --help` describes a command.\n"
-                "exit status: 0 ok, 1 failure, 2 usage or invalid input\n");
+                "exit status: 0 ok, 1 failure, 2 usage or invalid input, 3 unhealthy\n");
 }
 
 int main(int argc, char **argv)
@@ -36,9 +39,19 @@ int main(int argc, char **argv)
         printf("agentcron %s\n", AGENTCRON_VERSION);
         return CLI_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name))
+            continue;
+        if (commands[i].needs_tzdata) {
+            struct tzdata_status st;
+            struct tzdata_error err;
+            if (tzdata_init(NULL, &st, &err) != 0) {
+                fprintf(stderr, "agentcron: %s\n", err.message);
+                return CLI_FAILURE;
+            }
+        }
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "agentcron: unknown command \"%s\"; `agentcron --help` lists the commands\n", argv[1]);
     return CLI_USAGE;
 }

@@ -86,11 +86,17 @@ int cron_zone_open(const char *name, struct cron_zone **out, struct cron_error *
 /* Frees a zone; NULL is a no-op. */
 void cron_zone_free(struct cron_zone *zone);
 
-/* The zone's canonical name (e.g. "America/New_York" for "US/Eastern"). Owned by the zone. */
+/* The zone's canonical IANA name: links are followed ("US/Eastern" is "America/New_York",
+ * "Asia/Calcutta" is "Asia/Kolkata"), and the Etc/UTC family reads "UTC". Owned by the zone. */
 const char *cron_zone_name(const struct cron_zone *zone);
 
 /* The zone's UTC offset, in seconds, at instant `ms`. */
 int32_t cron_zone_offset(const struct cron_zone *zone, int64_t ms);
+
+/* The first change of UTC offset strictly after `after_ms` (up to 2201): stores its instant
+ * and the offset from then on, and returns 0; CRON_ENOFIRE when there is none. */
+int cron_zone_next_transition(const struct cron_zone *zone, int64_t after_ms, int64_t *at_ms,
+                              int32_t *offset_after);
 
 /* How a fire instant relates to the wall-clock time that matched. */
 enum cron_fire_kind {

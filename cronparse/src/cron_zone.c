@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unicode/uchar.h>
 #include <unicode/ucal.h>
+#include <unicode/ures.h>
 #include <unicode/ustring.h>
 
 #include "cron_int.h"
@@ -33,6 +35,77 @@ static int to_uchars(const char *name, UChar *out, size_t cap)
     return (int)i;
 }
 
+/* Index of `id` in the zone table's sorted Names, or -1. */
+static int32_t find_zone_name(const UResourceBundle *names, const UChar *id)
+{
+    int32_t lo = 0, hi = ures_getSize(names) - 1;
+    while (lo <= hi) {
+        const int32_t mid = lo + (hi - lo) / 2;
+        UErrorCode st = U_ZERO_ERROR;
+        int32_t len;
+        const UChar *name = ures_getStringByIndex(names, mid, &len, &st);
+        if (U_FAILURE(st))
+            return -1;
+        const int c = u_strcmp(name, id);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+/* Replaces an IANA link (Asia/Calcutta, US/Eastern) in canon by the zone it names
+ * (Asia/Kolkata, America/New_York), reading the links from ICU's own zone table so that the
+ * answer follows whatever tz data ICU runs with. ICU's canonical IDs are CLDR's, which keep
+ * some old names; people and the tz database use the current ones. Leaves canon as it is
+ * when the table says nothing. */
+static void follow_link(UChar *canon, int32_t cap, int32_t *len)
+{
+    UErrorCode st = U_ZERO_ERROR;
+    UResourceBundle *top = ures_openDirect(NULL, "zoneinfo64", &st);
+    UResourceBundle *names = ures_getByKey(top, "Names", NULL, &st);
+    UResourceBundle *zones = ures_getByKey(top, "Zones", NULL, &st);
+    const int32_t index = U_SUCCESS(st) ? find_zone_name(names, canon) : -1;
+    UResourceBundle *entry = index >= 0 ? ures_getByIndex(zones, index, NULL, &st) : NULL;
+    if (entry && U_SUCCESS(st) && ures_getType(entry) == URES_INT) {
+        const int32_t target = ures_getInt(entry, &st);
+        int32_t n;
+        const UChar *name = ures_getStringByIndex(names, target, &n, &st);
+        if (U_SUCCESS(st) && n < cap) {
+            u_strncpy(canon, name, n);
+            canon[n] = 0;
+            *len = n;
+        }
+    }
+    ures_close(entry);
+    ures_close(zones);
+    ures_close(names);
+    ures_close(top);
+}
+
+/* Rewrites id (in place) to the spelling the zone table uses, comparing without case
+ * ("america/new_york"), as Postgres and most tools accept names. */
+static void fix_case(UChar *id)
+{
+    UErrorCode st = U_ZERO_ERROR;
+    UResourceBundle *top = ures_openDirect(NULL, "zoneinfo64", &st);
+    UResourceBundle *names = ures_getByKey(top, "Names", NULL, &st);
+    const int32_t count = U_SUCCESS(st) ? ures_getSize(names) : 0;
+    for (int32_t i = 0; i < count; i++) {
+        int32_t n;
+        const UChar *name = ures_getStringByIndex(names, i, &n, &st);
+        if (U_SUCCESS(st) && u_strcasecmp(name, id, U_FOLD_CASE_DEFAULT) == 0) {
+            u_strncpy(id, name, n); /* same length: only the case differs */
+            break;
+        }
+    }
+    ures_close(names);
+    ures_close(top);
+}
+
 static int canonical_uchars(const char *name, UChar *canon, int32_t cap, int32_t *len)
 {
     UChar id[CRON_ZONE_NAME_MAX];
@@ -41,9 +114,15 @@ static int canonical_uchars(const char *name, UChar *canon, int32_t cap, int32_t
     UErrorCode st = U_ZERO_ERROR;
     UBool is_system = 0;
     *len = ucal_getCanonicalTimeZoneID(id, -1, canon, cap, &is_system, &st);
+    if (U_FAILURE(st) || !is_system) {
+        fix_case(id);
+        st = U_ZERO_ERROR;
+        *len = ucal_getCanonicalTimeZoneID(id, -1, canon, cap, &is_system, &st);
+    }
     if (U_FAILURE(st) || !is_system || *len <= 0 || *len >= cap)
         return CRON_EZONE;
     canon[*len] = 0;
+    follow_link(canon, cap, len);
     return 0;
 }
 
@@ -206,4 +285,15 @@ uint32_t cron_zone_wall_period(const struct cron_zone *z, int64_t w)
 int32_t cron_zone_offset(const struct cron_zone *zone, int64_t ms)
 {
     return zone->offset[cron_zone_period(zone, cron_floor_div(ms, 1000))];
+}
+
+int cron_zone_next_transition(const struct cron_zone *zone, int64_t after_ms, int64_t *at_ms,
+                              int32_t *offset_after)
+{
+    const uint32_t k = cron_zone_period(zone, cron_floor_div(after_ms, 1000)) + 1;
+    if (k >= zone->count)
+        return CRON_ENOFIRE;
+    *at_ms = zone->start[k] * 1000;
+    *offset_after = zone->offset[k];
+    return 0;
 }
