@@ -158,12 +158,16 @@ size_t posixtz_expand(const struct posixtz *tz, int64_t after, int32_t utoff, ui
     const int64_t first_year = tm.tm_year + 1900 - 1;
     /* Two candidate switches a year, from the year before `after` (a rule's switch can fall
      * in the previous UTC year); sorted by time with each year's pair kept in order. */
-    const size_t years = last_year >= first_year ? (size_t)(last_year - first_year + 1) : 0;
+    /* One year more than asked, so that a switch at the very end of last_year meets the one
+     * that may cancel it (permanent DST: "EST5EDT,0/0,J365/25"); only instants up to the end
+     * of last_year are kept. */
+    const int64_t limit = days_from_civil((int64_t)last_year + 1, 1, 1) * 86400;
+    const size_t years = last_year >= first_year ? (size_t)(last_year - first_year + 2) : 0;
     struct posixtz_transition *all = malloc((years * 2 + 1) * sizeof *all);
     if (!all)
         return 0;
     size_t n = 0;
-    for (int64_t y = first_year; y <= last_year; y++) {
+    for (int64_t y = first_year; y <= (int64_t)last_year + 1; y++) {
         all[n++] = (struct posixtz_transition){rule_day(&tz->start, y) * 86400 + tz->start.time - tz->std_utoff,
                                                tz->dst_utoff, 1};
         all[n++] = (struct posixtz_transition){rule_day(&tz->end, y) * 86400 + tz->end.time - tz->dst_utoff,
@@ -177,7 +181,7 @@ size_t posixtz_expand(const struct posixtz *tz, int64_t after, int32_t utoff, ui
         }
     size_t written = 0;
     for (size_t i = 0; i < n; i++) {
-        if (all[i].at <= after)
+        if (all[i].at <= after || all[i].at >= limit)
             continue;
         if (i + 1 < n && all[i + 1].at == all[i].at)
             continue; /* a later switch at the same instant wins */

@@ -41,12 +41,13 @@ static uint8_t *read_file(const char *path, size_t max, size_t *len)
     if (!f)
         return NULL;
     uint8_t *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    const int bad = !buf || ferror(f) || n > max;
+    errno = 0;
+    const size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    const int why = !buf ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : n > max ? EFBIG : 0;
     fclose(f);
-    if (bad) {
+    if (why) {
         free(buf);
-        errno = n > max ? EFBIG : EIO;
+        errno = why;
         return NULL;
     }
     *len = n;
@@ -98,8 +99,9 @@ static int read_names(const char *source, struct tzdata_names *out, struct tzdat
             out->names = grown;
         }
         if (!valid_name(zone ? a : b) || (link && !valid_name(a))) {
-            free(text);
-            return tzdata_fail(err, "%s has an invalid zone name near \"%.64s\"", path, line);
+            tzdata_fail(err, "%s has an invalid zone name near \"%.64s\"", path, line);
+            free(text); /* only after the message: `line` points into it */
+            return -1;
         }
         struct name *n = &out->names[out->count++];
         *n = (struct name){.name = strdup(zone ? a : b), .link_target = link ? strdup(a) : NULL};
