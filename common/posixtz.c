@@ -134,36 +134,33 @@ static int64_t rule_day(const struct posixtz_date *d, int64_t y)
     return first + day - 1;
 }
 
-static int by_time(const void *a, const void *b)
-{
-    const struct posixtz_transition *x = a, *y = b;
-    if (x->at != y->at)
-        return x->at < y->at ? -1 : 1;
-    return 0;
-}
-
 size_t posixtz_expand(const struct posixtz *tz, int64_t after, int32_t utoff, uint8_t isdst,
                       int last_year, struct posixtz_transition *out, size_t cap)
 {
+    /* Only instants before the end of last_year, and only years from 1800 on, are looked at,
+     * so that a hostile `after` cannot make the work unbounded. */
+    if (last_year < 1800 || last_year > 9999 || cap == 0)
+        return 0;
+    const int64_t limit = days_from_civil((int64_t)last_year + 1, 1, 1) * 86400;
+    if (after >= limit - 1)
+        return 0;
     if (!tz->has_dst) {
-        if ((utoff == tz->std_utoff && !isdst) || cap == 0)
+        if (utoff == tz->std_utoff && !isdst)
             return 0;
         /* Only the offset after the last transition: a change "at" the next second. */
         out[0] = (struct posixtz_transition){after + 1, tz->std_utoff, 0};
         return 1;
     }
-    time_t t = (time_t)after;
+    const time_t t = (time_t)(after < -5364662400 ? -5364662400 : after); /* 1800-01-01 */
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (!gmtime_r(&t, &tm))
+        return 0;
+    /* Two switches a year, from the year before `after` (a switch can fall in the previous
+     * UTC year) to one year past last_year, so that a switch at the very end of last_year
+     * meets the one that may cancel it (permanent DST: "EST5EDT,0/0,J365/25"). */
     const int64_t first_year = tm.tm_year + 1900 - 1;
-    /* Two candidate switches a year, from the year before `after` (a rule's switch can fall
-     * in the previous UTC year); sorted by time with each year's pair kept in order. */
-    /* One year more than asked, so that a switch at the very end of last_year meets the one
-     * that may cancel it (permanent DST: "EST5EDT,0/0,J365/25"); only instants up to the end
-     * of last_year are kept. */
-    const int64_t limit = days_from_civil((int64_t)last_year + 1, 1, 1) * 86400;
-    const size_t years = last_year >= first_year ? (size_t)(last_year - first_year + 2) : 0;
-    struct posixtz_transition *all = malloc((years * 2 + 1) * sizeof *all);
+    const size_t years = (size_t)(last_year - first_year + 2);
+    struct posixtz_transition *all = malloc(years * 2 * sizeof *all);
     if (!all)
         return 0;
     size_t n = 0;
@@ -173,22 +170,20 @@ size_t posixtz_expand(const struct posixtz *tz, int64_t after, int32_t utoff, ui
         all[n++] = (struct posixtz_transition){rule_day(&tz->end, y) * 86400 + tz->end.time - tz->dst_utoff,
                                                tz->std_utoff, 0};
     }
-    /* a stable sort: insertion sort keeps equal instants in generation order */
+    /* Nearly sorted already; an insertion sort is stable, keeping equal instants in order. */
     for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && by_time(&all[j - 1], &all[j]) > 0; j--) {
+        for (size_t j = i; j > 0 && all[j - 1].at > all[j].at; j--) {
             const struct posixtz_transition tmp = all[j];
             all[j] = all[j - 1], all[j - 1] = tmp;
         }
     size_t written = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && written < cap; i++) {
         if (all[i].at <= after || all[i].at >= limit)
             continue;
         if (i + 1 < n && all[i + 1].at == all[i].at)
             continue; /* a later switch at the same instant wins */
         if (all[i].utoff == utoff && all[i].isdst == isdst)
             continue;
-        if (written == cap)
-            break;
         out[written++] = all[i];
         utoff = all[i].utoff, isdst = all[i].isdst;
     }

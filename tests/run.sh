@@ -36,14 +36,20 @@ case $mode in
       -DAGENTCRON_SANITIZE=address,undefined
     work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
     mkdir -p tests/fuzz/artifacts
-    for corpus in tests/fuzz/corpus/*/; do
-      name=$(basename "$corpus")
-      echo "fuzz_$name: ${fuzz_seconds}s from $(ls "$corpus" | wc -l) seeds"
+    # Seeds: checked in under tests/fuzz/corpus/NAME, or (tzif) the system's own zone files.
+    mkdir -p "$work/seeds-tzif"
+    for z in America/New_York Europe/London Australia/Lord_Howe Pacific/Chatham Africa/Casablanca \
+             Asia/Jerusalem America/Nuuk Europe/Dublin Pacific/Apia Asia/Kolkata UTC; do
+      cp "/usr/share/zoneinfo/$z" "$work/seeds-tzif/${z//\//_}"
+    done
+    for target in build-fuzz/tests/fuzz/fuzz_*; do
+      name=${target##*/fuzz_}
+      seeds=tests/fuzz/corpus/$name; [ -d "$seeds" ] || seeds=$work/seeds-$name
+      echo "fuzz_$name: ${fuzz_seconds}s from $(ls "$seeds" | wc -l) seeds"
       mkdir -p "$work/$name"
       # New inputs go to a scratch folder; the checked-in seeds stay as they are.
-      "build-fuzz/tests/fuzz/fuzz_$name" "$work/$name" "$corpus" -max_total_time="$fuzz_seconds" \
-        -max_len=1100 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="tests/fuzz/artifacts/$name-" 2>&1 | tail -n 12
+      "$target" "$work/$name" "$seeds" -max_total_time="$fuzz_seconds" -max_len=8192 -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="tests/fuzz/artifacts/$name-" 2>&1 | tail -n 6
       [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz_$name found a failure: see tests/fuzz/artifacts/" >&2; exit 1; }
     done
     ;;

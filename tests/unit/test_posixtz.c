@@ -91,12 +91,30 @@ static void test_bad_strings(void **state)
     }
 }
 
+/* Found by fuzz_tzif: a TZif file whose last transition is in the year 2.9e11 made expansion
+ * loop over every year up to it. Any `after` must return promptly. */
+static void test_hostile_instants(void **state)
+{
+    (void)state;
+    struct posixtz tz;
+    const char *why;
+    assert_int_equal(posixtz_parse("EST5EDT,M3.2.0,M11.1.0", &tz, &why), 0);
+    struct posixtz_transition out[8];
+    assert_int_equal(posixtz_expand(&tz, INT64_C(9079256850926403583), tz.std_utoff, 0, 2210, out, 8), 0);
+    assert_int_equal(posixtz_expand(&tz, INT64_MAX, tz.std_utoff, 0, 2210, out, 8), 0);
+    assert_int_equal(posixtz_expand(&tz, INT64_MIN, tz.std_utoff, 0, 1801, out, 8), 6); /* 1799-1801 */
+    assert_int_equal(posixtz_expand(&tz, 0, tz.std_utoff, 0, INT32_MAX, out, 8), 0);
+    assert_int_equal(posixtz_parse("UTC0", &tz, &why), 0);
+    assert_int_equal(posixtz_expand(&tz, INT64_MAX, 3600, 0, 2210, out, 8), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_no_dst),
         cmocka_unit_test(test_bad_strings),
+        cmocka_unit_test(test_hostile_instants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
