@@ -11,6 +11,7 @@
 
 #include "cronparse.h"
 #include "timefmt.h"
+#include "tzdata.h"
 
 #define CHAIN 20000
 #define RUNS 5
@@ -87,6 +88,12 @@ int main(int argc, char **argv)
     if (argc < 3) {
         fprintf(stderr, "usage: cron_bench CORPUS_FILE ZONE...\n");
         return 2;
+    }
+    struct tzdata_status tz_status;
+    struct tzdata_error tz_err;
+    if (tzdata_init(NULL, &tz_status, &tz_err) != 0) {
+        fprintf(stderr, "cron_bench: %s\n", tz_err.message);
+        return 1;
     }
     FILE *in = fopen(argv[1], "r");
     if (!in) {

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* Writes ICU's zoneinfo64 resource (text, for genrb) from a system zoneinfo directory:
  * zone and link names from tzdata.zi, each zone's transitions from its TZif file, and the
- * TZif footer's DST rule expanded into explicit transitions through TZDATA_LAST_YEAR.
+ * TZif footer's DST rule for the future.
  *
- * Expanding the footer ourselves, instead of handing ICU a "final rule", avoids translating
- * POSIX rules (times past 24:00 or negative, as in Jerusalem or Nuuk) into ICU's
- * SimpleTimeZone encoding, which cannot express all of them; ICU then only replays a list.
- * Offsets are split into raw and DST parts as ICU expects; a negative DST (Europe/Dublin's
- * winter) is recorded as a raw offset, which keeps every total offset exact. */
+ * The footer rule becomes ICU's "final rule" (a SimpleTimeZone) from 2038 on when ICU can
+ * express it exactly, as it can for almost every zone; otherwise (switch times past 24:00 or
+ * negative, as in Jerusalem or Nuuk, or a negative DST) it is expanded here into explicit
+ * transitions through TZDATA_LAST_YEAR. Explicit lists cost ICU a linear scan per lookup,
+ * which is why they are kept short where a rule will do. Offsets are split into raw and DST
+ * parts as ICU expects; a negative DST (Europe/Dublin's winter) is recorded as a raw offset,
+ * which keeps every total offset exact. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "posixtz.h"
 #include "tzdata_int.h"
@@ -169,7 +172,42 @@ struct icu_zone {
     uint8_t type[MAX_TRANSITIONS];
     int32_t raw[MAX_TYPES], dst[MAX_TYPES];
     unsigned types;
+    int has_final;          /* from final_year on, ICU follows final_rule */
+    int32_t final_rule[11]; /* ICU SimpleTimeZone parameters (see rule_for_icu) */
+    int32_t final_raw;
+    int final_year;
 };
+
+/* Encodes a POSIX rule as ICU's SimpleTimeZone parameters when that is exact: month/week/day
+ * or Julian dates, switch times within 0-24 h of local wall time, and a positive DST. ICU
+ * cannot express the rest (Jerusalem's 26:00, Nuuk's -1:00), which stay explicit. Returns 1
+ * when encoded. */
+static int rule_for_icu(const struct posixtz *r, int32_t out[11])
+{
+    static const int month_len[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (!r->has_dst || r->dst_utoff <= r->std_utoff)
+        return 0;
+    const struct posixtz_date *dates[2] = {&r->start, &r->end};
+    for (int i = 0; i < 2; i++) {
+        const struct posixtz_date *d = dates[i];
+        int32_t *o = out + 5 * i;
+        if (d->time < 0 || d->time > 86400)
+            return 0;
+        if (d->kind == 'M') {
+            o[0] = d->month - 1, o[1] = d->week == 5 ? -1 : d->week, o[2] = d->weekday + 1;
+        } else if (d->kind == 'J') { /* day 1-365 of a year without Feb 29 */
+            int month = 0, day = d->day;
+            while (day > month_len[month])
+                day -= month_len[month++];
+            o[0] = month, o[1] = day, o[2] = 0;
+        } else {
+            return 0;
+        }
+        o[3] = d->time, o[4] = 0; /* wall time: standard before the start, DST before the end */
+    }
+    out[10] = r->dst_utoff - r->std_utoff;
+    return 1;
+}
 
 struct state {
     int64_t at;
@@ -209,6 +247,32 @@ static int type_of(struct icu_zone *z, int32_t raw, int32_t dst)
     return (int)z->types++;
 }
 
+/* 00:00 UTC on 1 January of `year`: where ICU hands over to the final rule. */
+static int64_t final_start(int year)
+{
+    struct tm tm = {.tm_year = year - 1900, .tm_mday = 1};
+    return (int64_t)timegm(&tm);
+}
+
+/* The footer rule's offset at instant t, by expanding it up to t (used to check ICU). */
+static int32_t final_offset(const struct tzif *tz, int64_t t)
+{
+    struct posixtz rule;
+    const char *why;
+    if (posixtz_parse(tz->footer, &rule, &why) != 0)
+        return 0;
+    struct tm tm;
+    const time_t when = (time_t)t;
+    gmtime_r(&when, &tm);
+    struct posixtz_transition out[8];
+    const int64_t from = t - 366 * 86400;
+    const size_t n = posixtz_expand(&rule, from, rule.std_utoff, 0, tm.tm_year + 1900, out, 8);
+    int32_t off = rule.std_utoff;
+    for (size_t i = 0; i < n && out[i].at <= t; i++)
+        off = out[i].utoff;
+    return off;
+}
+
 static int build_zone(const struct tzif *tz, const char *path, struct icu_zone *z, struct name *zone_name,
                       struct tzdata_error *err)
 {
@@ -217,6 +281,7 @@ static int build_zone(const struct tzif *tz, const char *path, struct icu_zone *
     if (!s)
         return tzdata_fail(err, "out of memory converting %s", path);
     size_t n = 0;
+    z->has_final = 0;
     s[n++] = (struct state){INT64_MIN, tz->types[0].utoff, tz->types[0].isdst};
     for (uint32_t i = 0; i < tz->transition_count; i++) {
         const struct tzif_type *t = &tz->types[tz->type_index[i]];
@@ -230,12 +295,24 @@ static int build_zone(const struct tzif *tz, const char *path, struct icu_zone *
             return tzdata_fail(err, "%s: %s", path, why);
         }
         const int64_t after = n > 1 ? s[n - 1].at : -2208988800; /* 1900 */
+        /* With a rule ICU can follow, write transitions until it takes over (2038 at the
+         * earliest, as ICU's own data does); otherwise write them all out. */
+        int last_year = TZDATA_LAST_YEAR;
+        z->has_final = rule_for_icu(&rule, z->final_rule);
+        if (z->has_final) {
+            const time_t t = (time_t)after;
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            z->final_year = tm.tm_year + 1900 + 1 > 2038 ? tm.tm_year + 1900 + 1 : 2038;
+            z->final_raw = rule.std_utoff;
+            last_year = z->final_year - 1;
+        }
         struct posixtz_transition *more = malloc((cap - n) * sizeof *more);
         if (!more) {
             free(s);
             return tzdata_fail(err, "out of memory converting %s", path);
         }
-        const size_t added = posixtz_expand(&rule, after, s[n - 1].utoff, s[n - 1].isdst, TZDATA_LAST_YEAR,
+        const size_t added = posixtz_expand(&rule, after, s[n - 1].utoff, s[n - 1].isdst, last_year,
                                             more, cap - n);
         for (size_t i = 0; i < added; i++)
             s[n++] = (struct state){more[i].at, more[i].utoff, more[i].isdst};
@@ -261,12 +338,14 @@ static int build_zone(const struct tzif *tz, const char *path, struct icu_zone *
         for (size_t i = 0; i < z->count && z->at[i] <= tzdata_probe_at[p]; i++)
             t = z->type[i];
         zone_name->probe_utoff[p] = z->raw[t] + z->dst[t];
+        if (z->has_final && tzdata_probe_at[p] >= final_start(z->final_year))
+            zone_name->probe_utoff[p] = final_offset(tz, tzdata_probe_at[p]);
     }
     free(s);
     return 0;
 }
 
-static void write_zone(FILE *out, const char *name, const struct icu_zone *z)
+static void write_zone(FILE *out, const char *name, const struct icu_zone *z, int rule_index)
 {
     fprintf(out, "        /* %s */ :table {\n", name);
     static const char *const keys[3] = {"transPre32", "trans", "transPost32"};
@@ -299,7 +378,32 @@ static void write_zone(FILE *out, const char *name, const struct icu_zone *z)
             fprintf(out, "%02x", z->type[i]);
         fprintf(out, "\" }\n");
     }
+    if (z->has_final)
+        fprintf(out, "            finalRule { \"R%d\" }\n            finalRaw:int { %d }\n"
+                     "            finalYear:int { %d }\n", rule_index, z->final_raw, z->final_year);
     fprintf(out, "        }\n");
+}
+
+/* Distinct final rules, shared by the zones that follow them (written as "Rules"). */
+struct rules {
+    int32_t (*v)[11];
+    int count, cap;
+};
+
+static int rule_id(struct rules *r, const int32_t rule[11])
+{
+    for (int i = 0; i < r->count; i++)
+        if (!memcmp(r->v[i], rule, sizeof r->v[i]))
+            return i;
+    if (r->count == r->cap) {
+        const int cap = r->cap ? r->cap * 2 : 64;
+        int32_t(*grown)[11] = realloc(r->v, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        r->v = grown, r->cap = cap;
+    }
+    memcpy(r->v[r->count], rule, sizeof r->v[0]);
+    return r->count++;
 }
 
 int tzdata_generate(const char *source, FILE *out, struct tzdata_names *names, struct tzdata_error *err)
@@ -309,6 +413,7 @@ int tzdata_generate(const char *source, FILE *out, struct tzdata_names *names, s
         return -1;
     read_regions(source, names);
     struct icu_zone *z = malloc(sizeof *z);
+    struct rules rules = {0};
     if (!z)
         return tzdata_fail(err, "out of memory");
     fprintf(out, "// Generated by agentcron tzdata refresh from %s (tzdata %s). Do not edit.\n"
@@ -326,6 +431,7 @@ int tzdata_generate(const char *source, FILE *out, struct tzdata_names *names, s
         uint8_t *data = read_file(path, MAX_TZIF_BYTES, &len);
         if (!data) {
             free(z);
+            free(rules.v);
             return tzdata_fail(err, "cannot read %s: %s", path, strerror(errno));
         }
         struct tzif tz;
@@ -334,15 +440,18 @@ int tzdata_generate(const char *source, FILE *out, struct tzdata_names *names, s
         free(data);
         if (rc != 0) {
             free(z);
+            free(rules.v);
             return tzdata_fail(err, "%s: %s", path, why);
         }
         const int built = build_zone(&tz, path, z, n, err);
         tzif_release(&tz);
-        if (built != 0) {
+        const int rule = built == 0 && z->has_final ? rule_id(&rules, z->final_rule) : 0;
+        if (built != 0 || rule < 0) {
             free(z);
-            return -1;
+            free(rules.v);
+            return built != 0 ? -1 : tzdata_fail(err, "out of memory");
         }
-        write_zone(out, n->name, z);
+        write_zone(out, n->name, z, rule);
     }
     free(z);
     fprintf(out, "    }\n    Names {\n");
@@ -351,7 +460,15 @@ int tzdata_generate(const char *source, FILE *out, struct tzdata_names *names, s
     fprintf(out, "    }\n    Regions {\n");
     for (size_t i = 0; i < names->count; i++)
         fprintf(out, "        \"%s\",\n", names->names[i].region);
+    fprintf(out, "    }\n    Rules {\n");
+    for (int i = 0; i < rules.count; i++) {
+        fprintf(out, "        R%d:intvector { ", i);
+        for (int k = 0; k < 11; k++)
+            fprintf(out, "%s%d", k ? ", " : "", rules.v[i][k]);
+        fprintf(out, " }\n");
+    }
     fprintf(out, "    }\n}\n");
+    free(rules.v);
     if (ferror(out))
         return tzdata_fail(err, "could not write the generated resource: %s", strerror(errno));
     return 0;

@@ -80,7 +80,8 @@ int cron_expr_is_interval(const struct cron_expr *expr);
 /* Opens an IANA zone (links such as US/Eastern accepted) through ICU and precomputes its
  * UTC-offset transitions for 1970-2199. NULL or "" means UTC. On success stores a new zone in
  * *out (free with cron_zone_free) and returns 0; an unknown name is CRON_EZONE with *err
- * filled. Opening costs tens of microseconds to a millisecond: open a zone once and share it. */
+ * filled. Opening costs up to about a millisecond (it walks ICU's transitions): open a zone
+ * once and share it. */
 int cron_zone_open(const char *name, struct cron_zone **out, struct cron_error *err);
 
 /* Frees a zone; NULL is a no-op. */
