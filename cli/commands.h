@@ -9,6 +9,9 @@ enum cli_exit { CLI_OK = 0, CLI_FAILURE = 1, CLI_USAGE = 2, CLI_UNHEALTHY = 3 };
 /* `agentcron next`: fire times of a cron expression. */
 int cmd_next(int argc, char **argv);
 
+/* `agentcron migrate`: apply pending schema migrations, or list them (--status). */
+int cmd_migrate(int argc, char **argv);
+
 /* `agentcron tzdata`: regenerate or inspect the tz data ICU runs with. Runs before ICU is
  * pointed at any data (it must not be stopped by stale data). */
 int cmd_tzdata(int argc, char **argv);

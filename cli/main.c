@@ -13,6 +13,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"next", cmd_next, 1, "show when a cron expression fires, in any timezone"},
+    {"migrate", cmd_migrate, 0, "apply pending database schema migrations (--status: list them)"},
     {"tzdata", cmd_tzdata, 0, "regenerate or inspect the timezone data ICU uses"},
 };
 

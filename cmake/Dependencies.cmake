@@ -16,6 +16,7 @@ endfunction()
 
 agentcron_require(ICU "icu-uc;icu-i18n" libicu-dev)
 agentcron_require(JANSSON jansson libjansson-dev)
+agentcron_require(LIBPQ libpq libpq-dev)
 if(AGENTCRON_TESTS)
   agentcron_require(CMOCKA cmocka libcmocka-dev)
 endif()

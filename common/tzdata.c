@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <unicode/ucal.h>
 #include <unicode/ustring.h>
 
+#include "paths.h"
 #include "tzdata_int.h"
 
 #define ORIGIN_FILE "agentcron-tzdata.txt"
@@ -57,22 +57,7 @@ const char *tzdata_system_dir(void)
 
 void tzdata_default_dir(char *out, size_t len)
 {
-    const char *env = getenv("AGENTCRON_TZDATA_DIR");
-    if (env && *env) {
-        snprintf(out, len, "%s", env);
-        return;
-    }
-    char exe[PATH_MAX];
-    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        snprintf(out, len, "/usr/share/agentcron/tzdata");
-        return;
-    }
-    exe[n] = 0;
-    char joined[PATH_MAX + 64];
-    snprintf(joined, sizeof joined, "%s/../share/agentcron/tzdata", dirname(exe));
-    char resolved[PATH_MAX];
-    snprintf(out, len, "%s", realpath(joined, resolved) ? resolved : joined);
+    paths_share_dir("tzdata", "AGENTCRON_TZDATA_DIR", out, len);
 }
 
 /* The version on the first line of DIR/tzdata.zi, or "" when it cannot be read. */

@@ -19,17 +19,28 @@ esac
 
 scripts/install-deps.sh
 
+# run_ctest BUILD_DIR PG_PORT REDIS_PORT: the private servers for this run, then CTest.
+run_ctest() {
+  local dir=$1 instance="test-$1"
+  scripts/services.sh start "$instance" "$2" "$3"
+  trap 'scripts/services.sh stop "'"$instance"'"' EXIT
+  export AGENTCRON_TEST_PG="postgresql://agentcron@127.0.0.1:$2"
+  export AGENTCRON_TEST_REDIS="redis://127.0.0.1:$3"
+  export AGENTCRON_SERVICES_INSTANCE=$instance # for tests that restart the servers
+  (cd "$dir" && ctest --output-on-failure -j "$(nproc)")
+}
+
 case $mode in
   tests)
     scripts/build.sh build -DAGENTCRON_WERROR=ON
-    cd build && ctest --output-on-failure -j "$(nproc)"
+    run_ctest build 55433 56380
     ;;
   sanitize)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     scripts/build.sh build-sanitize -DAGENTCRON_WERROR=ON -DAGENTCRON_SANITIZE=address,undefined \
       -DCMAKE_BUILD_TYPE=Debug
-    cd build-sanitize && ctest --output-on-failure -j "$(nproc)"
+    run_ctest build-sanitize 55434 56381
     ;;
   fuzz)
     scripts/build.sh build-fuzz -DCMAKE_C_COMPILER=clang -DAGENTCRON_FUZZ=ON -DAGENTCRON_TESTS=OFF \

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* agentcron's configuration (design.md section 7): environment variables and an optional
+ * env file in systemd's EnvironmentFile= format, parsed once into an immutable struct. */
+#ifndef AGENTCRON_CONFIG_H
+#define AGENTCRON_CONFIG_H
+
+#include <stddef.h>
+
+/* The default env file, read when present and no other is named. */
+#define CONFIG_DEFAULT_ENV_FILE "/etc/agentcron/agentcron.env"
+
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+struct config {
+    char database_url[1024];
+    char redis_url[1024]; /* REDIS_URL, or built from REDIS_HOST, REDIS_PORT, REDIS_PASSWORD */
+    char cron_secret[512];
+    int worker_concurrency; /* AGENT_WORKER_CONCURRENCY, 1-1024, default 5 */
+    int poll_interval_ms;   /* POLL_INTERVAL_MS, 10-3600000, default 10000 */
+    int status_interval_s;  /* STATUS_INTERVAL_S, 1-3600, default 30 */
+    int shutdown_grace_s;   /* SHUTDOWN_GRACE_S, 0-3600, default 30 */
+    char http_listen[256];  /* HTTP_LISTEN, host:port, default 127.0.0.1:8080 */
+    int http_max_connections; /* HTTP_MAX_CONNECTIONS, 1-100000, default 1024 */
+    char tls_cert_file[1024], tls_key_file[1024];
+    char agents_file[1024];
+    char llm_base_url[1024], llm_api_key[512];
+    enum log_format log_format; /* LOG_FORMAT, text (default) or json */
+    char log_level[8];          /* LOG_LEVEL: debug, info (default), warn, error */
+};
+
+/* Why loading failed: one line naming the setting, its value and what is accepted. */
+struct config_error {
+    char message[768];
+};
+
+/* Loads the configuration. Each setting comes from the environment, else from `env_file`
+ * (NULL: CONFIG_DEFAULT_ENV_FILE if it exists), else its default. An env file that is named
+ * but unreadable, holds a malformed line or an unknown setting, or any value out of range,
+ * fails with -1 and *err; 0 on success. Required settings are checked by their users
+ * (config_require). Not thread-safe (reads the environment). */
+int config_load(struct config *cfg, const char *env_file, struct config_error *err);
+
+/* Checks that the named settings (a NULL-terminated list, e.g. "DATABASE_URL") are set;
+ * -1 with *err naming the first missing one, else 0. */
+int config_require(const struct config *cfg, const char *const names[], struct config_error *err);
+
+/* Copies a connection URL with any password replaced by "***", for messages and logs. */
+void config_redact_url(const char *url, char *out, size_t len);
+
+#endif
