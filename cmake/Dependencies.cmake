@@ -17,6 +17,19 @@ endfunction()
 agentcron_require(ICU "icu-uc;icu-i18n" libicu-dev)
 agentcron_require(JANSSON jansson libjansson-dev)
 agentcron_require(LIBPQ libpq libpq-dev)
+agentcron_require(HIREDIS hiredis libhiredis-dev)
+agentcron_require(LIBUV libuv libuv1-dev)
+
+# mbedTLS 2.28 ships no pkg-config file: find it by hand.
+find_path(MBEDTLS_INCLUDE_DIR mbedtls/sha256.h)
+find_library(MBEDCRYPTO_LIBRARY mbedcrypto)
+if(NOT MBEDTLS_INCLUDE_DIR OR NOT MBEDCRYPTO_LIBRARY)
+  message(FATAL_ERROR "mbedTLS not found: install it with `sudo apt-get install libmbedtls-dev` "
+                      "(or run scripts/install-deps.sh)")
+endif()
+add_library(agentcron::mbedcrypto UNKNOWN IMPORTED)
+set_target_properties(agentcron::mbedcrypto PROPERTIES IMPORTED_LOCATION ${MBEDCRYPTO_LIBRARY}
+                      INTERFACE_INCLUDE_DIRECTORIES ${MBEDTLS_INCLUDE_DIR})
 if(AGENTCRON_TESTS)
   agentcron_require(CMOCKA cmocka libcmocka-dev)
 endif()

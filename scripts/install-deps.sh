@@ -35,5 +35,11 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   $sudo chmod +x "$policy"
 fi
 trap '[ -n "$policy" ] && $sudo rm -f "$policy"' EXIT
+# Nor create the system's default Postgres cluster (15/main): the tests and the dev stack
+# make their own under the repo. Only when postgresql-common is not yet installed.
+if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "install ok installed"; then
+  $sudo mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.d/agentcron.conf >/dev/null
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -63,11 +63,12 @@ start_redis() {
   local port=$1
   mkdir -p "$redisdir"
   echo "$port" >"$base/redis.port"
-  if redis-cli -p "$port" ping >/dev/null 2>&1; then return; fi
+  if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then return; fi
   redis-server --port "$port" --bind 127.0.0.1 --dir "$redisdir" --daemonize yes \
     --pidfile "$redisdir/redis.pid" --logfile "$redisdir/redis.log" --save "" --appendonly yes \
     --appendfsync everysec >/dev/null
-  for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  # PONG only once the data is loaded (before that Redis answers LOADING)
+  for _ in $(seq 1 200); do [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return; sleep 0.05; done
   echo "services: redis did not start on port $port; see $redisdir/redis.log" >&2; exit 1
 }
 

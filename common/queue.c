@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/* The queue's synchronous transport: each operation runs one Lua script with EVALSHA (the
+ * SHA-1 of each script is computed once, in queue_init), loading the script when Redis says
+ * NOSCRIPT, as it does after a restart or a SCRIPT FLUSH. hiredis errors become QUEUE_E*
+ * codes here and nowhere else. */
+#include "queue.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <mbedtls/sha1.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue_scripts.h"
+
+enum script { S_ENQUEUE, S_CLAIM, S_RENEW, S_ACK, S_RETRY, S_BURY, S_PROMOTE, S_REQUEUE, S_CANCEL, S_COUNT };
+
+static const char *const script_text[S_COUNT] = {
+    lua_enqueue, lua_claim, lua_renew, lua_ack, lua_retry, lua_bury, lua_promote, lua_requeue_expired, lua_cancel,
+};
+
+/* SHA-1 hex of each script: what EVALSHA names. Computed once (pthread_once), then constant. */
+static char script_sha[S_COUNT][41];
+static pthread_once_t script_sha_once = PTHREAD_ONCE_INIT;
+
+static int fail(struct queue_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(struct queue_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void compute_shas(void)
+{
+    for (int s = 0; s < S_COUNT; s++) {
+        unsigned char digest[20];
+        mbedtls_sha1_ret((const unsigned char *)script_text[s], strlen(script_text[s]), digest);
+        for (int i = 0; i < 20; i++)
+            snprintf(script_sha[s] + 2 * i, 3, "%02x", digest[i]);
+    }
+}
+
+int queue_init(struct queue *q, const char *name, struct queue_error *err)
+{
+    const size_t len = strlen(name);
+    if (len == 0 || len > 32 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != len)
+        return fail(err, QUEUE_EINVAL, "queue name \"%.40s\" must be 1-32 letters, digits, '-' or '_'", name);
+    pthread_once(&script_sha_once, compute_shas);
+    snprintf(q->waiting, sizeof q->waiting, "agentcron:{%s}:waiting", name);
+    snprintf(q->delayed, sizeof q->delayed, "agentcron:{%s}:delayed", name);
+    snprintf(q->active, sizeof q->active, "agentcron:{%s}:active", name);
+    snprintf(q->dead, sizeof q->dead, "agentcron:{%s}:dead", name);
+    snprintf(q->seq, sizeof q->seq, "agentcron:{%s}:seq", name);
+    snprintf(q->wake, sizeof q->wake, "agentcron:{%s}:wake", name);
+    snprintf(q->counters, sizeof q->counters, "agentcron:{%s}:counters", name);
+    snprintf(q->job_prefix, sizeof q->job_prefix, "agentcron:{%s}:job:", name);
+    return 0;
+}
+
+/* Checks a reply; frees it and returns an error code if it is missing or an error. */
+static int check(redisContext *c, redisReply *r, struct queue_error *err)
+{
+    if (!r)
+        return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+    if (r->type == REDIS_REPLY_ERROR) {
+        fail(err, QUEUE_EREPLY, "redis: %.200s", r->str);
+        freeReplyObject(r);
+        return QUEUE_EREPLY;
+    }
+    return 0;
+}
+
+/* Runs script s with the given keys and arguments; the reply is the caller's to free. */
+static int run(redisContext *c, enum script s, int nkeys, const char *const *keys, int nargs, const char *const *args,
+               const size_t *arg_lens, redisReply **out, struct queue_error *err)
+{
+    enum { MAX_ARGV = 3 + 8 + 8 }; /* EVALSHA sha nkeys, then at most 8 keys and 8 arguments */
+    if (nkeys > 8 || nargs > 8)
+        return fail(err, QUEUE_EINVAL, "internal: too many script keys or arguments");
+    const char *argv[MAX_ARGV];
+    size_t lens[MAX_ARGV];
+    char nkeys_str[12];
+    snprintf(nkeys_str, sizeof nkeys_str, "%d", nkeys);
+    int argc = 0;
+    argv[argc] = "EVALSHA", lens[argc++] = 7;
+    argv[argc] = script_sha[s], lens[argc++] = 40;
+    argv[argc] = nkeys_str, lens[argc++] = strlen(nkeys_str);
+    for (int i = 0; i < nkeys; i++)
+        argv[argc] = keys[i], lens[argc++] = strlen(keys[i]);
+    for (int i = 0; i < nargs; i++)
+        argv[argc] = args[i], lens[argc++] = arg_lens && arg_lens[i] != (size_t)-1 ? arg_lens[i] : strlen(args[i]);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redisReply *r = redisCommandArgv(c, argc, argv, lens);
+        if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && attempt == 0) {
+            freeReplyObject(r);
+            r = redisCommand(c, "SCRIPT LOAD %s", script_text[s]);
+            const int rc = check(c, r, err);
+            if (rc)
+                return rc;
+            freeReplyObject(r);
+            continue;
+        }
+        const int rc = check(c, r, err);
+        if (rc)
+            return rc;
+        *out = r;
+        return 0;
+    }
+    return fail(err, QUEUE_EREPLY, "redis: the script could not be loaded");
+}
+
+/* Runs a script whose reply is one integer. */
+static int run_int(redisContext *c, enum script s, int nkeys, const char *const *keys, int nargs,
+                   const char *const *args, long long *value, struct queue_error *err)
+{
+    redisReply *r;
+    int rc = run(c, s, nkeys, keys, nargs, args, NULL, &r, err);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rc = fail(err, QUEUE_EREPLY, "redis: unexpected reply type %d", r->type);
+    else
+        *value = r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
+static void job_key(const struct queue *q, int64_t id, char out[128])
+{
+    snprintf(out, 128, "%s%" PRId64, q->job_prefix, id);
+}
+
+int queue_enqueue(const struct queue *q, redisContext *c, const struct queue_job *job, const char *payload,
+                  int64_t ready_at_ms, int64_t now_ms, struct queue_error *err)
+{
+    if (job->priority < 1 || job->priority > 4 || job->id <= 0)
+        return fail(err, QUEUE_EINVAL, "job %" PRId64 ": priority %d must be 1-4 and the id positive", job->id, job->priority);
+    const size_t payload_len = payload ? strlen(payload) : 0;
+    if (payload_len > QUEUE_MAX_PAYLOAD)
+        return fail(err, QUEUE_EINVAL, "job %" PRId64 ": payload of %zu bytes exceeds %d", job->id, payload_len,
+                    QUEUE_MAX_PAYLOAD);
+    char jk[128], id[24], prio[8], ready[24], now[24], task[24], attempt[16], ttl[16];
+    job_key(q, job->id, jk);
+    snprintf(id, sizeof id, "%" PRId64, job->id);
+    snprintf(prio, sizeof prio, "%d", job->priority);
+    snprintf(ready, sizeof ready, "%" PRId64, ready_at_ms);
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(task, sizeof task, "%" PRId64, job->task_id);
+    snprintf(attempt, sizeof attempt, "%d", job->attempt > 0 ? job->attempt : 1);
+    snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
+    const char *keys[] = {q->waiting, q->delayed, jk, q->seq, q->wake, q->counters};
+    const char *args[] = {id, prio, ready, now, payload ? payload : "", task, attempt, ttl};
+    long long added;
+    const int rc = run_int(c, S_ENQUEUE, 6, keys, 8, args, &added, err);
+    return rc ? rc : (int)added;
+}
+
+static int64_t to_i64(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+}
+
+int queue_claim(const struct queue *q, redisContext *c, const char *worker, int64_t lease_ms, int64_t now_ms,
+                struct queue_job *jobs, int max, struct queue_error *err)
+{
+    char lease[24], now[24], count[16];
+    snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(count, sizeof count, "%d", max);
+    const char *keys[] = {q->waiting, q->active, q->job_prefix};
+    const char *args[] = {worker, lease, now, count};
+    redisReply *r;
+    int rc = run(c, S_CLAIM, 3, keys, 4, args, NULL, &r, err);
+    if (rc)
+        return rc;
+    int n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < max; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 6)
+            continue;
+        struct queue_job *j = &jobs[n];
+        j->id = to_i64(e->element[0]), j->task_id = to_i64(e->element[1]);
+        j->priority = (int)to_i64(e->element[2]), j->attempt = (int)to_i64(e->element[3]);
+        j->deliveries = (int)to_i64(e->element[5]);
+        j->payload = strndup(e->element[4]->str ? e->element[4]->str : "", e->element[4]->len);
+        if (!j->payload) {
+            rc = fail(err, QUEUE_EINVAL, "out of memory");
+            break;
+        }
+        n++;
+    }
+    freeReplyObject(r);
+    if (rc) {
+        while (n--)
+            queue_job_release(&jobs[n]);
+        return rc;
+    }
+    return n;
+}
+
+void queue_job_release(struct queue_job *job)
+{
+    free(job->payload);
+    job->payload = NULL;
+}
+
+int queue_renew(const struct queue *q, redisContext *c, int64_t id, const char *worker, int64_t deadline_ms,
+                struct queue_error *err)
+{
+    char jk[128], ids[24], deadline[24];
+    job_key(q, id, jk);
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(deadline, sizeof deadline, "%" PRId64, deadline_ms);
+    const char *keys[] = {q->active, jk};
+    const char *args[] = {ids, worker, deadline};
+    long long v;
+    const int rc = run_int(c, S_RENEW, 2, keys, 3, args, &v, err);
+    return rc ? rc : v < 0 ? QUEUE_LEASE_LOST : (int)v;
+}
+
+int queue_ack(const struct queue *q, redisContext *c, int64_t id, const char *worker, const char *outcome,
+              struct queue_error *err)
+{
+    if (strcmp(outcome, "completed") && strcmp(outcome, "failed") && strcmp(outcome, "cancelled"))
+        return fail(err, QUEUE_EINVAL, "outcome \"%.20s\" must be completed, failed or cancelled", outcome);
+    char jk[128], ids[24], ttl[16];
+    job_key(q, id, jk);
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
+    const char *keys[] = {q->active, jk, q->counters};
+    const char *args[] = {ids, worker, outcome, ttl};
+    long long v;
+    const int rc = run_int(c, S_ACK, 3, keys, 4, args, &v, err);
+    return rc ? rc : (int)v;
+}
+
+int queue_retry(const struct queue *q, redisContext *c, int64_t id, const char *worker, int64_t ready_at_ms,
+                int attempt, struct queue_error *err)
+{
+    char jk[128], ids[24], ready[24], att[16];
+    job_key(q, id, jk);
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(ready, sizeof ready, "%" PRId64, ready_at_ms);
+    snprintf(att, sizeof att, "%d", attempt);
+    const char *keys[] = {q->active, q->delayed, jk, q->counters};
+    const char *args[] = {ids, worker, ready, att};
+    long long v;
+    const int rc = run_int(c, S_RETRY, 4, keys, 4, args, &v, err);
+    return rc ? rc : (int)v;
+}
+
+int queue_bury(const struct queue *q, redisContext *c, int64_t id, const char *worker, int64_t now_ms,
+               const char *reason, struct queue_error *err)
+{
+    char jk[128], ids[24], now[24];
+    job_key(q, id, jk);
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    const char *keys[] = {q->active, q->dead, jk, q->counters};
+    const char *args[] = {ids, worker, now, reason};
+    long long v;
+    const int rc = run_int(c, S_BURY, 4, keys, 4, args, &v, err);
+    return rc ? rc : (int)v;
+}
+
+int queue_promote(const struct queue *q, redisContext *c, int64_t now_ms, int max, int64_t *next_ready_ms,
+                  struct queue_error *err)
+{
+    char now[24], count[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(count, sizeof count, "%d", max);
+    const char *keys[] = {q->delayed, q->waiting, q->wake, q->job_prefix};
+    const char *args[] = {now, count};
+    redisReply *r;
+    const int rc = run(c, S_PROMOTE, 4, keys, 2, args, NULL, &r, err);
+    if (rc)
+        return rc;
+    int moved = 0;
+    *next_ready_ms = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+        moved = (int)to_i64(r->element[0]), *next_ready_ms = to_i64(r->element[1]);
+    freeReplyObject(r);
+    return moved;
+}
+
+int queue_requeue_expired(const struct queue *q, redisContext *c, int64_t now_ms, int64_t *ids, int max,
+                          struct queue_error *err)
+{
+    char now[24], count[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(count, sizeof count, "%d", max);
+    const char *keys[] = {q->active, q->waiting, q->wake, q->job_prefix, q->counters};
+    const char *args[] = {now, count};
+    redisReply *r;
+    const int rc = run(c, S_REQUEUE, 5, keys, 2, args, NULL, &r, err);
+    if (rc)
+        return rc;
+    int n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < max; i++)
+        ids[n++] = to_i64(r->element[i]);
+    freeReplyObject(r);
+    return n;
+}
+
+int queue_cancel(const struct queue *q, redisContext *c, int64_t id, struct queue_error *err)
+{
+    char jk[128], ids[24], ttl[16];
+    job_key(q, id, jk);
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
+    const char *keys[] = {q->waiting, q->delayed, q->active, jk, q->counters};
+    const char *args[] = {ids, ttl};
+    long long v;
+    const int rc = run_int(c, S_CANCEL, 5, keys, 2, args, &v, err);
+    return rc ? rc : (int)v;
+}
+
+int queue_stats(const struct queue *q, redisContext *c, struct queue_stats *st, struct queue_error *err)
+{
+    memset(st, 0, sizeof *st);
+    const char *const sets[4] = {q->waiting, q->delayed, q->active, q->dead};
+    int64_t *const sizes[4] = {&st->waiting, &st->delayed, &st->active, &st->dead};
+    for (int i = 0; i < 4; i++)
+        redisAppendCommand(c, "ZCARD %s", sets[i]);
+    redisAppendCommand(c, "HGETALL %s", q->counters);
+    int rc = 0;
+    for (int i = 0; i < 5; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+            return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+        }
+        if (r->type == REDIS_REPLY_ERROR)
+            rc = fail(err, QUEUE_EREPLY, "redis: %.200s", r->str);
+        else if (i < 4)
+            *sizes[i] = to_i64(r);
+        else
+            for (size_t k = 0; k + 1 < r->elements; k += 2) {
+                const char *name = r->element[k]->str;
+                const int64_t v = to_i64(r->element[k + 1]);
+                if (!strcmp(name, "enqueued"))
+                    st->enqueued = v;
+                else if (!strcmp(name, "completed"))
+                    st->completed = v;
+                else if (!strcmp(name, "failed"))
+                    st->failed = v;
+                else if (!strcmp(name, "cancelled"))
+                    st->cancelled = v;
+                else if (!strcmp(name, "retried"))
+                    st->retried = v;
+                else if (!strcmp(name, "requeued"))
+                    st->requeued = v;
+            }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int queue_wait(const struct queue *q, redisContext *c, int timeout_s, struct queue_error *err)
+{
+    redisReply *r = redisCommand(c, "BLPOP %s %d", q->wake, timeout_s < 1 ? 1 : timeout_s);
+    const int rc = check(c, r, err);
+    if (rc)
+        return rc;
+    const int woken = r->type == REDIS_REPLY_ARRAY;
+    freeReplyObject(r);
+    return woken;
+}
+
+int queue_contains(const struct queue *q, redisContext *c, int64_t id, struct queue_error *err)
+{
+    char jk[128];
+    job_key(q, id, jk);
+    redisReply *r = redisCommand(c, "HGET %s state", jk);
+    const int rc = check(c, r, err);
+    if (rc)
+        return rc;
+    const int present = r->type == REDIS_REPLY_STRING &&
+                        (!strcmp(r->str, "waiting") || !strcmp(r->str, "delayed") || !strcmp(r->str, "active"));
+    freeReplyObject(r);
+    return present;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/* The Redis priority queue of runs (design.md section 4): idempotent enqueue by run id,
+ * priority order with FIFO inside a priority, a delayed set, leases that workers renew and
+ * that return a dead worker's runs to the queue, a dead set, cancellation, counters and a
+ * wake-up list for idle consumers. Every multi-step change is one Lua script
+ * (queue_scripts.h). This is the synchronous transport over a hiredis redisContext.
+ *
+ * Times are ms since the epoch, passed in by the caller (so tests control the clock).
+ * Functions return 0 (or the documented positive result) on success, or a negative
+ * QUEUE_E* code with a message in *err. A queue handle is immutable after queue_init and
+ * may be shared; a redisContext may not be shared between threads. */
+#ifndef AGENTCRON_QUEUE_H
+#define AGENTCRON_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct redisContext;
+
+#define QUEUE_EIO (-1)      /* Redis unreachable or the connection broke: reconnect, retry */
+#define QUEUE_EREPLY (-2)   /* Redis answered with an error */
+#define QUEUE_EINVAL (-3)   /* bad argument (e.g. payload too large) */
+
+#define QUEUE_MAX_PAYLOAD 65536
+#define QUEUE_DONE_TTL_S 86400 /* finished jobs are remembered this long: enqueue stays idempotent */
+
+struct queue_error {
+    char message[256];
+};
+
+/* Key names of one queue; all share the hash tag {name}. */
+struct queue {
+    char waiting[96], delayed[96], active[96], dead[96], seq[96], wake[96], counters[96], job_prefix[96];
+};
+
+struct queue_job {
+    int64_t id;      /* the run id: the idempotency key */
+    int64_t task_id;
+    int priority;    /* 1 (urgent) to 4 (low) */
+    int attempt;
+    int deliveries;  /* how many times it has been claimed */
+    char *payload;   /* claimed jobs: owned by the job, free with queue_job_release */
+};
+
+struct queue_stats {
+    int64_t waiting, delayed, active, dead;
+    int64_t enqueued, completed, failed, cancelled, retried, requeued;
+};
+
+/* Fills in the key names for queue `name` (letters, digits, '-' and '_', up to 32). */
+int queue_init(struct queue *q, const char *name, struct queue_error *err);
+
+/* Adds a job, ready at ready_at_ms (<= now_ms: at once). Returns 1 if added, 0 if its id was
+ * already known (waiting, running, or finished within QUEUE_DONE_TTL_S). */
+int queue_enqueue(const struct queue *q, struct redisContext *c, const struct queue_job *job,
+                  const char *payload, int64_t ready_at_ms, int64_t now_ms, struct queue_error *err);
+
+/* Claims up to max jobs (priority order) for worker, leased until now_ms + lease_ms.
+ * Fills jobs[] and returns how many. */
+int queue_claim(const struct queue *q, struct redisContext *c, const char *worker, int64_t lease_ms,
+                int64_t now_ms, struct queue_job *jobs, int max, struct queue_error *err);
+void queue_job_release(struct queue_job *job);
+
+enum { QUEUE_LEASE_LOST = -100, QUEUE_LEASE_OK = 1, QUEUE_LEASE_CANCEL = 2 };
+/* Extends worker's lease on job id to deadline_ms. QUEUE_LEASE_OK, QUEUE_LEASE_CANCEL (a
+ * cancel was requested: stop the run), or QUEUE_LEASE_LOST (it was requeued or finished). */
+int queue_renew(const struct queue *q, struct redisContext *c, int64_t id, const char *worker,
+                int64_t deadline_ms, struct queue_error *err);
+
+/* Ends a claimed job: outcome "completed", "failed" or "cancelled". 1, or 0 if the lease
+ * was lost (nothing changed). */
+int queue_ack(const struct queue *q, struct redisContext *c, int64_t id, const char *worker,
+              const char *outcome, struct queue_error *err);
+
+/* Puts a claimed job back for another attempt at ready_at_ms. 1, or 0 if the lease was lost. */
+int queue_retry(const struct queue *q, struct redisContext *c, int64_t id, const char *worker,
+                int64_t ready_at_ms, int attempt, struct queue_error *err);
+
+/* Moves a claimed job to the dead set with a reason. 1, or 0 if the lease was lost. */
+int queue_bury(const struct queue *q, struct redisContext *c, int64_t id, const char *worker, int64_t now_ms,
+               const char *reason, struct queue_error *err);
+
+/* Moves up to max due delayed jobs to waiting; returns how many, and stores the ready time
+ * of the next delayed job (or -1) in *next_ready_ms. */
+int queue_promote(const struct queue *q, struct redisContext *c, int64_t now_ms, int max, int64_t *next_ready_ms,
+                  struct queue_error *err);
+
+/* Returns up to max jobs whose lease expired to their place in waiting; stores their ids
+ * (up to max) and returns how many. */
+int queue_requeue_expired(const struct queue *q, struct redisContext *c, int64_t now_ms, int64_t *ids, int max,
+                          struct queue_error *err);
+
+enum { QUEUE_CANCEL_NOT_FOUND = 0, QUEUE_CANCEL_REMOVED = 1, QUEUE_CANCEL_SIGNALLED = 2 };
+/* Cancels job id: removed if waiting or delayed, signalled to its worker if running. */
+int queue_cancel(const struct queue *q, struct redisContext *c, int64_t id, struct queue_error *err);
+
+/* Sizes of the sets and the counters. */
+int queue_stats(const struct queue *q, struct redisContext *c, struct queue_stats *st, struct queue_error *err);
+
+/* Blocks up to timeout_s (>= 1) for a wake-up (a job became ready). 1 woken, 0 timed out. */
+int queue_wait(const struct queue *q, struct redisContext *c, int timeout_s, struct queue_error *err);
+
+/* Whether id is in the waiting, delayed or active set (used by reconciliation). */
+int queue_contains(const struct queue *q, struct redisContext *c, int64_t id, struct queue_error *err);
+
+#endif

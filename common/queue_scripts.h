@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* The queue's Lua scripts (design.md section 4), one per multi-step change, so each change is
+ * atomic in Redis. Keys: agentcron:{NAME}:waiting|delayed|active|dead (sorted sets),
+ * :seq (FIFO counter), :wake (list idle consumers block on), :counters (hash), :job:ID (hash).
+ *
+ * waiting is scored priority * 2^44 + seq: lowest first, so priority 1 (urgent) leaves first and
+ * equal priorities leave in arrival order; the sum stays an exact integer in a double. A job
+ * keeps its seq for life, so a requeued job returns to its place. delayed is scored by ready
+ * time, active by lease deadline, dead by time of death (all ms). Scripts that walk many jobs
+ * build job keys from KEYS' prefix; every key shares the {NAME} hash tag, so all of them live
+ * in one Redis Cluster slot. Included by queue.c only. */
+#ifndef AGENTCRON_QUEUE_SCRIPTS_H
+#define AGENTCRON_QUEUE_SCRIPTS_H
+
+/* KEYS: waiting delayed job seq wake counters. ARGV: id priority ready_at now payload task
+ * attempt ttl. Returns 1 if added, 0 if the id is already known (idempotent). */
+static const char lua_enqueue[] =
+    "if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end\n"
+    "local seq = redis.call('INCR', KEYS[4])\n"
+    "redis.call('HSET', KEYS[3], 'id', ARGV[1], 'priority', ARGV[2], 'payload', ARGV[5], 'task', ARGV[6],\n"
+    "  'attempt', ARGV[7], 'enqueued_at', ARGV[4], 'deliveries', 0, 'seq', seq)\n"
+    "if tonumber(ARGV[3]) > tonumber(ARGV[4]) then\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
+    "  redis.call('HSET', KEYS[3], 'state', 'delayed')\n"
+    "else\n"
+    "  redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) * 17592186044416 + seq, ARGV[1])\n"
+    "  redis.call('HSET', KEYS[3], 'state', 'waiting')\n"
+    "  redis.call('RPUSH', KEYS[5], 1)\n"
+    "  redis.call('LTRIM', KEYS[5], -256, -1)\n"
+    "end\n"
+    "redis.call('HINCRBY', KEYS[6], 'enqueued', 1)\n"
+    "return 1\n";
+
+/* KEYS: waiting active job-prefix. ARGV: worker lease_ms now max. Returns up to max jobs as
+ * {id, task, priority, attempt, payload, deliveries}, each now leased to worker. */
+static const char lua_claim[] =
+    "local out = {}\n"
+    "for i = 1, tonumber(ARGV[4]) do\n"
+    "  local popped = redis.call('ZPOPMIN', KEYS[1])\n"
+    "  if #popped == 0 then break end\n"
+    "  local id, jk = popped[1], KEYS[3] .. popped[1]\n"
+    "  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), id)\n"
+    "  redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[1])\n"
+    "  redis.call('HINCRBY', jk, 'deliveries', 1)\n"
+    "  local f = redis.call('HMGET', jk, 'task', 'priority', 'attempt', 'payload', 'deliveries')\n"
+    "  out[#out + 1] = {id, f[1] or '0', f[2] or '3', f[3] or '1', f[4] or '', f[5] or '1'}\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS: active job. ARGV: id worker deadline. Returns 1 renewed, 2 renewed and cancellation
+ * requested, -1 the lease is no longer this worker's. */
+static const char lua_renew[] =
+    "if redis.call('HGET', KEYS[2], 'worker') ~= ARGV[2] or not redis.call('ZSCORE', KEYS[1], ARGV[1]) then\n"
+    "  return -1\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])\n"
+    "if redis.call('HGET', KEYS[2], 'cancel') == '1' then return 2 end\n"
+    "return 1\n";
+
+/* KEYS: active job counters. ARGV: id worker outcome(completed|failed|cancelled) ttl.
+ * Returns 1, or 0 when the lease is no longer this worker's (nothing changes). */
+static const char lua_ack[] =
+    "if redis.call('HGET', KEYS[2], 'worker') ~= ARGV[2] or redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], 'state', ARGV[3])\n"
+    "redis.call('HDEL', KEYS[2], 'worker', 'payload', 'cancel')\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[4])\n"
+    "redis.call('HINCRBY', KEYS[3], ARGV[3], 1)\n"
+    "return 1\n";
+
+/* KEYS: active delayed job counters. ARGV: id worker ready_at attempt. Back to the delayed
+ * set for a later attempt. Returns 1, or 0 when the lease is no longer this worker's. */
+static const char lua_retry[] =
+    "if redis.call('HGET', KEYS[3], 'worker') ~= ARGV[2] or redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
+    "redis.call('HSET', KEYS[3], 'state', 'delayed', 'attempt', ARGV[4])\n"
+    "redis.call('HDEL', KEYS[3], 'worker', 'cancel')\n"
+    "redis.call('HINCRBY', KEYS[4], 'retried', 1)\n"
+    "return 1\n";
+
+/* KEYS: active dead job counters. ARGV: id worker now reason. To the dead set, kept for
+ * inspection and replay. Returns 1, or 0 when the lease is no longer this worker's. */
+static const char lua_bury[] =
+    "if redis.call('HGET', KEYS[3], 'worker') ~= ARGV[2] or redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
+    "redis.call('HSET', KEYS[3], 'state', 'dead', 'reason', ARGV[4])\n"
+    "redis.call('HDEL', KEYS[3], 'worker', 'cancel')\n"
+    "redis.call('HINCRBY', KEYS[4], 'failed', 1)\n"
+    "return 1\n";
+
+/* KEYS: delayed waiting wake job-prefix. ARGV: now max. Moves due delayed jobs to waiting.
+ * Returns {moved, ms of the next delayed job or -1}. */
+static const char lua_promote[] =
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local jk = KEYS[4] .. id\n"
+    "  local f = redis.call('HMGET', jk, 'priority', 'seq')\n"
+    "  redis.call('ZREM', KEYS[1], id)\n"
+    "  redis.call('ZADD', KEYS[2], (tonumber(f[1]) or 3) * 17592186044416 + (tonumber(f[2]) or 0), id)\n"
+    "  redis.call('HSET', jk, 'state', 'waiting')\n"
+    "end\n"
+    "if #ids > 0 then redis.call('RPUSH', KEYS[3], 1) redis.call('LTRIM', KEYS[3], -256, -1) end\n"
+    "local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "return {#ids, nxt[2] and tonumber(nxt[2]) or -1}\n";
+
+/* KEYS: active waiting wake job-prefix counters. ARGV: now max. Jobs whose lease expired (their
+ * worker died) go back to their place in waiting. Returns their ids. */
+static const char lua_requeue_expired[] =
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local jk = KEYS[4] .. id\n"
+    "  local f = redis.call('HMGET', jk, 'priority', 'seq')\n"
+    "  redis.call('ZREM', KEYS[1], id)\n"
+    "  redis.call('ZADD', KEYS[2], (tonumber(f[1]) or 3) * 17592186044416 + (tonumber(f[2]) or 0), id)\n"
+    "  redis.call('HSET', jk, 'state', 'waiting')\n"
+    "  redis.call('HDEL', jk, 'worker')\n"
+    "  redis.call('HINCRBY', KEYS[5], 'requeued', 1)\n"
+    "end\n"
+    "if #ids > 0 then redis.call('RPUSH', KEYS[3], 1) redis.call('LTRIM', KEYS[3], -256, -1) end\n"
+    "return ids\n";
+
+/* KEYS: waiting delayed active job counters. ARGV: id ttl. Returns 1 removed before it ran,
+ * 2 running (its worker sees the request when it renews the lease), 0 not in the queue. */
+static const char lua_cancel[] =
+    "if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 or redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
+    "  redis.call('HSET', KEYS[4], 'state', 'cancelled')\n"
+    "  redis.call('HDEL', KEYS[4], 'payload')\n"
+    "  redis.call('EXPIRE', KEYS[4], ARGV[2])\n"
+    "  redis.call('HINCRBY', KEYS[5], 'cancelled', 1)\n"
+    "  return 1\n"
+    "end\n"
+    "if redis.call('ZSCORE', KEYS[3], ARGV[1]) then\n"
+    "  redis.call('HSET', KEYS[4], 'cancel', '1')\n"
+    "  return 2\n"
+    "end\n"
+    "return 0\n";
+
+#endif
