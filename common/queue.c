@@ -137,29 +137,87 @@ static void job_key(const struct queue *q, int64_t id, char out[128])
     snprintf(out, 128, "%s%" PRId64, q->job_prefix, id);
 }
 
-int queue_enqueue(const struct queue *q, redisContext *c, const struct queue_job *job, const char *payload,
-                  int64_t ready_at_ms, int64_t now_ms, struct queue_error *err)
+/* The arguments of one enqueue, formatted into caller storage. */
+struct enqueue_args {
+    char jk[128], id[24], prio[8], ready[24], now[24], task[24], attempt[16], ttl[16];
+    const char *keys[6], *args[8];
+};
+
+static int build_enqueue(const struct queue *q, const struct queue_job *job, const char *payload,
+                         int64_t ready_at_ms, int64_t now_ms, struct enqueue_args *a, struct queue_error *err)
 {
     if (job->priority < 1 || job->priority > 4 || job->id <= 0)
-        return fail(err, QUEUE_EINVAL, "job %" PRId64 ": priority %d must be 1-4 and the id positive", job->id, job->priority);
+        return fail(err, QUEUE_EINVAL, "job %" PRId64 ": priority %d must be 1-4 and the id positive", job->id,
+                    job->priority);
     const size_t payload_len = payload ? strlen(payload) : 0;
     if (payload_len > QUEUE_MAX_PAYLOAD)
         return fail(err, QUEUE_EINVAL, "job %" PRId64 ": payload of %zu bytes exceeds %d", job->id, payload_len,
                     QUEUE_MAX_PAYLOAD);
-    char jk[128], id[24], prio[8], ready[24], now[24], task[24], attempt[16], ttl[16];
-    job_key(q, job->id, jk);
-    snprintf(id, sizeof id, "%" PRId64, job->id);
-    snprintf(prio, sizeof prio, "%d", job->priority);
-    snprintf(ready, sizeof ready, "%" PRId64, ready_at_ms);
-    snprintf(now, sizeof now, "%" PRId64, now_ms);
-    snprintf(task, sizeof task, "%" PRId64, job->task_id);
-    snprintf(attempt, sizeof attempt, "%d", job->attempt > 0 ? job->attempt : 1);
-    snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
-    const char *keys[] = {q->waiting, q->delayed, jk, q->seq, q->wake, q->counters};
-    const char *args[] = {id, prio, ready, now, payload ? payload : "", task, attempt, ttl};
+    job_key(q, job->id, a->jk);
+    snprintf(a->id, sizeof a->id, "%" PRId64, job->id);
+    snprintf(a->prio, sizeof a->prio, "%d", job->priority);
+    snprintf(a->ready, sizeof a->ready, "%" PRId64, ready_at_ms);
+    snprintf(a->now, sizeof a->now, "%" PRId64, now_ms);
+    snprintf(a->task, sizeof a->task, "%" PRId64, job->task_id);
+    snprintf(a->attempt, sizeof a->attempt, "%d", job->attempt > 0 ? job->attempt : 1);
+    snprintf(a->ttl, sizeof a->ttl, "%d", QUEUE_DONE_TTL_S);
+    const char *keys[6] = {q->waiting, q->delayed, a->jk, q->seq, q->wake, q->counters};
+    const char *args[8] = {a->id, a->prio, a->ready, a->now, payload ? payload : "", a->task, a->attempt, a->ttl};
+    memcpy(a->keys, keys, sizeof keys);
+    memcpy(a->args, args, sizeof args);
+    return 0;
+}
+
+int queue_enqueue(const struct queue *q, redisContext *c, const struct queue_job *job, const char *payload,
+                  int64_t ready_at_ms, int64_t now_ms, struct queue_error *err)
+{
+    struct enqueue_args a;
+    int rc = build_enqueue(q, job, payload, ready_at_ms, now_ms, &a, err);
+    if (rc)
+        return rc;
     long long added;
-    const int rc = run_int(c, S_ENQUEUE, 6, keys, 8, args, &added, err);
+    rc = run_int(c, S_ENQUEUE, 6, a.keys, 8, a.args, &added, err);
     return rc ? rc : (int)added;
+}
+
+int queue_enqueue_many(const struct queue *q, redisContext *c, const struct queue_job *jobs,
+                       const char *const *payloads, const int64_t *ready_at_ms, size_t count, int64_t now_ms,
+                       size_t *added, struct queue_error *err)
+{
+    *added = 0;
+    if (count == 0)
+        return 0;
+    struct enqueue_args a;
+    for (size_t i = 0; i < count; i++) { /* all valid, or nothing is sent */
+        const int rc = build_enqueue(q, &jobs[i], payloads ? payloads[i] : NULL, ready_at_ms[i], now_ms, &a, err);
+        if (rc)
+            return rc;
+    }
+    /* The script must be known to Redis before a pipeline of EVALSHAs: load it first (cheap). */
+    redisReply *r = redisCommand(c, "SCRIPT LOAD %s", script_text[S_ENQUEUE]);
+    int rc = check(c, r, err);
+    if (rc)
+        return rc;
+    freeReplyObject(r);
+    for (size_t i = 0; i < count; i++) {
+        build_enqueue(q, &jobs[i], payloads ? payloads[i] : NULL, ready_at_ms[i], now_ms, &a, err);
+        const char *argv[3 + 6 + 8] = {"EVALSHA", script_sha[S_ENQUEUE], "6"};
+        memcpy(argv + 3, a.keys, sizeof a.keys);
+        memcpy(argv + 9, a.args, sizeof a.args);
+        if (redisAppendCommandArgv(c, 17, argv, NULL) != REDIS_OK)
+            return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "cannot queue the command");
+    }
+    for (size_t i = 0; i < count; i++) {
+        redisReply *reply = NULL;
+        if (redisGetReply(c, (void **)&reply) != REDIS_OK || !reply)
+            return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+        if (reply->type == REDIS_REPLY_ERROR && !rc)
+            rc = fail(err, QUEUE_EREPLY, "redis: %.200s", reply->str);
+        else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+            (*added)++;
+        freeReplyObject(reply);
+    }
+    return rc;
 }
 
 static int64_t to_i64(const redisReply *r)

@@ -55,6 +55,12 @@ int queue_init(struct queue *q, const char *name, struct queue_error *err);
 int queue_enqueue(const struct queue *q, struct redisContext *c, const struct queue_job *job,
                   const char *payload, int64_t ready_at_ms, int64_t now_ms, struct queue_error *err);
 
+/* Enqueues count jobs in one pipelined round trip, each as queue_enqueue would (payloads[i]
+ * may be NULL). Stores in *added how many were new; returns 0 or an error. */
+int queue_enqueue_many(const struct queue *q, struct redisContext *c, const struct queue_job *jobs,
+                       const char *const *payloads, const int64_t *ready_at_ms, size_t count, int64_t now_ms,
+                       size_t *added, struct queue_error *err);
+
 /* Claims up to max jobs (priority order) for worker, leased until now_ms + lease_ms.
  * Fills jobs[] and returns how many. */
 int queue_claim(const struct queue *q, struct redisContext *c, const char *worker, int64_t lease_ms,

@@ -111,10 +111,14 @@ END $$;
 CREATE TRIGGER credit_ledger_append_only BEFORE UPDATE OF user_id, delta, reason, note, created_at OR DELETE
     ON credit_ledger FOR EACH ROW EXECUTE FUNCTION agentcron_forbid_change();
 
--- Wake orchestrators when tasks change (one notification per statement, not per row).
+-- Wake orchestrators when tasks change (one notification per statement, not per row). The
+-- orchestrator's own bookkeeping (advancing next_run_at) sets agentcron.quiet for its
+-- transaction, so it does not wake every orchestrator once per batch.
 CREATE FUNCTION agentcron_notify_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('agentcron_tasks', '');
+    IF current_setting('agentcron.quiet', true) IS DISTINCT FROM 'on' THEN
+        PERFORM pg_notify('agentcron_tasks', '');
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE OR DELETE ON tasks

@@ -244,6 +244,35 @@ static void test_bad_input(void **state)
     queue_job_release(&job);
 }
 
+static void test_enqueue_many(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_error err;
+    enum { N = 1000 };
+    static struct queue_job jobs[N];
+    static int64_t ready[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct queue_job){.id = i + 1, .task_id = (i + 1) * 10, .priority = 1 + i % 4, .attempt = 1};
+        ready[i] = i < 10 ? 50000 : 0; /* the first ten are delayed */
+    }
+    size_t added;
+    assert_int_equal(queue_enqueue_many(&f->q, f->c, jobs, NULL, ready, N, 1000, &added, &err), 0);
+    assert_int_equal(added, N);
+    assert_int_equal(queue_enqueue_many(&f->q, f->c, jobs, NULL, ready, N, 1000, &added, &err), 0);
+    assert_int_equal(added, 0); /* all known already */
+    struct queue_stats st;
+    assert_int_equal(queue_stats(&f->q, f->c, &st, &err), 0);
+    assert_int_equal(st.waiting, N - 10);
+    assert_int_equal(st.delayed, 10);
+    /* one bad job: nothing is sent, and the connection stays usable */
+    jobs[500].priority = 9;
+    jobs[0].id = 5000;
+    assert_int_equal(queue_enqueue_many(&f->q, f->c, jobs, NULL, ready, N, 1000, &added, &err), QUEUE_EINVAL);
+    assert_int_equal(queue_contains(&f->q, f->c, 5000, &err), 0);
+    assert_int_equal(queue_stats(&f->q, f->c, &st, &err), 0);
+    assert_int_equal(st.waiting + st.delayed, N);
+}
+
 /* Redis restarts in the middle of a stream: the old connection reports QUEUE_EIO, a new one
  * works (the scripts are loaded again on NOSCRIPT), and no job is lost. */
 static void test_redis_restart(void **state)
@@ -296,6 +325,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enqueue_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
