@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* The scheduler's SQL, one statement per purpose, parameters only (style rule 16). Arrays are
+ * passed as Postgres array literals and unnested, so a batch is one round trip. Times cross
+ * the wire as ms since the epoch. Included by schedule.c only. */
+#ifndef AGENTCRON_SCHEDULE_SQL_H
+#define AGENTCRON_SCHEDULE_SQL_H
+
+/* $1 batch size. Due tasks, locked; the rows another orchestrator holds are skipped. */
+static const char sql_claim_due[] =
+    "SELECT id, user_id, schedule, timezone, (extract(epoch FROM next_run_at) * 1000)::bigint, priority,"
+    " misfire_policy, catch_up_window_ms, overlap_policy, jitter_ms,"
+    " (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+    " FROM tasks WHERE schedule_enabled AND status = 'active' AND next_run_at <= clock_timestamp()"
+    " ORDER BY next_run_at LIMIT $1 FOR UPDATE SKIP LOCKED";
+
+/* $1 task ids. Runs of those tasks that are queued or running, for the overlap policies. */
+static const char sql_active_runs[] =
+    "SELECT task_id, count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status <> 'queued'),"
+    " array_to_string(array_agg(id ORDER BY id), ',')"
+    " FROM task_runs WHERE task_id = ANY($1::bigint[]) AND status IN ('queued', 'running', 'retrying')"
+    " GROUP BY task_id";
+
+/* $1 task ids, $2 user ids, $3 slots (ms), $4 priorities, $5 not-before (ms), $6 trigger.
+ * New runs only: a slot that already has a run is left alone. */
+static const char sql_insert_runs[] =
+    "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, not_before, enqueued_at)"
+    " SELECT t, u, to_timestamp(s / 1000.0), $6, p, CASE WHEN nb > s THEN to_timestamp(nb / 1000.0) END,"
+    " clock_timestamp()"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bigint[]) AS x(t, u, s, p, nb)"
+    " ON CONFLICT (task_id, scheduled_for) DO NOTHING"
+    " RETURNING id, task_id, priority, (extract(epoch FROM coalesce(not_before, scheduled_for)) * 1000)::bigint";
+
+/* $1 ids, $2 next run (ms, -1 for none), $3 still enabled, $4 missed slots, $5 skipped slots. */
+static const char sql_advance_tasks[] =
+    "UPDATE tasks AS t SET next_run_at = CASE WHEN x.n >= 0 THEN to_timestamp(x.n / 1000.0) END,"
+    " schedule_enabled = x.e, missed_slots = t.missed_slots + x.m, skipped_slots = t.skipped_slots + x.k,"
+    " updated_at = clock_timestamp()"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::bigint[], $5::bigint[]) AS x(id, n, e, m, k)"
+    " WHERE t.id = x.id";
+
+/* $1 run ids. Queued runs replaced by a newer one (overlap policy cancel_previous). */
+static const char sql_cancel_queued[] =
+    "UPDATE task_runs SET status = 'cancelled', finished_at = clock_timestamp(),"
+    " error = 'cancelled: a newer run of the task replaced it (overlap policy cancel_previous)'"
+    " WHERE id = ANY($1::bigint[]) AND status = 'queued'";
+
+/* The earliest next_run_at of any enabled task (ms), or NULL. */
+static const char sql_next_due[] =
+    "SELECT (extract(epoch FROM min(next_run_at)) * 1000)::bigint FROM tasks"
+    " WHERE schedule_enabled AND status = 'active'";
+
+/* $1 after id, $2 page size. Queued runs, for reconciliation with Redis. */
+static const char sql_queued_runs[] =
+    "SELECT id, task_id, priority, (extract(epoch FROM coalesce(not_before, scheduled_for)) * 1000)::bigint"
+    " FROM task_runs WHERE status = 'queued' AND id > $1 ORDER BY id LIMIT $2";
+
+/* The status report's numbers. */
+static const char sql_status[] =
+    "SELECT count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE status = 'queued'),"
+    " count(*) FILTER (WHERE status = 'succeeded' AND finished_at >= date_trunc('day', now())),"
+    " count(*) FILTER (WHERE status IN ('failed', 'timed_out') AND finished_at >= date_trunc('day', now())),"
+    " count(DISTINCT worker_id) FILTER (WHERE status = 'running'),"
+    " coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE finished_at >= date_trunc('day', now())), 0),"
+    " coalesce(sum(credits_charged) FILTER (WHERE finished_at >= date_trunc('day', now())), 0),"
+    " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active'),"
+    " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active' AND next_run_at <= now())"
+    " FROM task_runs WHERE status IN ('running', 'queued') OR finished_at >= date_trunc('day', now())";
+
+#endif
