@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "config.h"
 #include "migrate.h"
+#include "pgconn.h"
 
 static const char usage_text[] =
     "usage: agentcron migrate [--status] [--json] [--dir DIR] [--env-file FILE]\n"
@@ -23,12 +24,6 @@ static const char usage_text[] =
     "  --env-file FILE  read settings from FILE (default " CONFIG_DEFAULT_ENV_FILE " if present)\n"
     "\n"
     "exit status: 0 ok, 1 failure (database unreachable, a migration failed), 2 usage\n";
-
-/* Server notices ("relation already exists, skipping") are not the operator's business. */
-static void ignore_notice(void *ctx, const char *message)
-{
-    (void)ctx, (void)message;
-}
 
 static void announce(const struct migration *m, void *ctx)
 {
@@ -108,17 +103,11 @@ int cmd_migrate(int argc, char **argv)
         fprintf(stderr, "agentcron migrate: %s\n", err.message);
         return CLI_FAILURE;
     }
-    static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *values[] = {"10", "agentcron-migrate", cfg.database_url, NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    char connect_err[1200];
+    PGconn *conn = pgconn_open(cfg.database_url, "agentcron-migrate", connect_err, sizeof connect_err);
     int rc = CLI_OK;
-    PQsetNoticeProcessor(conn, ignore_notice, NULL);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        char shown[1024];
-        config_redact_url(cfg.database_url, shown, sizeof shown);
-        char *msg = PQerrorMessage(conn);
-        msg[strcspn(msg, "\n")] = 0;
-        fprintf(stderr, "agentcron migrate: cannot connect to DATABASE_URL %s: %s\n", shown, msg);
+    if (!conn) {
+        fprintf(stderr, "agentcron migrate: %s\n", connect_err);
         rc = CLI_FAILURE;
     } else if (status_only) {
         rc = migrate_status(conn, &set, &err) == 0 ? print_status(&set, json) : CLI_FAILURE;

@@ -19,6 +19,7 @@ agentcron_require(JANSSON jansson libjansson-dev)
 agentcron_require(LIBPQ libpq libpq-dev)
 agentcron_require(HIREDIS hiredis libhiredis-dev)
 agentcron_require(LIBUV libuv libuv1-dev)
+agentcron_require(LIBSYSTEMD libsystemd libsystemd-dev)
 
 # mbedTLS 2.28 ships no pkg-config file: find it by hand.
 find_path(MBEDTLS_INCLUDE_DIR mbedtls/sha256.h)

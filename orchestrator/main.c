@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/* agentcron-orchestrator: finds due tasks in Postgres and turns them into runs in the Redis
+ * queue, on time, in their timezones.
+ *
+ * The libuv loop thread only waits: a timer set to the next due time (or POLL_INTERVAL_MS at
+ * most), Postgres NOTIFY on a LISTEN connection (a task changed), the reconciliation and
+ * status timers, and signals. Everything that talks to Postgres or Redis runs as one job at a
+ * time on libuv's thread pool (uv_queue_work) with the scheduler's own connections, so the
+ * loop never blocks and the scheduler is never used by two threads at once. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "pgconn.h"
+#include "schedule.h"
+#include "timefmt.h"
+#include "tzdata.h"
+
+#define RECONCILE_INTERVAL_MS 30000
+#define MAX_BACKOFF_MS 30000
+
+enum job { JOB_NONE, JOB_TICK, JOB_RECONCILE, JOB_STATUS, JOB_LISTEN };
+
+struct orchestrator {
+    struct config cfg;
+    char instance[128];
+    char tz_version[32];
+    int64_t started_ms;
+    uv_loop_t *loop;
+    uv_timer_t due_timer, reconcile_timer, status_timer, watchdog_timer;
+    uv_signal_t sigterm, sigint;
+    uv_poll_t listen_poll;
+    PGconn *listen_conn;  /* owned by the loop thread while polled */
+    PGconn *new_listen;   /* handed over by JOB_LISTEN */
+    int listening;
+    uv_work_t work;
+    enum job running_job;
+    int want[JOB_LISTEN + 1]; /* jobs waiting to run */
+    int stopping;
+    int64_t backoff_ms;
+    struct scheduler *sched;
+    /* results handed from a job to the loop */
+    int job_rc;
+    char job_err[768];
+    struct tick_result tick;
+    struct reconcile_result rec;
+    struct status_numbers status;
+    char status_json[2048];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void start_next_job(struct orchestrator *o);
+
+static void request(struct orchestrator *o, enum job j)
+{
+    if (o->stopping)
+        return;
+    o->want[j] = 1;
+    start_next_job(o);
+}
+
+/* ---- jobs, on the thread pool ---- */
+
+static void build_status_json(struct orchestrator *o)
+{
+    const struct status_numbers *n = &o->status;
+    char started[TIMEFMT_RFC3339_MAX], reported[TIMEFMT_RFC3339_MAX];
+    timefmt_rfc3339(o->started_ms, 0, 1, started);
+    timefmt_rfc3339(now_ms(), 0, 1, reported);
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s,"
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+        "instance", o->instance, "role", "orchestrator", "pid", (int)getpid(), "version", AGENTCRON_VERSION,
+        "startedAt", started, "reportedAt", reported, "uptimeS", (json_int_t)((now_ms() - o->started_ms) / 1000),
+        "running", (json_int_t)n->running, "activeAgents", (json_int_t)n->active_agents, "queued",
+        (json_int_t)n->queued, "completedToday", (json_int_t)n->completed_today, "failedToday",
+        (json_int_t)n->failed_today, "scheduledTasks", (json_int_t)n->scheduled_tasks, "tasksCurrentlyDue",
+        (json_int_t)n->due_tasks, "tokensToday", (json_int_t)n->tokens_today, "creditsToday",
+        (json_int_t)n->credits_today, "tzdata", o->tz_version, "queue", "waiting", (json_int_t)n->q_waiting,
+        "active", (json_int_t)n->q_active, "completed", (json_int_t)n->q_completed, "failed",
+        (json_int_t)n->q_failed, "delayed", (json_int_t)n->q_delayed, "dead", (json_int_t)n->q_dead);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    snprintf(o->status_json, sizeof o->status_json, "%s", text ? text : "{}");
+    free(text);
+    json_decref(doc);
+}
+
+static void connect_listener(struct orchestrator *o)
+{
+    PGconn *c = pgconn_open(o->cfg.database_url, "agentcron-orchestrator-listen", o->job_err, sizeof o->job_err);
+    if (!c) {
+        o->job_rc = -1;
+        return;
+    }
+    PGresult *r = PQexec(c, "LISTEN agentcron_tasks");
+    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK && PQsetnonblocking(c, 1) == 0;
+    PQclear(r);
+    if (!ok) {
+        snprintf(o->job_err, sizeof o->job_err, "LISTEN failed: %s", PQerrorMessage(c));
+        PQfinish(c);
+        o->job_rc = -1;
+        return;
+    }
+    o->new_listen = c;
+    o->job_rc = 0;
+}
+
+static void run_job(uv_work_t *w)
+{
+    struct orchestrator *o = w->data;
+    o->job_err[0] = 0;
+    switch (o->running_job) {
+    case JOB_TICK:
+        o->job_rc = scheduler_tick(o->sched, &o->tick, o->job_err, sizeof o->job_err);
+        break;
+    case JOB_RECONCILE:
+        o->job_rc = scheduler_reconcile(o->sched, &o->rec, o->job_err, sizeof o->job_err);
+        break;
+    case JOB_STATUS:
+        o->job_rc = scheduler_status(o->sched, &o->status, o->job_err, sizeof o->job_err);
+        if (o->job_rc == 0) {
+            build_status_json(o);
+            const int ttl = o->cfg.status_interval_s * 3 > 90 ? o->cfg.status_interval_s * 3 : 90;
+            o->job_rc = scheduler_publish_status(o->sched, o->instance, o->status_json, ttl, o->job_err,
+                                                 sizeof o->job_err);
+        }
+        break;
+    case JOB_LISTEN:
+        connect_listener(o);
+        break;
+    case JOB_NONE:
+        break;
+    }
+}
+
+/* ---- the loop thread ---- */
+
+static void on_due(uv_timer_t *t)
+{
+    request(t->data, JOB_TICK);
+}
+
+static void set_due_timer(struct orchestrator *o, int64_t wait_ms)
+{
+    if (o->stopping)
+        return;
+    if (wait_ms < 0)
+        wait_ms = 0;
+    if (wait_ms > o->cfg.poll_interval_ms)
+        wait_ms = o->cfg.poll_interval_ms;
+    uv_timer_start(&o->due_timer, on_due, (uint64_t)wait_ms, 0);
+}
+
+static void on_listen_readable(uv_poll_t *p, int status, int events);
+
+static void stop_listening(struct orchestrator *o)
+{
+    if (!o->listening)
+        return;
+    o->listening = 0;
+    uv_poll_stop(&o->listen_poll);
+    uv_close((uv_handle_t *)&o->listen_poll, NULL);
+}
+
+static void on_listen_readable(uv_poll_t *p, int status, int events)
+{
+    struct orchestrator *o = p->data;
+    (void)events;
+    if (status < 0 || !PQconsumeInput(o->listen_conn)) {
+        LOG(LOG_WARN, "postgres.listen_lost", LOG_S("error", PQerrorMessage(o->listen_conn)),
+            LOG_S("action", "reconnecting; polling meanwhile"));
+        stop_listening(o);
+        PQfinish(o->listen_conn);
+        o->listen_conn = NULL;
+        request(o, JOB_LISTEN);
+        return;
+    }
+    int changed = 0;
+    for (PGnotify *n; (n = PQnotifies(o->listen_conn)); PQfreemem(n))
+        changed = 1;
+    if (changed)
+        request(o, JOB_TICK);
+}
+
+static void finish_shutdown(struct orchestrator *o);
+
+static void after_job(uv_work_t *w, int status)
+{
+    struct orchestrator *o = w->data;
+    const enum job j = o->running_job;
+    o->running_job = JOB_NONE;
+    if (status == UV_ECANCELED)
+        o->job_rc = -1, snprintf(o->job_err, sizeof o->job_err, "cancelled");
+    if (o->job_rc != 0 && j != JOB_LISTEN) {
+        LOG(LOG_ERROR, j == JOB_TICK ? "schedule.failed" : j == JOB_RECONCILE ? "reconcile.failed" : "status.failed",
+            LOG_S("error", o->job_err), LOG_I("retry_in_ms", o->backoff_ms));
+        if (j == JOB_TICK)
+            set_due_timer(o, o->backoff_ms);
+        o->backoff_ms = o->backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : o->backoff_ms * 2;
+    } else if (j == JOB_TICK) {
+        const struct tick_result *t = &o->tick;
+        o->backoff_ms = 250;
+        if (t->tasks)
+            LOG(LOG_INFO, "schedule.pass", LOG_I("tasks", t->tasks), LOG_I("runs", t->runs), LOG_I("enqueued", t->enqueued),
+                LOG_I("missed", t->missed), LOG_I("skipped", t->skipped), LOG_I("max_lateness_ms", t->lateness_max_ms));
+        const int64_t now = now_ms();
+        int64_t wait = o->cfg.poll_interval_ms;
+        if (t->next_due_ms >= 0 && t->next_due_ms - now < wait)
+            wait = t->next_due_ms - now;
+        if (t->next_delayed_ms >= 0 && t->next_delayed_ms - now < wait)
+            wait = t->next_delayed_ms - now;
+        set_due_timer(o, wait);
+    } else if (j == JOB_RECONCILE) {
+        const struct reconcile_result *r = &o->rec;
+        if (r->reenqueued || r->leases_requeued)
+            LOG(LOG_WARN, "reconcile.repaired", LOG_I("queued_checked", r->queued_checked),
+                LOG_I("reenqueued", r->reenqueued), LOG_I("leases_requeued", r->leases_requeued));
+    } else if (j == JOB_STATUS) {
+        const struct status_numbers *n = &o->status;
+        LOG(LOG_INFO, "status", LOG_S("instance", o->instance), LOG_I("uptime_s", (now_ms() - o->started_ms) / 1000),
+            LOG_I("running", n->running), LOG_I("active_agents", n->active_agents), LOG_I("queued", n->queued),
+            LOG_I("completed_today", n->completed_today), LOG_I("failed_today", n->failed_today),
+            LOG_I("scheduled_tasks", n->scheduled_tasks), LOG_I("q_waiting", n->q_waiting),
+            LOG_I("q_active", n->q_active), LOG_I("q_completed", n->q_completed), LOG_I("q_failed", n->q_failed),
+            LOG_I("q_delayed", n->q_delayed), LOG_I("tokens_today", n->tokens_today),
+            LOG_I("credits_today", n->credits_today));
+    } else if (j == JOB_LISTEN) {
+        if (o->job_rc == 0 && o->new_listen && !o->stopping) {
+            o->listen_conn = o->new_listen, o->new_listen = NULL;
+            uv_poll_init(o->loop, &o->listen_poll, PQsocket(o->listen_conn));
+            o->listen_poll.data = o;
+            uv_poll_start(&o->listen_poll, UV_READABLE, on_listen_readable);
+            o->listening = 1;
+            LOG(LOG_INFO, "postgres.listening", LOG_S("channel", "agentcron_tasks"));
+            request(o, JOB_TICK); /* changes made while we were not listening */
+        } else if (o->job_rc != 0) {
+            LOG(LOG_WARN, "postgres.listen_failed", LOG_S("error", o->job_err), LOG_S("action", "retrying"));
+            o->want[JOB_LISTEN] = 1; /* retried after the next job; polling covers the gap */
+        }
+    }
+    if (o->stopping) {
+        finish_shutdown(o);
+        return;
+    }
+    start_next_job(o);
+}
+
+static void start_next_job(struct orchestrator *o)
+{
+    if (o->running_job != JOB_NONE || o->stopping)
+        return;
+    static const enum job order[] = {JOB_TICK, JOB_LISTEN, JOB_RECONCILE, JOB_STATUS};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        if (!o->want[order[i]])
+            continue;
+        o->want[order[i]] = 0;
+        o->running_job = order[i];
+        o->work.data = o;
+        if (uv_queue_work(o->loop, &o->work, run_job, after_job) != 0)
+            o->running_job = JOB_NONE;
+        return;
+    }
+}
+
+static void on_reconcile(uv_timer_t *t)
+{
+    request(t->data, JOB_RECONCILE);
+}
+
+static void on_status(uv_timer_t *t)
+{
+    request(t->data, JOB_STATUS);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+static void finish_shutdown(struct orchestrator *o)
+{
+    if (o->running_job != JOB_NONE)
+        return; /* after_job comes back here */
+    stop_listening(o);
+    uv_handle_t *handles[] = {(uv_handle_t *)&o->due_timer, (uv_handle_t *)&o->reconcile_timer,
+                              (uv_handle_t *)&o->status_timer, (uv_handle_t *)&o->watchdog_timer,
+                              (uv_handle_t *)&o->sigterm, (uv_handle_t *)&o->sigint};
+    for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
+        if (!uv_is_closing(handles[i]))
+            uv_close(handles[i], NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct orchestrator *o = s->data;
+    if (o->stopping)
+        return;
+    o->stopping = 1;
+    sd_notify(0, "STOPPING=1");
+    LOG(LOG_INFO, "orchestrator.stopping", LOG_S("signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"),
+        LOG_S("action", o->running_job != JOB_NONE ? "finishing the current pass" : "exiting"));
+    finish_shutdown(o);
+}
+
+/* ---- start-up ---- */
+
+static const char usage_text[] =
+    "usage: agentcron-orchestrator [--env-file FILE] [--instance NAME]\n"
+    "\n"
+    "Turns due tasks into runs in the Redis queue. Settings come from the environment, then\n"
+    "FILE (default " CONFIG_DEFAULT_ENV_FILE " if present); see deploy/agentcron.env.example.\n"
+    "Any number of orchestrators may run at once. SIGTERM or SIGINT: finish the current pass, exit 0.\n";
+
+/* Refuses to run on a schema with pending migrations. */
+static int check_schema(const struct config *cfg)
+{
+    char err[1200], dir[4096];
+    PGconn *c = pgconn_open(cfg->database_url, "agentcron-orchestrator", err, sizeof err);
+    if (!c) {
+        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", err));
+        return -1;
+    }
+    migrate_default_dir(dir, sizeof dir);
+    struct migration_set set;
+    struct migrate_error merr;
+    int rc = migrate_scan(dir, &set, &merr);
+    if (rc == 0) {
+        rc = migrate_status(c, &set, &merr);
+        size_t pending = 0;
+        for (size_t i = 0; rc == 0 && i < set.count; i++)
+            pending += !set.items[i].applied;
+        if (rc == 0 && pending) {
+            snprintf(merr.message, sizeof merr.message,
+                     "the database schema is behind: %zu migration%s pending; run `agentcron migrate`", pending,
+                     pending == 1 ? "" : "s");
+            rc = -1;
+        }
+        migrate_set_free(&set);
+    }
+    if (rc != 0)
+        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", merr.message));
+    PQfinish(c);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_file = NULL, *instance = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--env-file") && i + 1 < argc)
+            env_file = argv[++i];
+        else if (!strcmp(argv[i], "--instance") && i + 1 < argc)
+            instance = argv[++i];
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return fputs(usage_text, stdout), 0;
+        else if (!strcmp(argv[i], "--version"))
+            return printf("agentcron-orchestrator %s\n", AGENTCRON_VERSION), 0;
+        else
+            return fprintf(stderr, "agentcron-orchestrator: unknown or incomplete option \"%s\"; see --help\n", argv[i]),
+                   2;
+    }
+    static struct orchestrator o;
+    struct config_error cerr;
+    static const char *const required[] = {"DATABASE_URL", "REDIS_URL", NULL};
+    if (config_load(&o.cfg, env_file, &cerr) != 0 || config_require(&o.cfg, required, &cerr) != 0) {
+        fprintf(stderr, "agentcron-orchestrator: %s\n", cerr.message);
+        return 1;
+    }
+    log_setup(o.cfg.log_format == LOG_FORMAT_JSON, o.cfg.log_level);
+    struct tzdata_status tz;
+    struct tzdata_error tzerr;
+    if (tzdata_init(NULL, &tz, &tzerr) != 0) {
+        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", tzerr.message));
+        return 1;
+    }
+    snprintf(o.tz_version, sizeof o.tz_version, "%s", tz.icu_version);
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(o.instance, sizeof o.instance, "%s", instance ? instance : host);
+    if (!instance)
+        snprintf(o.instance + strlen(o.instance), sizeof o.instance - strlen(o.instance), ":%d", (int)getpid());
+    if (check_schema(&o.cfg) != 0)
+        return 1;
+    const struct scheduler_options opt = {
+        .database_url = o.cfg.database_url, .redis_url = o.cfg.redis_url, .queue = "default", .batch = 1000};
+    if (!(o.sched = scheduler_new(&opt))) {
+        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", "out of memory"));
+        return 1;
+    }
+    o.loop = uv_default_loop();
+    o.started_ms = now_ms();
+    o.backoff_ms = 250;
+    uv_timer_t *timers[] = {&o.due_timer, &o.reconcile_timer, &o.status_timer, &o.watchdog_timer};
+    for (size_t i = 0; i < 4; i++)
+        uv_timer_init(o.loop, timers[i]), timers[i]->data = &o;
+    uv_signal_init(o.loop, &o.sigterm), o.sigterm.data = &o;
+    uv_signal_init(o.loop, &o.sigint), o.sigint.data = &o;
+    uv_signal_start(&o.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&o.sigint, on_signal, SIGINT);
+    uv_timer_start(&o.reconcile_timer, on_reconcile, RECONCILE_INTERVAL_MS, RECONCILE_INTERVAL_MS);
+    uv_timer_start(&o.status_timer, on_status, (uint64_t)o.cfg.status_interval_s * 1000,
+                   (uint64_t)o.cfg.status_interval_s * 1000);
+    uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
+        uv_timer_start(&o.watchdog_timer, on_watchdog, watchdog_usec / 2000, watchdog_usec / 2000);
+    LOG(LOG_INFO, "orchestrator.started", LOG_S("instance", o.instance), LOG_S("version", AGENTCRON_VERSION),
+        LOG_S("tzdata", tz.icu_version), LOG_I("poll_interval_ms", o.cfg.poll_interval_ms));
+    o.want[JOB_LISTEN] = o.want[JOB_RECONCILE] = o.want[JOB_TICK] = o.want[JOB_STATUS] = 1;
+    start_next_job(&o);
+    sd_notify(0, "READY=1");
+    uv_run(o.loop, UV_RUN_DEFAULT);
+    PQfinish(o.listen_conn);
+    PQfinish(o.new_listen);
+    scheduler_free(o.sched);
+    const int closed = uv_loop_close(o.loop);
+    LOG(LOG_INFO, "orchestrator.stopped", LOG_S("instance", o.instance), LOG_I("loop_closed", closed == 0));
+    return 0;
+}

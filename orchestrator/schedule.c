@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/* The scheduling pass, reconciliation and status (see schedule.h).
+ *
+ * Exactly once per slot, with any number of orchestrators: due tasks are claimed with
+ * FOR UPDATE SKIP LOCKED, so each task is planned by one orchestrator at a time; runs are
+ * inserted ON CONFLICT (task_id, scheduled_for) DO NOTHING, so a slot becomes at most one run
+ * even if two passes overlap; next_run_at advances in the same transaction. Redis comes after
+ * the commit: if the process dies in between, the runs are queued in Postgres, and
+ * reconciliation (idempotent enqueue of every queued run) puts them in Redis. */
+#include "schedule.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cronparse.h"
+#include "log.h"
+#include "pgconn.h"
+#include "plan.h"
+#include "queue.h"
+#include "redisconn.h"
+#include "schedule_sql.h"
+#include "zones.h"
+
+/* A growable text buffer for Postgres array literals ("{1,2,3}"). */
+struct strbuf {
+    char *s;
+    size_t len, cap;
+};
+
+static void sb_add(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_add(struct strbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        const int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && b->s && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        const size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)(n > 0 ? n : 0);
+        char *grown = realloc(b->s, cap);
+        if (!grown)
+            abort(); /* a few hundred kB: if that fails, nothing else will work either */
+        b->s = grown, b->cap = cap;
+    }
+}
+
+/* Appends one element to an array literal being built ("{" added by the first). */
+static void sb_elem(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_elem(struct strbuf *b, const char *fmt, ...)
+{
+    char item[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(item, sizeof item, fmt, ap);
+    va_end(ap);
+    sb_add(b, "%s%s", b->len ? "," : "{", item);
+}
+
+static const char *sb_array(struct strbuf *b)
+{
+    if (!b->len)
+        sb_add(b, "{");
+    sb_add(b, "}");
+    return b->s;
+}
+
+static void sb_reset(struct strbuf *b)
+{
+    b->len = 0;
+}
+
+/* The arrays of one batch, and what to do with Redis after the commit. */
+struct batch {
+    struct strbuf run_task, run_user, run_slot, run_prio, run_ready;
+    struct strbuf adv_id, adv_next, adv_enabled, adv_missed, adv_skipped;
+    struct strbuf cancel_ids;
+    int64_t *cancel_list;
+    size_t cancel_count, cancel_cap;
+};
+
+static void batch_reset(struct batch *b)
+{
+    struct strbuf *all[] = {&b->run_task, &b->run_user, &b->run_slot,    &b->run_prio,    &b->run_ready,
+                            &b->adv_id,   &b->adv_next, &b->adv_enabled, &b->adv_missed, &b->adv_skipped,
+                            &b->cancel_ids};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        sb_reset(all[i]);
+    b->cancel_count = 0;
+}
+
+static void batch_free(struct batch *b)
+{
+    struct strbuf *all[] = {&b->run_task, &b->run_user, &b->run_slot,    &b->run_prio,    &b->run_ready,
+                            &b->adv_id,   &b->adv_next, &b->adv_enabled, &b->adv_missed, &b->adv_skipped,
+                            &b->cancel_ids};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]->s);
+    free(b->cancel_list);
+}
+
+static void note_cancel(struct batch *b, const char *ids)
+{
+    for (const char *p = ids; *p;) {
+        const int64_t id = strtoll(p, (char **)&p, 10);
+        if (b->cancel_count == b->cancel_cap) {
+            b->cancel_cap = b->cancel_cap ? b->cancel_cap * 2 : 64;
+            int64_t *grown = realloc(b->cancel_list, b->cancel_cap * sizeof *grown);
+            if (!grown)
+                abort();
+            b->cancel_list = grown;
+        }
+        b->cancel_list[b->cancel_count++] = id;
+        sb_elem(&b->cancel_ids, "%" PRId64, id);
+        if (*p == ',')
+            p++;
+    }
+}
+
+enum { RECONCILE_PAGE = 5000 };
+
+struct scheduler {
+    struct scheduler_options opt;
+    PGconn *pg;
+    redisContext *redis;
+    struct queue queue;
+    struct zones *zones;
+    /* scratch space, reused by every pass (one thread uses a scheduler at a time) */
+    struct batch *batch;
+    struct plan plan;
+    struct queue_job page_jobs[RECONCILE_PAGE];
+    int64_t page_ready[RECONCILE_PAGE];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    err[strcspn(err, "\n")] = 0;
+    return -1;
+}
+
+struct scheduler *scheduler_new(const struct scheduler_options *opt)
+{
+    struct scheduler *s = calloc(1, sizeof *s);
+    struct queue_error qerr;
+    if (!s || !(s->zones = zones_new()) || !(s->batch = calloc(1, sizeof *s->batch)) ||
+        queue_init(&s->queue, opt->queue, &qerr) != 0) {
+        scheduler_free(s);
+        return NULL;
+    }
+    s->opt = *opt;
+    return s;
+}
+
+void scheduler_free(struct scheduler *s)
+{
+    if (!s)
+        return;
+    PQfinish(s->pg);
+    if (s->redis)
+        redisFree(s->redis);
+    zones_free(s->zones);
+    if (s->batch) {
+        batch_free(s->batch);
+        free(s->batch);
+    }
+    free(s);
+}
+
+/* (Re)opens whichever connection is missing or broken. */
+static int connect_all(struct scheduler *s, char *err, size_t len)
+{
+    if (s->pg && PQstatus(s->pg) != CONNECTION_OK) {
+        PQfinish(s->pg);
+        s->pg = NULL;
+    }
+    if (!s->pg && !(s->pg = pgconn_open(s->opt.database_url, "agentcron-orchestrator", err, len)))
+        return -1;
+    if (s->redis && s->redis->err) {
+        redisFree(s->redis);
+        s->redis = NULL;
+    }
+    if (!s->redis && !(s->redis = redisconn_open(s->opt.redis_url, 5000, err, len)))
+        return -1;
+    return 0;
+}
+
+static int exec_ok(PGconn *pg, const char *sql, char *err, size_t len)
+{
+    PGresult *r = PQexec(pg, sql);
+    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fail(err, len, "postgres: %s", PQerrorMessage(pg));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int64_t i64(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? -1 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* One due task, as claimed. */
+struct due_task {
+    int64_t id, user_id, next_run_at, catch_up_window_ms, jitter_ms;
+    int priority;
+    const char *schedule, *timezone, *misfire, *overlap;
+};
+
+/* Plans one task into the batch arrays. */
+static void plan_task(struct scheduler *s, const struct due_task *t, int64_t now, int64_t queued, int64_t running,
+                      const char *live_ids, struct batch *b, struct tick_result *r)
+{
+    struct plan *const p = &s->plan;
+    char key[24];
+    snprintf(key, sizeof key, "%" PRId64, t->id);
+    struct cron_expr *expr = NULL;
+    struct cron_error cerr;
+    const struct cron_zone *zone = NULL;
+    const int misfire = plan_misfire_policy(t->misfire), overlap = plan_overlap_policy(t->overlap);
+    if (cron_parse(t->schedule ? t->schedule : "", key, &expr, &cerr) != 0 ||
+        !(zone = zones_get(s->zones, t->timezone, &cerr)) || misfire < 0 || overlap < 0) {
+        /* bad data cannot fire: disable the schedule rather than retry it every pass */
+        LOG(LOG_ERROR, "task.schedule_disabled", LOG_I("task", t->id), LOG_S("schedule", t->schedule),
+            LOG_S("timezone", t->timezone), LOG_S("reason", misfire < 0 || overlap < 0 ? "unknown policy" : cerr.message));
+        sb_elem(&b->adv_id, "%" PRId64, t->id), sb_elem(&b->adv_next, "-1"), sb_elem(&b->adv_enabled, "f");
+        sb_elem(&b->adv_missed, "0"), sb_elem(&b->adv_skipped, "0");
+        cron_free(expr);
+        return;
+    }
+    plan_due(expr, zone, t->next_run_at, now, (enum misfire_policy)misfire, t->catch_up_window_ms, p);
+    plan_overlap(p, (enum overlap_policy)overlap, queued, running);
+    cron_free(expr);
+    if (p->cancel_previous && live_ids)
+        note_cancel(b, live_ids);
+    for (int i = 0; i < p->count; i++) {
+        sb_elem(&b->run_task, "%" PRId64, t->id), sb_elem(&b->run_user, "%" PRId64, t->user_id);
+        sb_elem(&b->run_slot, "%" PRId64, p->slots[i]), sb_elem(&b->run_prio, "%d", t->priority);
+        sb_elem(&b->run_ready, "%" PRId64, p->slots[i] + plan_jitter(t->id, p->slots[i], t->jitter_ms));
+        if (now - p->slots[i] > r->lateness_max_ms && i == p->count - 1)
+            r->lateness_max_ms = now - p->slots[i];
+    }
+    sb_elem(&b->adv_id, "%" PRId64, t->id), sb_elem(&b->adv_next, "%" PRId64, p->next);
+    sb_elem(&b->adv_enabled, "%s", p->next >= 0 ? "t" : "f");
+    sb_elem(&b->adv_missed, "%" PRId64, p->missed), sb_elem(&b->adv_skipped, "%" PRId64, p->skipped);
+    if (p->missed)
+        LOG(LOG_WARN, "task.slots_missed", LOG_I("task", t->id), LOG_I("count", p->missed), LOG_S("reason", p->missed_reason));
+    if (p->skipped)
+        LOG(LOG_INFO, "task.slots_skipped", LOG_I("task", t->id), LOG_I("count", p->skipped),
+            LOG_S("reason", p->skipped_reason));
+    if (p->next < 0)
+        LOG(LOG_INFO, "task.schedule_ended", LOG_I("task", t->id));
+    r->missed += p->missed, r->skipped += p->skipped;
+}
+
+/* Live runs per task of the claimed batch: fills queued/running/ids for each task row. */
+static PGresult *live_runs(PGconn *pg, const PGresult *claimed, char *err, size_t len)
+{
+    struct strbuf ids = {0};
+    for (int i = 0; i < PQntuples(claimed); i++)
+        sb_elem(&ids, "%s", PQgetvalue(claimed, i, 0));
+    const char *params[1] = {sb_array(&ids)};
+    PGresult *r = PQexecParams(pg, sql_active_runs, 1, NULL, params, NULL, NULL, 0);
+    free(ids.s);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail(err, len, "postgres: %s", PQerrorMessage(pg));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* After the commit: the new runs into Redis, cancelled ones out. Failures are logged;
+ * reconciliation repairs Redis from Postgres. */
+static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch *b, int64_t now,
+                     struct tick_result *r)
+{
+    const int n = PQntuples(inserted);
+    struct queue_job *jobs = calloc((size_t)n + 1, sizeof *jobs);
+    int64_t *ready = calloc((size_t)n + 1, sizeof *ready);
+    struct queue_error qerr;
+    if (jobs && ready) {
+        for (int i = 0; i < n; i++) {
+            jobs[i] = (struct queue_job){.id = i64(inserted, i, 0), .task_id = i64(inserted, i, 1),
+                                         .priority = (int)i64(inserted, i, 2), .attempt = 1};
+            ready[i] = i64(inserted, i, 3);
+        }
+        size_t added;
+        if (queue_enqueue_many(&s->queue, s->redis, jobs, NULL, ready, (size_t)n, now, &added, &qerr) == 0)
+            r->enqueued += (int64_t)added;
+        else
+            LOG(LOG_ERROR, "queue.enqueue_failed", LOG_I("runs", n), LOG_S("error", qerr.message),
+                LOG_S("recovery", "reconciliation enqueues them"));
+    }
+    free(jobs);
+    free(ready);
+    for (size_t i = 0; i < b->cancel_count; i++)
+        if (queue_cancel(&s->queue, s->redis, b->cancel_list[i], &qerr) < 0)
+            LOG(LOG_ERROR, "queue.cancel_failed", LOG_I("run", b->cancel_list[i]), LOG_S("error", qerr.message));
+}
+
+/* One transaction: claim a batch of due tasks, plan them, write runs and next_run_at. Returns
+ * how many tasks it claimed (0: nothing due), or -1. */
+static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *r, char *err, size_t len)
+{
+    batch_reset(b);
+    if (exec_ok(s->pg, "BEGIN", err, len) || exec_ok(s->pg, "SET LOCAL agentcron.quiet = 'on'", err, len))
+        return -1;
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", s->opt.batch);
+    const char *claim_params[1] = {limit};
+    PGresult *claimed = PQexecParams(s->pg, sql_claim_due, 1, NULL, claim_params, NULL, NULL, 0);
+    PGresult *live = NULL, *inserted = NULL;
+    int rc = -1;
+    if (PQresultStatus(claimed) != PGRES_TUPLES_OK) {
+        fail(err, len, "postgres: claiming due tasks: %s", PQerrorMessage(s->pg));
+        goto out;
+    }
+    const int n = PQntuples(claimed);
+    if (n == 0) {
+        rc = exec_ok(s->pg, "COMMIT", err, len) ? -1 : 0;
+        goto out;
+    }
+    if (!(live = live_runs(s->pg, claimed, err, len)))
+        goto out;
+    const int64_t now = i64(claimed, 0, 10);
+    for (int i = 0; i < n; i++) {
+        const struct due_task t = {
+            .id = i64(claimed, i, 0), .user_id = i64(claimed, i, 1),
+            .schedule = PQgetisnull(claimed, i, 2) ? NULL : PQgetvalue(claimed, i, 2),
+            .timezone = PQgetvalue(claimed, i, 3), .next_run_at = i64(claimed, i, 4),
+            .priority = (int)i64(claimed, i, 5), .misfire = PQgetvalue(claimed, i, 6),
+            .catch_up_window_ms = i64(claimed, i, 7), .overlap = PQgetvalue(claimed, i, 8),
+            .jitter_ms = i64(claimed, i, 9)};
+        int64_t queued = 0, running = 0;
+        const char *ids = NULL;
+        for (int k = 0; k < PQntuples(live); k++) /* a handful of rows: tasks with live runs */
+            if (i64(live, k, 0) == t.id)
+                queued = i64(live, k, 1), running = i64(live, k, 2), ids = PQgetvalue(live, k, 3);
+        plan_task(s, &t, now, queued, running, ids, b, r);
+    }
+    r->tasks += n;
+    if (b->cancel_count) {
+        const char *params[1] = {sb_array(&b->cancel_ids)};
+        PGresult *c = PQexecParams(s->pg, sql_cancel_queued, 1, NULL, params, NULL, NULL, 0);
+        const int ok = PQresultStatus(c) == PGRES_COMMAND_OK;
+        PQclear(c);
+        if (!ok) {
+            fail(err, len, "postgres: cancelling runs: %s", PQerrorMessage(s->pg));
+            goto out;
+        }
+    }
+    const char *run_params[6] = {sb_array(&b->run_task), sb_array(&b->run_user), sb_array(&b->run_slot),
+                                 sb_array(&b->run_prio), sb_array(&b->run_ready), "schedule"};
+    inserted = PQexecParams(s->pg, sql_insert_runs, 6, NULL, run_params, NULL, NULL, 0);
+    if (PQresultStatus(inserted) != PGRES_TUPLES_OK) {
+        fail(err, len, "postgres: inserting runs: %s", PQerrorMessage(s->pg));
+        goto out;
+    }
+    const char *adv_params[5] = {sb_array(&b->adv_id), sb_array(&b->adv_next), sb_array(&b->adv_enabled),
+                                 sb_array(&b->adv_missed), sb_array(&b->adv_skipped)};
+    PGresult *a = PQexecParams(s->pg, sql_advance_tasks, 5, NULL, adv_params, NULL, NULL, 0);
+    const int advanced = PQresultStatus(a) == PGRES_COMMAND_OK;
+    PQclear(a);
+    if (!advanced) {
+        fail(err, len, "postgres: advancing next_run_at: %s", PQerrorMessage(s->pg));
+        goto out;
+    }
+    if (exec_ok(s->pg, "COMMIT", err, len))
+        goto out;
+    r->runs += PQntuples(inserted);
+    to_redis(s, inserted, b, now, r);
+    rc = n;
+out:
+    if (rc < 0 && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(s->pg, "ROLLBACK"));
+    PQclear(claimed);
+    PQclear(live);
+    PQclear(inserted);
+    return rc;
+}
+
+int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    r->next_due_ms = -1, r->next_delayed_ms = -1;
+    if (connect_all(s, err, len))
+        return -1;
+    int n;
+    while ((n = tick_batch(s, s->batch, r, err, len)) == s->opt.batch)
+        ;
+    if (n < 0)
+        return -1;
+    PGresult *next = PQexec(s->pg, sql_next_due);
+    if (PQresultStatus(next) != PGRES_TUPLES_OK) {
+        fail(err, len, "postgres: %s", PQerrorMessage(s->pg));
+        PQclear(next);
+        return -1;
+    }
+    r->next_due_ms = i64(next, 0, 0);
+    PQclear(next);
+    /* jittered runs wait in the delayed set: promote the due ones, learn when the next is */
+    struct queue_error qerr;
+    if (queue_promote(&s->queue, s->redis, now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
+        return fail(err, len, "%s", qerr.message);
+    return 0;
+}
+
+int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *err, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    if (connect_all(s, err, len))
+        return -1;
+    const int64_t now = now_ms();
+    struct queue_error qerr;
+    int64_t after = 0;
+    enum { PAGE = RECONCILE_PAGE };
+    struct queue_job *const jobs = s->page_jobs;
+    int64_t *const ready = s->page_ready;
+    for (;;) {
+        char after_s[24], page_s[16];
+        snprintf(after_s, sizeof after_s, "%" PRId64, after);
+        snprintf(page_s, sizeof page_s, "%d", PAGE);
+        const char *params[2] = {after_s, page_s};
+        PGresult *q = PQexecParams(s->pg, sql_queued_runs, 2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(q) != PGRES_TUPLES_OK) {
+            fail(err, len, "postgres: reading queued runs: %s", PQerrorMessage(s->pg));
+            PQclear(q);
+            return -1;
+        }
+        const int n = PQntuples(q);
+        for (int i = 0; i < n; i++) {
+            jobs[i] = (struct queue_job){.id = i64(q, i, 0), .task_id = i64(q, i, 1), .priority = (int)i64(q, i, 2),
+                                         .attempt = 1};
+            ready[i] = i64(q, i, 3);
+        }
+        PQclear(q);
+        size_t added = 0;
+        if (n && queue_enqueue_many(&s->queue, s->redis, jobs, NULL, ready, (size_t)n, now, &added, &qerr) != 0)
+            return fail(err, len, "%s", qerr.message);
+        r->queued_checked += n, r->reenqueued += (int64_t)added;
+        if (n < PAGE)
+            break;
+        after = jobs[n - 1].id;
+    }
+    int64_t ids[1000];
+    int n;
+    while ((n = queue_requeue_expired(&s->queue, s->redis, now, ids, 1000, &qerr)) > 0) {
+        r->leases_requeued += n;
+        for (int i = 0; i < n; i++)
+            LOG(LOG_WARN, "run.lease_expired", LOG_I("run", ids[i]), LOG_S("action", "requeued"));
+        if (n < 1000)
+            break;
+    }
+    if (n < 0)
+        return fail(err, len, "%s", qerr.message);
+    int64_t next;
+    const int promoted = queue_promote(&s->queue, s->redis, now, 10000, &next, &qerr);
+    if (promoted < 0)
+        return fail(err, len, "%s", qerr.message);
+    r->promoted = promoted;
+    return 0;
+}
+
+int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, size_t len)
+{
+    memset(n, 0, sizeof *n);
+    if (connect_all(s, err, len))
+        return -1;
+    PGresult *r = PQexec(s->pg, sql_status);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail(err, len, "postgres: %s", PQerrorMessage(s->pg));
+        PQclear(r);
+        return -1;
+    }
+    n->running = i64(r, 0, 0), n->queued = i64(r, 0, 1), n->completed_today = i64(r, 0, 2);
+    n->failed_today = i64(r, 0, 3), n->active_agents = i64(r, 0, 4), n->tokens_today = i64(r, 0, 5);
+    n->credits_today = i64(r, 0, 6), n->scheduled_tasks = i64(r, 0, 7), n->due_tasks = i64(r, 0, 8);
+    PQclear(r);
+    struct queue_stats st;
+    struct queue_error qerr;
+    if (queue_stats(&s->queue, s->redis, &st, &qerr) != 0)
+        return fail(err, len, "%s", qerr.message);
+    n->q_waiting = st.waiting, n->q_active = st.active, n->q_delayed = st.delayed, n->q_dead = st.dead;
+    n->q_completed = st.completed, n->q_failed = st.failed;
+    return 0;
+}
+
+int scheduler_publish_status(struct scheduler *s, const char *instance, const char *json, int ttl_s, char *err,
+                             size_t len)
+{
+    if (connect_all(s, err, len))
+        return -1;
+    redisReply *r = redisCommand(s->redis, "SET agentcron:status:orchestrator:%s %s EX %d", instance, json, ttl_s);
+    const int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok)
+        fail(err, len, "redis: %s", r ? r->str : s->redis->errstr);
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
