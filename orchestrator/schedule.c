@@ -294,8 +294,7 @@ static PGresult *live_runs(PGconn *pg, const PGresult *claimed, char *err, size_
 
 /* After the commit: the new runs into Redis, cancelled ones out. Failures are logged;
  * reconciliation repairs Redis from Postgres. */
-static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch *b, int64_t now,
-                     struct tick_result *r)
+static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch *b, struct tick_result *r)
 {
     const int n = PQntuples(inserted);
     struct queue_job *jobs = calloc((size_t)n + 1, sizeof *jobs);
@@ -308,7 +307,7 @@ static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch
             ready[i] = i64(inserted, i, 3);
         }
         size_t added;
-        if (queue_enqueue_many(&s->queue, s->redis, jobs, NULL, ready, (size_t)n, now, &added, &qerr) == 0)
+        if (queue_enqueue_many(&s->queue, s->redis, jobs, NULL, ready, (size_t)n, now_ms(), &added, &qerr) == 0)
             r->enqueued += (int64_t)added;
         else
             LOG(LOG_ERROR, "queue.enqueue_failed", LOG_I("runs", n), LOG_S("error", qerr.message),
@@ -391,7 +390,7 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     if (exec_ok(s->pg, "COMMIT", err, len))
         goto out;
     r->runs += PQntuples(inserted);
-    to_redis(s, inserted, b, now, r);
+    to_redis(s, inserted, b, r); /* enqueued_at: when Redis really received them */
     rc = n;
 out:
     if (rc < 0 && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
