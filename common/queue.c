@@ -16,10 +16,13 @@
 
 #include "queue_scripts.h"
 
-enum script { S_ENQUEUE, S_CLAIM, S_RENEW, S_ACK, S_RETRY, S_BURY, S_PROMOTE, S_REQUEUE, S_CANCEL, S_COUNT };
+enum script {
+    S_ENQUEUE, S_ENQUEUE_BATCH, S_CLAIM, S_RENEW, S_ACK, S_RETRY, S_BURY, S_PROMOTE, S_REQUEUE, S_CANCEL, S_COUNT
+};
 
 static const char *const script_text[S_COUNT] = {
-    lua_enqueue, lua_claim, lua_renew, lua_ack, lua_retry, lua_bury, lua_promote, lua_requeue_expired, lua_cancel,
+    lua_enqueue, lua_enqueue_batch, lua_claim, lua_renew, lua_ack, lua_retry, lua_bury, lua_promote,
+    lua_requeue_expired, lua_cancel,
 };
 
 /* SHA-1 hex of each script: what EVALSHA names. Computed once (pthread_once), then constant. */
@@ -77,27 +80,23 @@ static int check(redisContext *c, redisReply *r, struct queue_error *err)
     return 0;
 }
 
-/* Runs script s with the given keys and arguments; the reply is the caller's to free. */
-static int run(redisContext *c, enum script s, int nkeys, const char *const *keys, int nargs, const char *const *args,
-               const size_t *arg_lens, redisReply **out, struct queue_error *err)
+/* Runs script s with the given keys and arguments, using argv (room for 3 + nkeys + nargs
+ * entries) as scratch; the reply is the caller's to free. */
+static int run_argv(redisContext *c, enum script s, int nkeys, const char *const *keys, int nargs,
+                    const char *const *args, const char **argv, redisReply **out, struct queue_error *err)
 {
-    enum { MAX_ARGV = 3 + 8 + 8 }; /* EVALSHA sha nkeys, then at most 8 keys and 8 arguments */
-    if (nkeys > 8 || nargs > 8)
-        return fail(err, QUEUE_EINVAL, "internal: too many script keys or arguments");
-    const char *argv[MAX_ARGV];
-    size_t lens[MAX_ARGV];
     char nkeys_str[12];
     snprintf(nkeys_str, sizeof nkeys_str, "%d", nkeys);
     int argc = 0;
-    argv[argc] = "EVALSHA", lens[argc++] = 7;
-    argv[argc] = script_sha[s], lens[argc++] = 40;
-    argv[argc] = nkeys_str, lens[argc++] = strlen(nkeys_str);
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = script_sha[s];
+    argv[argc++] = nkeys_str;
     for (int i = 0; i < nkeys; i++)
-        argv[argc] = keys[i], lens[argc++] = strlen(keys[i]);
+        argv[argc++] = keys[i];
     for (int i = 0; i < nargs; i++)
-        argv[argc] = args[i], lens[argc++] = arg_lens && arg_lens[i] != (size_t)-1 ? arg_lens[i] : strlen(args[i]);
+        argv[argc++] = args[i];
     for (int attempt = 0; attempt < 2; attempt++) {
-        redisReply *r = redisCommandArgv(c, argc, argv, lens);
+        redisReply *r = redisCommandArgv(c, argc, argv, NULL);
         if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && attempt == 0) {
             freeReplyObject(r);
             r = redisCommand(c, "SCRIPT LOAD %s", script_text[s]);
@@ -116,12 +115,23 @@ static int run(redisContext *c, enum script s, int nkeys, const char *const *key
     return fail(err, QUEUE_EREPLY, "redis: the script could not be loaded");
 }
 
+/* run_argv for the few-argument scripts, with scratch on the stack. */
+static int run(redisContext *c, enum script s, int nkeys, const char *const *keys, int nargs, const char *const *args,
+               redisReply **out, struct queue_error *err)
+{
+    enum { MAX_ARGV = 3 + 8 + 8 }; /* EVALSHA sha nkeys, then at most 8 keys and 8 arguments */
+    if (nkeys > 8 || nargs > 8)
+        return fail(err, QUEUE_EINVAL, "internal: too many script keys or arguments");
+    const char *argv[MAX_ARGV];
+    return run_argv(c, s, nkeys, keys, nargs, args, argv, out, err);
+}
+
 /* Runs a script whose reply is one integer. */
 static int run_int(redisContext *c, enum script s, int nkeys, const char *const *keys, int nargs,
                    const char *const *args, long long *value, struct queue_error *err)
 {
     redisReply *r;
-    int rc = run(c, s, nkeys, keys, nargs, args, NULL, &r, err);
+    int rc = run(c, s, nkeys, keys, nargs, args, &r, err);
     if (rc)
         return rc;
     if (r->type != REDIS_REPLY_INTEGER)
@@ -180,43 +190,56 @@ int queue_enqueue(const struct queue *q, redisContext *c, const struct queue_job
     return rc ? rc : (int)added;
 }
 
+/* Jobs per EVALSHA in queue_enqueue_many: big enough to amortise the call, small enough that
+ * one script call does not hold Redis for more than a few milliseconds. */
+#define ENQUEUE_CHUNK 500
+
 int queue_enqueue_many(const struct queue *q, redisContext *c, const struct queue_job *jobs,
                        const char *const *payloads, const int64_t *ready_at_ms, size_t count, int64_t now_ms,
                        size_t *added, struct queue_error *err)
 {
     *added = 0;
-    if (count == 0)
-        return 0;
     struct enqueue_args a;
     for (size_t i = 0; i < count; i++) { /* all valid, or nothing is sent */
         const int rc = build_enqueue(q, &jobs[i], payloads ? payloads[i] : NULL, ready_at_ms[i], now_ms, &a, err);
         if (rc)
             return rc;
     }
-    /* The script must be known to Redis before a pipeline of EVALSHAs: load it first (cheap). */
-    redisReply *r = redisCommand(c, "SCRIPT LOAD %s", script_text[S_ENQUEUE]);
-    int rc = check(c, r, err);
-    if (rc)
-        return rc;
-    freeReplyObject(r);
-    for (size_t i = 0; i < count; i++) {
-        build_enqueue(q, &jobs[i], payloads ? payloads[i] : NULL, ready_at_ms[i], now_ms, &a, err);
-        const char *argv[3 + 6 + 8] = {"EVALSHA", script_sha[S_ENQUEUE], "6"};
-        memcpy(argv + 3, a.keys, sizeof a.keys);
-        memcpy(argv + 9, a.args, sizeof a.args);
-        if (redisAppendCommandArgv(c, 17, argv, NULL) != REDIS_OK)
-            return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "cannot queue the command");
+    enum { FIXED = 3 + 6 + 2, PER_JOB = 6 };
+    const char **argv = malloc((FIXED + PER_JOB * ENQUEUE_CHUNK) * sizeof *argv);
+    char (*num)[5][24] = malloc(ENQUEUE_CHUNK * sizeof *num); /* id, priority, ready, task, attempt */
+    int rc = argv && num ? 0 : fail(err, QUEUE_EINVAL, "out of memory");
+    char now[24], ttl[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
+    for (size_t from = 0; rc == 0 && from < count; from += ENQUEUE_CHUNK) {
+        const size_t n = count - from < ENQUEUE_CHUNK ? count - from : ENQUEUE_CHUNK;
+        const char *keys[6] = {q->waiting, q->delayed, q->seq, q->wake, q->counters, q->job_prefix};
+        const char *args[ENQUEUE_CHUNK * PER_JOB + 2];
+        args[0] = now, args[1] = ttl;
+        for (size_t i = 0; i < n; i++) {
+            const struct queue_job *j = &jobs[from + i];
+            snprintf(num[i][0], 24, "%" PRId64, j->id);
+            snprintf(num[i][1], 24, "%d", j->priority);
+            snprintf(num[i][2], 24, "%" PRId64, ready_at_ms[from + i]);
+            snprintf(num[i][3], 24, "%" PRId64, j->task_id);
+            snprintf(num[i][4], 24, "%d", j->attempt > 0 ? j->attempt : 1);
+            const char *payload = payloads && payloads[from + i] ? payloads[from + i] : "";
+            const char *row[PER_JOB] = {num[i][0], num[i][1], num[i][2], num[i][3], num[i][4], payload};
+            memcpy(&args[2 + PER_JOB * i], row, sizeof row);
+        }
+        redisReply *r;
+        rc = run_argv(c, S_ENQUEUE_BATCH, 6, keys, (int)(2 + PER_JOB * n), args, argv, &r, err);
+        if (rc == 0) {
+            if (r->type == REDIS_REPLY_INTEGER)
+                *added += (size_t)r->integer;
+            else
+                rc = fail(err, QUEUE_EREPLY, "redis: unexpected reply type %d", r->type);
+            freeReplyObject(r);
+        }
     }
-    for (size_t i = 0; i < count; i++) {
-        redisReply *reply = NULL;
-        if (redisGetReply(c, (void **)&reply) != REDIS_OK || !reply)
-            return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
-        if (reply->type == REDIS_REPLY_ERROR && !rc)
-            rc = fail(err, QUEUE_EREPLY, "redis: %.200s", reply->str);
-        else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-            (*added)++;
-        freeReplyObject(reply);
-    }
+    free(argv);
+    free(num);
     return rc;
 }
 
@@ -237,7 +260,7 @@ int queue_claim(const struct queue *q, redisContext *c, const char *worker, int6
     const char *keys[] = {q->waiting, q->active, q->job_prefix};
     const char *args[] = {worker, lease, now, count};
     redisReply *r;
-    int rc = run(c, S_CLAIM, 3, keys, 4, args, NULL, &r, err);
+    int rc = run(c, S_CLAIM, 3, keys, 4, args, &r, err);
     if (rc)
         return rc;
     int n = 0;
@@ -339,7 +362,7 @@ int queue_promote(const struct queue *q, redisContext *c, int64_t now_ms, int ma
     const char *keys[] = {q->delayed, q->waiting, q->wake, q->job_prefix};
     const char *args[] = {now, count};
     redisReply *r;
-    const int rc = run(c, S_PROMOTE, 4, keys, 2, args, NULL, &r, err);
+    const int rc = run(c, S_PROMOTE, 4, keys, 2, args, &r, err);
     if (rc)
         return rc;
     int moved = 0;
@@ -359,7 +382,7 @@ int queue_requeue_expired(const struct queue *q, redisContext *c, int64_t now_ms
     const char *keys[] = {q->active, q->waiting, q->wake, q->job_prefix, q->counters};
     const char *args[] = {now, count};
     redisReply *r;
-    const int rc = run(c, S_REQUEUE, 5, keys, 2, args, NULL, &r, err);
+    const int rc = run(c, S_REQUEUE, 5, keys, 2, args, &r, err);
     if (rc)
         return rc;
     int n = 0;

@@ -31,6 +31,32 @@ static const char lua_enqueue[] =
     "redis.call('HINCRBY', KEYS[6], 'enqueued', 1)\n"
     "return 1\n";
 
+/* KEYS: waiting delayed seq wake counters job-prefix. ARGV: now ttl, then per job: id
+ * priority ready_at task attempt payload. Enqueues many jobs in one call, each exactly as
+ * lua_enqueue would. Returns how many were added. */
+static const char lua_enqueue_batch[] =
+    "local now, added, woken = tonumber(ARGV[1]), 0, false\n"
+    "for i = 3, #ARGV, 6 do\n"
+    "  local id, jk = ARGV[i], KEYS[6] .. ARGV[i]\n"
+    "  if redis.call('EXISTS', jk) == 0 then\n"
+    "    local seq = redis.call('INCR', KEYS[3])\n"
+    "    local ready = tonumber(ARGV[i + 2])\n"
+    "    local state = ready > now and 'delayed' or 'waiting'\n"
+    "    redis.call('HSET', jk, 'id', id, 'priority', ARGV[i + 1], 'payload', ARGV[i + 5], 'task', ARGV[i + 3],\n"
+    "      'attempt', ARGV[i + 4], 'enqueued_at', ARGV[1], 'deliveries', 0, 'seq', seq, 'state', state)\n"
+    "    if state == 'delayed' then\n"
+    "      redis.call('ZADD', KEYS[2], ready, id)\n"
+    "    else\n"
+    "      redis.call('ZADD', KEYS[1], tonumber(ARGV[i + 1]) * 17592186044416 + seq, id)\n"
+    "      woken = true\n"
+    "    end\n"
+    "    added = added + 1\n"
+    "  end\n"
+    "end\n"
+    "if woken then redis.call('RPUSH', KEYS[4], 1) redis.call('LTRIM', KEYS[4], -256, -1) end\n"
+    "if added > 0 then redis.call('HINCRBY', KEYS[5], 'enqueued', added) end\n"
+    "return added\n";
+
 /* KEYS: waiting active job-prefix. ARGV: worker lease_ms now max. Returns up to max jobs as
  * {id, task, priority, attempt, payload, deliveries}, each now leased to worker. */
 static const char lua_claim[] =

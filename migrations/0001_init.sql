@@ -85,8 +85,8 @@ CREATE TABLE task_runs (
     created_at        timestamptz NOT NULL DEFAULT now(),
     UNIQUE (task_id, scheduled_for)
 );
+-- (A task's runs by time use the unique index on (task_id, scheduled_for), scanned backwards.)
 CREATE INDEX task_runs_active ON task_runs (status, id) WHERE status IN ('queued', 'running', 'retrying');
-CREATE INDEX task_runs_task ON task_runs (task_id, scheduled_for DESC);
 CREATE INDEX task_runs_user_created ON task_runs (user_id, created_at);
 CREATE INDEX task_runs_finished ON task_runs (finished_at) WHERE finished_at IS NOT NULL;
 

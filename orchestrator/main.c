@@ -29,8 +29,23 @@
 
 #define RECONCILE_INTERVAL_MS 30000
 #define MAX_BACKOFF_MS 30000
+/* A pass runs on this many schedulers at once, each with its own Postgres and Redis
+ * connections; SKIP LOCKED keeps their tasks apart (as with several orchestrators). */
+#define TICK_PARALLEL 2
 
 enum job { JOB_NONE, JOB_TICK, JOB_RECONCILE, JOB_STATUS, JOB_LISTEN };
+
+struct orchestrator;
+
+/* One of the parallel halves of a pass. */
+struct tick_part {
+    struct orchestrator *o;
+    uv_work_t work;
+    struct scheduler *sched;
+    int rc;
+    char err[768];
+    struct tick_result result;
+};
 
 struct orchestrator {
     struct config cfg;
@@ -45,11 +60,13 @@ struct orchestrator {
     PGconn *new_listen;   /* handed over by JOB_LISTEN */
     int listening;
     uv_work_t work;
+    struct tick_part parts[TICK_PARALLEL];
+    int parts_pending;
     enum job running_job;
     int want[JOB_LISTEN + 1]; /* jobs waiting to run */
     int stopping;
     int64_t backoff_ms;
-    struct scheduler *sched;
+    struct scheduler *sched; /* = parts[0].sched: also runs reconciliation and status */
     /* results handed from a job to the loop */
     int job_rc;
     char job_err[768];
@@ -127,8 +144,7 @@ static void run_job(uv_work_t *w)
     struct orchestrator *o = w->data;
     o->job_err[0] = 0;
     switch (o->running_job) {
-    case JOB_TICK:
-        o->job_rc = scheduler_tick(o->sched, &o->tick, o->job_err, sizeof o->job_err);
+    case JOB_TICK: /* runs as tick parts */
         break;
     case JOB_RECONCILE:
         o->job_rc = scheduler_reconcile(o->sched, &o->rec, o->job_err, sizeof o->job_err);
@@ -201,9 +217,8 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
 
 static void finish_shutdown(struct orchestrator *o);
 
-static void after_job(uv_work_t *w, int status)
+static void finish_job(struct orchestrator *o, int status)
 {
-    struct orchestrator *o = w->data;
     const enum job j = o->running_job;
     o->running_job = JOB_NONE;
     if (status == UV_ECANCELED)
@@ -262,6 +277,51 @@ static void after_job(uv_work_t *w, int status)
     start_next_job(o);
 }
 
+static void after_job(uv_work_t *w, int status)
+{
+    finish_job(w->data, status);
+}
+
+static void run_tick_part(uv_work_t *w)
+{
+    struct tick_part *p = w->data;
+    p->err[0] = 0;
+    p->rc = scheduler_tick(p->sched, &p->result, p->err, sizeof p->err);
+}
+
+/* When every part of a pass is done: one result, as if one scheduler had done it all. */
+static void after_tick_part(uv_work_t *w, int status)
+{
+    struct tick_part *p = w->data;
+    struct orchestrator *o = p->o;
+    if (status == UV_ECANCELED)
+        p->rc = -1, snprintf(p->err, sizeof p->err, "cancelled");
+    if (--o->parts_pending > 0)
+        return;
+    struct tick_result *t = &o->tick;
+    memset(t, 0, sizeof *t);
+    t->next_due_ms = t->next_delayed_ms = -1;
+    o->job_rc = 0;
+    for (int i = 0; i < TICK_PARALLEL; i++) {
+        const struct tick_part *q = &o->parts[i];
+        if (q->rc != 0) {
+            o->job_rc = -1;
+            snprintf(o->job_err, sizeof o->job_err, "%s", q->err);
+            continue;
+        }
+        const struct tick_result *r = &q->result;
+        t->tasks += r->tasks, t->runs += r->runs, t->enqueued += r->enqueued;
+        t->missed += r->missed, t->skipped += r->skipped;
+        if (r->lateness_max_ms > t->lateness_max_ms)
+            t->lateness_max_ms = r->lateness_max_ms;
+        if (r->next_due_ms >= 0 && (t->next_due_ms < 0 || r->next_due_ms < t->next_due_ms))
+            t->next_due_ms = r->next_due_ms;
+        if (r->next_delayed_ms >= 0 && (t->next_delayed_ms < 0 || r->next_delayed_ms < t->next_delayed_ms))
+            t->next_delayed_ms = r->next_delayed_ms;
+    }
+    finish_job(o, 0);
+}
+
 static void start_next_job(struct orchestrator *o)
 {
     if (o->running_job != JOB_NONE || o->stopping)
@@ -272,6 +332,17 @@ static void start_next_job(struct orchestrator *o)
             continue;
         o->want[order[i]] = 0;
         o->running_job = order[i];
+        if (order[i] == JOB_TICK) {
+            o->parts_pending = 0;
+            for (int k = 0; k < TICK_PARALLEL; k++) {
+                o->parts[k].work.data = &o->parts[k];
+                if (uv_queue_work(o->loop, &o->parts[k].work, run_tick_part, after_tick_part) == 0)
+                    o->parts_pending++;
+            }
+            if (o->parts_pending == 0)
+                o->running_job = JOB_NONE;
+            return;
+        }
         o->work.data = o;
         if (uv_queue_work(o->loop, &o->work, run_job, after_job) != 0)
             o->running_job = JOB_NONE;
@@ -401,10 +472,14 @@ int main(int argc, char **argv)
         return 1;
     const struct scheduler_options opt = {
         .database_url = o.cfg.database_url, .redis_url = o.cfg.redis_url, .queue = "default", .batch = 1000};
-    if (!(o.sched = scheduler_new(&opt))) {
-        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", "out of memory"));
-        return 1;
+    for (int k = 0; k < TICK_PARALLEL; k++) {
+        o.parts[k].o = &o;
+        if (!(o.parts[k].sched = scheduler_new(&opt))) {
+            LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", "out of memory"));
+            return 1;
+        }
     }
+    o.sched = o.parts[0].sched;
     o.loop = uv_default_loop();
     o.started_ms = now_ms();
     o.backoff_ms = 250;
@@ -429,7 +504,8 @@ int main(int argc, char **argv)
     uv_run(o.loop, UV_RUN_DEFAULT);
     PQfinish(o.listen_conn);
     PQfinish(o.new_listen);
-    scheduler_free(o.sched);
+    for (int k = 0; k < TICK_PARALLEL; k++)
+        scheduler_free(o.parts[k].sched);
     const int closed = uv_loop_close(o.loop);
     LOG(LOG_INFO, "orchestrator.stopped", LOG_S("instance", o.instance), LOG_I("loop_closed", closed == 0));
     return 0;
