@@ -12,6 +12,9 @@ int cmd_next(int argc, char **argv);
 /* `agentcron migrate`: apply pending schema migrations, or list them (--status). */
 int cmd_migrate(int argc, char **argv);
 
+/* `agentcron tasks backfill`: runs for the past slots of a task, never duplicating one. */
+int cmd_tasks(int argc, char **argv);
+
 /* `agentcron tzdata`: regenerate or inspect the tz data ICU runs with. Runs before ICU is
  * pointed at any data (it must not be stopped by stale data). */
 int cmd_tzdata(int argc, char **argv);

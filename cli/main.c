@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"next", cmd_next, 1, "show when a cron expression fires, in any timezone"},
     {"migrate", cmd_migrate, 0, "apply pending database schema migrations (--status: list them)"},
+    {"tasks", cmd_tasks, 1, "backfill a task's past slots (more task commands to come)"},
     {"tzdata", cmd_tzdata, 0, "regenerate or inspect the timezone data ICU uses"},
 };
 

@@ -427,6 +427,70 @@ int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t
     return 0;
 }
 
+int scheduler_backfill(struct scheduler *s, int64_t task_id, int64_t from_ms, int64_t to_ms,
+                       struct backfill_result *r, char *err, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    if (connect_all(s, err, len))
+        return -1;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, task_id);
+    const char *params[1] = {id};
+    PGresult *task = PQexecParams(s->pg, sql_task_for_backfill, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(task) != PGRES_TUPLES_OK || PQntuples(task) != 1 || PQgetisnull(task, 0, 1)) {
+        if (PQresultStatus(task) != PGRES_TUPLES_OK)
+            fail(err, len, "postgres: %s", PQerrorMessage(s->pg));
+        else if (PQntuples(task) != 1)
+            fail(err, len, "task %s does not exist", id);
+        else
+            fail(err, len, "task %s has no schedule to backfill", id);
+        PQclear(task);
+        return -1;
+    }
+    const int64_t user = i64(task, 0, 0), priority = i64(task, 0, 3);
+    struct cron_expr *expr = NULL;
+    struct cron_error cerr;
+    const struct cron_zone *zone = NULL;
+    if (cron_parse(PQgetvalue(task, 0, 1), id, &expr, &cerr) != 0 || !(zone = zones_get(s->zones, PQgetvalue(task, 0, 2), &cerr))) {
+        fail(err, len, "task %s: %s", id, cerr.message);
+        PQclear(task);
+        cron_free(expr);
+        return -1;
+    }
+    PQclear(task);
+    struct batch *b = s->batch;
+    batch_reset(b);
+    struct cron_fire f;
+    for (int64_t t = from_ms - 1; cron_next(expr, zone, t, &f) == 0 && f.ms <= to_ms; t = f.ms) {
+        if (++r->slots > BACKFILL_MAX_SLOTS) {
+            cron_free(expr);
+            return fail(err, len, "the range holds more than %d slots of task %s; backfill a narrower range",
+                        BACKFILL_MAX_SLOTS, id);
+        }
+        sb_elem(&b->run_task, "%s", id), sb_elem(&b->run_user, "%" PRId64, user);
+        sb_elem(&b->run_slot, "%" PRId64, f.ms), sb_elem(&b->run_prio, "%" PRId64, priority);
+        sb_elem(&b->run_ready, "%" PRId64, f.ms);
+    }
+    cron_free(expr);
+    if (r->slots == 0)
+        return 0;
+    const char *run_params[6] = {sb_array(&b->run_task), sb_array(&b->run_user), sb_array(&b->run_slot),
+                                 sb_array(&b->run_prio), sb_array(&b->run_ready), "backfill"};
+    PGresult *inserted = PQexecParams(s->pg, sql_insert_runs, 6, NULL, run_params, NULL, NULL, 0);
+    if (PQresultStatus(inserted) != PGRES_TUPLES_OK) {
+        fail(err, len, "postgres: inserting runs: %s", PQerrorMessage(s->pg));
+        PQclear(inserted);
+        return -1;
+    }
+    r->created = PQntuples(inserted);
+    r->existing = r->slots - r->created;
+    struct tick_result t = {0};
+    to_redis(s, inserted, b, &t);
+    r->enqueued = t.enqueued;
+    PQclear(inserted);
+    return 0;
+}
+
 int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *err, size_t len)
 {
     memset(r, 0, sizeof *r);

@@ -34,6 +34,23 @@ struct tick_result {
  * stopped; what was committed stays committed; the caller retries). */
 int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t errlen);
 
+/* The most slots one backfill may create: ask for a narrower range beyond it. */
+#define BACKFILL_MAX_SLOTS 10000
+
+struct backfill_result {
+    int64_t slots;    /* schedule slots in the range */
+    int64_t created;  /* new runs */
+    int64_t existing; /* slots that already had a run (left alone) */
+    int64_t enqueued;
+};
+
+/* Creates a run (trigger 'backfill') for every slot of task_id's schedule in [from_ms, to_ms]
+ * that has none yet, and queues them: the same slot keys as scheduled runs, so a backfill
+ * never duplicates a run. 0; -1 with err (unknown task, no schedule, too many slots, or a
+ * Postgres/Redis failure: then nothing was created). */
+int scheduler_backfill(struct scheduler *s, int64_t task_id, int64_t from_ms, int64_t to_ms,
+                       struct backfill_result *r, char *err, size_t errlen);
+
 struct reconcile_result {
     int64_t queued_checked, reenqueued, leases_requeued, promoted;
 };

@@ -44,6 +44,10 @@ static const char sql_cancel_queued[] =
     " error = 'cancelled: a newer run of the task replaced it (overlap policy cancel_previous)'"
     " WHERE id = ANY($1::bigint[]) AND status = 'queued'";
 
+/* $1 task id. What a backfill needs of the task. */
+static const char sql_task_for_backfill[] =
+    "SELECT user_id, schedule, timezone, priority FROM tasks WHERE id = $1::bigint AND status <> 'deleted'";
+
 /* The earliest next_run_at of any enabled task (ms), or NULL. */
 static const char sql_next_due[] =
     "SELECT (extract(epoch FROM min(next_run_at)) * 1000)::bigint FROM tasks"

@@ -193,6 +193,48 @@ stop_all
 if grep -q 'level=error event=' "$tmp/pgrestart.log" && grep -q 'event=orchestrator.stopped' "$tmp/pgrestart.log"; then ok
 else bad "the outage was not reported, or the orchestrator did not stop cleanly: $(tail -5 "$tmp/pgrestart.log")"; fi
 
+# --- backfill: one run per past slot, never a second run for a slot that has one
+setup backfill
+sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, timezone)
+     values (1, 'hourly', 'noop', '0 * * * *', false, 'America/New_York')"
+sql "insert into task_runs (task_id, user_id, scheduled_for, priority)
+     values (1, 1, '2026-03-08 06:00:00+00', 3), (1, 1, '2026-03-08 09:00:00+00', 3)"
+# 00:00-05:00 EST/EDT on the spring-forward day: 02:00 does not exist, so 5 slots (00 01 03 04 05)
+run "$cli" tasks backfill 1 --from 2026-03-08T00:00:00-05:00 --to 2026-03-08T05:00:00-04:00 --json
+if [ "$status" -eq 0 ] && [ "$(jq -c . "$tmp/out")" = '{"task":1,"slots":5,"created":3,"existing":2,"enqueued":3}' ]; then ok
+else bad "backfill: $status $(cat "$tmp/out" "$tmp/err")"; fi
+run "$cli" tasks backfill 1 --from 2026-03-08T00:00:00-05:00 --to 2026-03-08T05:00:00-04:00
+if [ "$status" -eq 0 ] && grep -q "5 slots from .* 0 new runs queued, 5 already had a run" "$tmp/out" \
+   && [ "$(sql "select count(*) from task_runs")" = 5 ] && [ "$(waiting)" = 3 ] \
+   && [ "$(sql "select count(*) from task_runs where trigger = 'backfill'")" = 3 ]; then ok
+else bad "backfill again: $(cat "$tmp/out" "$tmp/err"), $(sql "select count(*) from task_runs") runs"; fi
+run "$cli" tasks backfill 99 --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z
+if [ "$status" -eq 1 ] && grep -q "task 99 does not exist" "$tmp/err"; then ok; else bad "unknown task: $status $(cat "$tmp/err")"; fi
+run "$cli" tasks backfill 1 --from 2026-01-01T00:00:00Z --to 2027-06-01T00:00:00Z
+if [ "$status" -eq 1 ] && grep -q "more than 10000 slots" "$tmp/err"; then ok; else bad "too many slots: $(cat "$tmp/err")"; fi
+run "$cli" tasks backfill 1 --from 2026-01-02T00:00:00Z --to 2026-01-01T00:00:00Z
+if [ "$status" -eq 2 ] && grep -q "before --from" "$tmp/err"; then ok; else bad "reversed range: $status"; fi
+run "$cli" tasks backfill x --from 2026-01-01T00:00:00Z --to 2026-01-02T00:00:00Z
+if [ "$status" -eq 2 ]; then ok; else bad "bad id: $status"; fi
+
+# --- the whole path: orchestrator -> queue -> a consumer -> Postgres, and the status report
+setup pipeline
+sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, next_run_at)
+     values (1, 'each second', 'noop', '* * * * * *', true, date_trunc('second', now()) + interval '1 second')"
+start pipeline
+run "$build/tests/test_consumer" 3 20
+if [ "$status" -eq 0 ] && grep -q "^3 completed, 0 dropped" "$tmp/out"; then ok; else bad "consumer: $(cat "$tmp/out" "$tmp/err")"; fi
+wait_sql "the status report counting them" 5 "select 1" = 1
+report=$(redis-cli -u "$REDIS_URL" get agentcron:status:orchestrator:pipeline)
+for _ in $(seq 1 30); do
+  [ "$(echo "$report" | jq -r '.completedToday >= 3 and .queue.completed >= 3')" = true ] && break
+  sleep 0.2; report=$(redis-cli -u "$REDIS_URL" get agentcron:status:orchestrator:pipeline)
+done
+if [ "$(echo "$report" | jq -r '.completedToday >= 3 and .queue.completed >= 3 and .tzdata != ""')" = true ]; then ok
+else bad "status report: $report"; fi
+if [ "$(redis-cli -u "$REDIS_URL" ttl agentcron:status:orchestrator:pipeline)" -gt 0 ]; then ok; else bad "status record has no TTL"; fi
+stop_all
+
 # Under ASan/UBSan, any report in a daemon's output fails the test.
 if grep -l "AddressSanitizer\|LeakSanitizer\|runtime error:" "$tmp"/*.log 2>/dev/null; then bad "sanitizer reports in the logs above"
 else ok; fi
