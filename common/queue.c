@@ -185,7 +185,7 @@ int queue_enqueue(const struct queue *q, redisContext *c, const struct queue_job
     int rc = build_enqueue(q, job, payload, ready_at_ms, now_ms, &a, err);
     if (rc)
         return rc;
-    long long added;
+    long long added = 0;
     rc = run_int(c, S_ENQUEUE, 6, a.keys, 8, a.args, &added, err);
     return rc ? rc : (int)added;
 }
@@ -303,7 +303,7 @@ int queue_renew(const struct queue *q, redisContext *c, int64_t id, const char *
     snprintf(deadline, sizeof deadline, "%" PRId64, deadline_ms);
     const char *keys[] = {q->active, jk};
     const char *args[] = {ids, worker, deadline};
-    long long v;
+    long long v = 0;
     const int rc = run_int(c, S_RENEW, 2, keys, 3, args, &v, err);
     return rc ? rc : v < 0 ? QUEUE_LEASE_LOST : (int)v;
 }
@@ -319,7 +319,7 @@ int queue_ack(const struct queue *q, redisContext *c, int64_t id, const char *wo
     snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
     const char *keys[] = {q->active, jk, q->counters};
     const char *args[] = {ids, worker, outcome, ttl};
-    long long v;
+    long long v = 0;
     const int rc = run_int(c, S_ACK, 3, keys, 4, args, &v, err);
     return rc ? rc : (int)v;
 }
@@ -334,7 +334,7 @@ int queue_retry(const struct queue *q, redisContext *c, int64_t id, const char *
     snprintf(att, sizeof att, "%d", attempt);
     const char *keys[] = {q->active, q->delayed, jk, q->counters};
     const char *args[] = {ids, worker, ready, att};
-    long long v;
+    long long v = 0;
     const int rc = run_int(c, S_RETRY, 4, keys, 4, args, &v, err);
     return rc ? rc : (int)v;
 }
@@ -348,7 +348,7 @@ int queue_bury(const struct queue *q, redisContext *c, int64_t id, const char *w
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     const char *keys[] = {q->active, q->dead, jk, q->counters};
     const char *args[] = {ids, worker, now, reason};
-    long long v;
+    long long v = 0;
     const int rc = run_int(c, S_BURY, 4, keys, 4, args, &v, err);
     return rc ? rc : (int)v;
 }
@@ -400,7 +400,7 @@ int queue_cancel(const struct queue *q, redisContext *c, int64_t id, struct queu
     snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
     const char *keys[] = {q->waiting, q->delayed, q->active, jk, q->counters};
     const char *args[] = {ids, ttl};
-    long long v;
+    long long v = 0;
     const int rc = run_int(c, S_CANCEL, 5, keys, 2, args, &v, err);
     return rc ? rc : (int)v;
 }

@@ -8,7 +8,9 @@
  * keeps its seq for life, so a requeued job returns to its place. delayed is scored by ready
  * time, active by lease deadline, dead by time of death (all ms). Scripts that walk many jobs
  * build job keys from KEYS' prefix; every key shares the {NAME} hash tag, so all of them live
- * in one Redis Cluster slot. Included by queue.c only. */
+ * in one Redis Cluster slot. A job hash holds priority, task, attempt, enqueued_at, seq and
+ * state, plus payload when there is one, and worker/deliveries once claimed.
+ * Included by queue.c only. */
 #ifndef AGENTCRON_QUEUE_SCRIPTS_H
 #define AGENTCRON_QUEUE_SCRIPTS_H
 
@@ -17,8 +19,9 @@
 static const char lua_enqueue[] =
     "if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end\n"
     "local seq = redis.call('INCR', KEYS[4])\n"
-    "redis.call('HSET', KEYS[3], 'id', ARGV[1], 'priority', ARGV[2], 'payload', ARGV[5], 'task', ARGV[6],\n"
-    "  'attempt', ARGV[7], 'enqueued_at', ARGV[4], 'deliveries', 0, 'seq', seq)\n"
+    "redis.call('HSET', KEYS[3], 'priority', ARGV[2], 'task', ARGV[6], 'attempt', ARGV[7], 'enqueued_at', ARGV[4],\n"
+    "  'seq', seq)\n"
+    "if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], 'payload', ARGV[5]) end\n"
     "if tonumber(ARGV[3]) > tonumber(ARGV[4]) then\n"
     "  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
     "  redis.call('HSET', KEYS[3], 'state', 'delayed')\n"
@@ -42,8 +45,9 @@ static const char lua_enqueue_batch[] =
     "    local seq = redis.call('INCR', KEYS[3])\n"
     "    local ready = tonumber(ARGV[i + 2])\n"
     "    local state = ready > now and 'delayed' or 'waiting'\n"
-    "    redis.call('HSET', jk, 'id', id, 'priority', ARGV[i + 1], 'payload', ARGV[i + 5], 'task', ARGV[i + 3],\n"
-    "      'attempt', ARGV[i + 4], 'enqueued_at', ARGV[1], 'deliveries', 0, 'seq', seq, 'state', state)\n"
+    "    redis.call('HSET', jk, 'priority', ARGV[i + 1], 'task', ARGV[i + 3], 'attempt', ARGV[i + 4],\n"
+    "      'enqueued_at', ARGV[1], 'seq', seq, 'state', state)\n"
+    "    if ARGV[i + 5] ~= '' then redis.call('HSET', jk, 'payload', ARGV[i + 5]) end\n"
     "    if state == 'delayed' then\n"
     "      redis.call('ZADD', KEYS[2], ready, id)\n"
     "    else\n"

@@ -30,8 +30,10 @@
 #define RECONCILE_INTERVAL_MS 30000
 #define MAX_BACKOFF_MS 30000
 /* A pass runs on this many schedulers at once, each with its own Postgres and Redis
- * connections; SKIP LOCKED keeps their tasks apart (as with several orchestrators). */
-#define TICK_PARALLEL 2
+ * connections; SKIP LOCKED keeps their tasks apart (as with several orchestrators). They
+ * spend much of their time waiting on Postgres, so four beat two even on two cores
+ * (bench/README.md); with the LISTEN connection, an orchestrator holds five connections. */
+#define TICK_PARALLEL 4
 
 enum job { JOB_NONE, JOB_TICK, JOB_RECONCILE, JOB_STATUS, JOB_LISTEN };
 

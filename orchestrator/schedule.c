@@ -275,12 +275,19 @@ static void plan_task(struct scheduler *s, const struct due_task *t, int64_t now
     r->missed += p->missed, r->skipped += p->skipped;
 }
 
-/* Live runs per task of the claimed batch: fills queued/running/ids for each task row. */
-static PGresult *live_runs(PGconn *pg, const PGresult *claimed, char *err, size_t len)
+/* Live runs of the claimed tasks whose overlap policy needs them (all but `allow`, the
+ * default); *none is set when no task needs them and nothing was asked. */
+static PGresult *live_runs(PGconn *pg, const PGresult *claimed, int *none, char *err, size_t len)
 {
     struct strbuf ids = {0};
     for (int i = 0; i < PQntuples(claimed); i++)
-        sb_elem(&ids, "%s", PQgetvalue(claimed, i, 0));
+        if (strcmp(PQgetvalue(claimed, i, 8), "allow") != 0)
+            sb_elem(&ids, "%s", PQgetvalue(claimed, i, 0));
+    *none = ids.len == 0;
+    if (*none) {
+        free(ids.s);
+        return NULL;
+    }
     const char *params[1] = {sb_array(&ids)};
     PGresult *r = PQexecParams(pg, sql_active_runs, 1, NULL, params, NULL, NULL, 0);
     free(ids.s);
@@ -322,8 +329,17 @@ static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch
 
 /* One transaction: claim a batch of due tasks, plan them, write runs and next_run_at. Returns
  * how many tasks it claimed (0: nothing due), or -1. */
+/* Monotonic microseconds, for the per-phase timings of a batch (logged at debug level). */
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *r, char *err, size_t len)
 {
+    int64_t t0 = mono_us(), t_claim = 0, t_plan = 0, t_write = 0, t_commit = 0;
     batch_reset(b);
     if (exec_ok(s->pg, "BEGIN", err, len) || exec_ok(s->pg, "SET LOCAL agentcron.quiet = 'on'", err, len))
         return -1;
@@ -342,8 +358,10 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
         rc = exec_ok(s->pg, "COMMIT", err, len) ? -1 : 0;
         goto out;
     }
-    if (!(live = live_runs(s->pg, claimed, err, len)))
+    int no_live_runs;
+    if (!(live = live_runs(s->pg, claimed, &no_live_runs, err, len)) && !no_live_runs)
         goto out;
+    t_claim = mono_us();
     const int64_t now = i64(claimed, 0, 10);
     for (int i = 0; i < n; i++) {
         const struct due_task t = {
@@ -355,12 +373,13 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
             .jitter_ms = i64(claimed, i, 9)};
         int64_t queued = 0, running = 0;
         const char *ids = NULL;
-        for (int k = 0; k < PQntuples(live); k++) /* a handful of rows: tasks with live runs */
+        for (int k = 0; live && k < PQntuples(live); k++) /* a handful of rows: tasks with live runs */
             if (i64(live, k, 0) == t.id)
                 queued = i64(live, k, 1), running = i64(live, k, 2), ids = PQgetvalue(live, k, 3);
         plan_task(s, &t, now, queued, running, ids, b, r);
     }
     r->tasks += n;
+    t_plan = mono_us();
     if (b->cancel_count) {
         const char *params[1] = {sb_array(&b->cancel_ids)};
         PGresult *c = PQexecParams(s->pg, sql_cancel_queued, 1, NULL, params, NULL, NULL, 0);
@@ -387,11 +406,15 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
         fail(err, len, "postgres: advancing next_run_at: %s", PQerrorMessage(s->pg));
         goto out;
     }
+    t_write = mono_us();
     if (exec_ok(s->pg, "COMMIT", err, len))
         goto out;
+    t_commit = mono_us();
     r->runs += PQntuples(inserted);
     to_redis(s, inserted, b, r); /* enqueued_at: when Redis really received them */
     rc = n;
+    LOG(LOG_DEBUG, "schedule.batch", LOG_I("tasks", n), LOG_I("claim_us", t_claim - t0), LOG_I("plan_us", t_plan - t_claim),
+        LOG_I("write_us", t_write - t_plan), LOG_I("commit_us", t_commit - t_write), LOG_I("redis_us", mono_us() - t_commit));
 out:
     if (rc < 0 && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
         PQclear(PQexec(s->pg, "ROLLBACK"));

@@ -198,6 +198,18 @@ static int expect_end(struct parser *p, enum field f, const char *s, const char 
     return fail(p, CRON_ESYNTAX, specs[f].name, s, "unexpected \"%.*s\"", excerpt_len(s, end), s);
 }
 
+/* The tail every item may have: an optional `/S`, then nothing more. */
+static int parse_step_and_end(struct parser *p, enum field f, const char *s, const char *end, unsigned *step)
+{
+    if (s < end && *s == '/') {
+        s++;
+        int rc = parse_step(p, f, &s, end, step);
+        if (rc)
+            return rc;
+    }
+    return expect_end(p, f, s, end);
+}
+
 /* `H`, `H(A-B)`, `H/S`, `H(A-B)/S`. */
 static int parse_hash(struct parser *p, enum field f, const char *s, const char *end)
 {
@@ -226,13 +238,7 @@ static int parse_hash(struct parser *p, enum field f, const char *s, const char 
                         excerpt_len(range, s), range);
         s++;
     }
-    if (s < end && *s == '/') {
-        s++;
-        int rc = parse_step(p, f, &s, end, &step);
-        if (rc)
-            return rc;
-    }
-    int rc = expect_end(p, f, s, end);
+    int rc = parse_step_and_end(p, f, s, end, &step);
     if (rc)
         return rc;
     const uint64_t h = field_hash(p->hash_key, f);
@@ -373,13 +379,7 @@ static int parse_item(struct parser *p, enum field f, const char *s, const char 
             hi = spec->max; /* `N/S` means N..max */
         }
     }
-    if (s < end && *s == '/') {
-        s++;
-        int rc = parse_step(p, f, &s, end, &step);
-        if (rc)
-            return rc;
-    }
-    int rc = expect_end(p, f, s, end);
+    int rc = parse_step_and_end(p, f, s, end, &step);
     if (rc)
         return rc;
     set_range(p, f, lo, hi, step);
