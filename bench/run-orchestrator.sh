@@ -11,10 +11,10 @@ cd "$root"
 scripts/install-deps.sh
 scripts/build.sh build-release -DCMAKE_BUILD_TYPE=Release -DAGENTCRON_TESTS=OFF >/dev/null
 (cd bench/peers && npm install --no-audit --no-fund --loglevel=error >/dev/null)
-scripts/services.sh start bench 55440 56390
+scripts/services.sh start bench 25440 26390
 trap 'scripts/services.sh stop bench' EXIT
-base=postgresql://agentcron@127.0.0.1:55440
-export REDIS_URL=redis://127.0.0.1:56390/1 LOG_LEVEL=warn POLL_INTERVAL_MS=10000
+base=postgresql://agentcron@127.0.0.1:25440
+export REDIS_URL=redis://127.0.0.1:26390/1 LOG_LEVEL=warn POLL_INTERVAL_MS=10000
 orch=build-release/orchestrator/agentcron-orchestrator
 sizes=${BENCH_SIZES:-1000 10000 100000}
 
@@ -63,7 +63,7 @@ done
 [ "${BENCH_SKIP_PEER:-0}" = 1 ] && exit 0
 echo
 echo "BullMQ job schedulers on the same Redis (10,000 x '* * * * *', Worker concurrency 64; waits for a minute):"
-bullmq=$(node bench/peers/bullmq_schedulers.mjs 127.0.0.1 56390 2 10000)
+bullmq=$(node bench/peers/bullmq_schedulers.mjs 127.0.0.1 26390 2 10000)
 echo "  $bullmq"
 echo "  BullMQ reports when jobs start; agentcron above reports when runs are ready in the queue."
 if [ -n "${ours_p99:-}" ]; then

@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 state=.dev/dev
-pg_port=${AGENTCRON_DEV_PG_PORT:-55432} redis_port=${AGENTCRON_DEV_REDIS_PORT:-56379}
+pg_port=${AGENTCRON_DEV_PG_PORT:-25432} redis_port=${AGENTCRON_DEV_REDIS_PORT:-26379}
 
 stop_orchestrator() {
   if [ -f "$state/orchestrator.pid" ] && kill -0 "$(cat "$state/orchestrator.pid")" 2>/dev/null; then

@@ -61,6 +61,7 @@ struct orchestrator {
     PGconn *listen_conn;  /* owned by the loop thread while polled */
     PGconn *new_listen;   /* handed over by JOB_LISTEN */
     int listening;
+    int64_t listen_retry_ms, listen_backoff_ms; /* reconnecting LISTEN waits this long between tries */
     uv_work_t work;
     struct tick_part parts[TICK_PARALLEL];
     int parts_pending;
@@ -265,11 +266,16 @@ static void finish_job(struct orchestrator *o, int status)
             o->listen_poll.data = o;
             uv_poll_start(&o->listen_poll, UV_READABLE, on_listen_readable);
             o->listening = 1;
+            o->listen_backoff_ms = 250;
             LOG(LOG_INFO, "postgres.listening", LOG_S("channel", "agentcron_tasks"));
             request(o, JOB_TICK); /* changes made while we were not listening */
         } else if (o->job_rc != 0) {
-            LOG(LOG_WARN, "postgres.listen_failed", LOG_S("error", o->job_err), LOG_S("action", "retrying"));
-            o->want[JOB_LISTEN] = 1; /* retried after the next job; polling covers the gap */
+            LOG(LOG_WARN, "postgres.listen_failed", LOG_S("error", o->job_err), LOG_I("retry_in_ms", o->listen_backoff_ms));
+            /* retried once the backoff has passed (the due timer brings the loop back at least
+             * every POLL_INTERVAL_MS); meanwhile that timer also covers missed notifications */
+            o->listen_retry_ms = now_ms() + o->listen_backoff_ms;
+            o->listen_backoff_ms = o->listen_backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : o->listen_backoff_ms * 2;
+            o->want[JOB_LISTEN] = 1;
         }
     }
     if (o->stopping) {
@@ -330,7 +336,7 @@ static void start_next_job(struct orchestrator *o)
         return;
     static const enum job order[] = {JOB_TICK, JOB_LISTEN, JOB_RECONCILE, JOB_STATUS};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        if (!o->want[order[i]])
+        if (!o->want[order[i]] || (order[i] == JOB_LISTEN && now_ms() < o->listen_retry_ms))
             continue;
         o->want[order[i]] = 0;
         o->running_job = order[i];
@@ -485,6 +491,7 @@ int main(int argc, char **argv)
     o.loop = uv_default_loop();
     o.started_ms = now_ms();
     o.backoff_ms = 250;
+    o.listen_backoff_ms = 250;
     uv_timer_t *timers[] = {&o.due_timer, &o.reconcile_timer, &o.status_timer, &o.watchdog_timer};
     for (size_t i = 0; i < 4; i++)
         uv_timer_init(o.loop, timers[i]), timers[i]->data = &o;

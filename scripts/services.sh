@@ -8,9 +8,12 @@
 #   scripts/services.sh destroy NAME                    stop it and delete its data
 #   scripts/services.sh env NAME                        print DATABASE_URL and REDIS_URL
 #   scripts/services.sh restart-pg NAME | restart-redis NAME   for fault tests
+#   scripts/services.sh stop-pg NAME | start-pg NAME            likewise
 #
 # Postgres refuses to run as root: when run as root, the cluster belongs to the `postgres`
-# user. Connections are trusted on 127.0.0.1 only.
+# user. Connections are trusted on 127.0.0.1 only. Callers pick ports below 32768: inside
+# Linux's ephemeral range (32768-60999) a client connection can hold the port for a moment
+# and the server then cannot bind it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 pgbin=/usr/lib/postgresql/15/bin
@@ -91,6 +94,8 @@ case $cmd in
     echo "DATABASE_URL=postgresql://agentcron@127.0.0.1:$(port_of pg)/agentcron"
     echo "REDIS_URL=redis://127.0.0.1:$(port_of redis)/0" ;;
   restart-pg) stop_pg; start_pg "$(port_of pg)" ;;
+  stop-pg) stop_pg ;;
+  start-pg) start_pg "$(port_of pg)" ;;
   restart-redis) stop_redis; start_redis "$(port_of redis)" ;;
   *) usage ;;
 esac

@@ -33,14 +33,14 @@ run_ctest() {
 case $mode in
   tests)
     scripts/build.sh build -DAGENTCRON_WERROR=ON
-    run_ctest build 55433 56380
+    run_ctest build 25433 26380
     ;;
   sanitize)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     scripts/build.sh build-sanitize -DAGENTCRON_WERROR=ON -DAGENTCRON_SANITIZE=address,undefined \
       -DCMAKE_BUILD_TYPE=Debug
-    run_ctest build-sanitize 55434 56381
+    run_ctest build-sanitize 25434 26381
     ;;
   fuzz)
     scripts/build.sh build-fuzz -DCMAKE_C_COMPILER=clang -DAGENTCRON_FUZZ=ON -DAGENTCRON_TESTS=OFF \

@@ -189,6 +189,15 @@ sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, 
      values (1, 'after restart', 'noop', '* * * * * *', true, date_trunc('second', now()) + interval '1 second')"
 wait_sql "a run after the Postgres restart" 20 "select count(*) from task_runs" -ge 1
 if grep -q 'event=postgres.listening' "$tmp/pgrestart.log"; then ok; else bad "no LISTEN: $(cat "$tmp/pgrestart.log")"; fi
+# Postgres away for 3 seconds: the orchestrator retries with backoff, not in a tight loop
+"$root/scripts/services.sh" stop-pg "$AGENTCRON_SERVICES_INSTANCE" >/dev/null
+sleep 3
+"$root/scripts/services.sh" start-pg "$AGENTCRON_SERVICES_INSTANCE" >/dev/null
+attempts=$(grep -c 'event=postgres.listen_failed' "$tmp/pgrestart.log")
+if [ "$attempts" -ge 1 ] && [ "$attempts" -le 10 ]; then ok; else bad "$attempts LISTEN reconnection attempts in 3 s (want a few, with backoff)"; fi
+sql "update tasks set next_run_at = date_trunc('second', now()) + interval '1 second'"
+before=$(sql "select count(*) from task_runs")
+wait_sql "runs again after the outage" 20 "select count(*) from task_runs" -gt "$before"
 stop_all
 if grep -q 'level=error event=' "$tmp/pgrestart.log" && grep -q 'event=orchestrator.stopped' "$tmp/pgrestart.log"; then ok
 else bad "the outage was not reported, or the orchestrator did not stop cleanly: $(tail -5 "$tmp/pgrestart.log")"; fi
