@@ -239,11 +239,14 @@ static void finish_job(struct orchestrator *o, int status)
             LOG(LOG_INFO, "schedule.pass", LOG_I("tasks", t->tasks), LOG_I("runs", t->runs), LOG_I("enqueued", t->enqueued),
                 LOG_I("missed", t->missed), LOG_I("skipped", t->skipped), LOG_I("max_lateness_ms", t->lateness_max_ms));
         const int64_t now = now_ms();
+        /* +1 ms: libuv's millisecond timers may fire a fraction early, before the slot */
         int64_t wait = o->cfg.poll_interval_ms;
-        if (t->next_due_ms >= 0 && t->next_due_ms - now < wait)
-            wait = t->next_due_ms - now;
-        if (t->next_delayed_ms >= 0 && t->next_delayed_ms - now < wait)
-            wait = t->next_delayed_ms - now;
+        if (t->next_due_ms >= 0 && t->next_due_ms - now + 1 < wait)
+            wait = t->next_due_ms - now + 1;
+        if (t->next_delayed_ms >= 0 && t->next_delayed_ms - now + 1 < wait)
+            wait = t->next_delayed_ms - now + 1;
+        if (t->tasks == 0 && t->next_due_ms >= 0 && t->next_due_ms < now - 20)
+            wait = 50; /* overdue, yet none claimed: another orchestrator holds them; do not spin */
         set_due_timer(o, wait);
     } else if (j == JOB_RECONCILE) {
         const struct reconcile_result *r = &o->rec;
