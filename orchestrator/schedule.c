@@ -217,6 +217,16 @@ static int exec_ok(PGconn *pg, const char *sql, char *err, size_t len)
     return ok ? 0 : -1;
 }
 
+/* Runs a parameterised command that returns no rows; -1 with err naming `what` on failure. */
+static int exec_params_ok(PGconn *pg, const char *sql, int n, const char *const *params, const char *what,
+                          char *err, size_t len)
+{
+    PGresult *r = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok ? 0 : fail(err, len, "postgres: %s: %s", what, PQerrorMessage(pg));
+}
+
 static int64_t i64(const PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? -1 : strtoll(PQgetvalue(r, row, col), NULL, 10);
@@ -382,13 +392,8 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     t_plan = mono_us();
     if (b->cancel_count) {
         const char *params[1] = {sb_array(&b->cancel_ids)};
-        PGresult *c = PQexecParams(s->pg, sql_cancel_queued, 1, NULL, params, NULL, NULL, 0);
-        const int ok = PQresultStatus(c) == PGRES_COMMAND_OK;
-        PQclear(c);
-        if (!ok) {
-            fail(err, len, "postgres: cancelling runs: %s", PQerrorMessage(s->pg));
+        if (exec_params_ok(s->pg, sql_cancel_queued, 1, params, "cancelling runs", err, len))
             goto out;
-        }
     }
     const char *run_params[6] = {sb_array(&b->run_task), sb_array(&b->run_user), sb_array(&b->run_slot),
                                  sb_array(&b->run_prio), sb_array(&b->run_ready), "schedule"};
@@ -399,13 +404,8 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     }
     const char *adv_params[5] = {sb_array(&b->adv_id), sb_array(&b->adv_next), sb_array(&b->adv_enabled),
                                  sb_array(&b->adv_missed), sb_array(&b->adv_skipped)};
-    PGresult *a = PQexecParams(s->pg, sql_advance_tasks, 5, NULL, adv_params, NULL, NULL, 0);
-    const int advanced = PQresultStatus(a) == PGRES_COMMAND_OK;
-    PQclear(a);
-    if (!advanced) {
-        fail(err, len, "postgres: advancing next_run_at: %s", PQerrorMessage(s->pg));
+    if (exec_params_ok(s->pg, sql_advance_tasks, 5, adv_params, "advancing next_run_at", err, len))
         goto out;
-    }
     t_write = mono_us();
     if (exec_ok(s->pg, "COMMIT", err, len))
         goto out;
