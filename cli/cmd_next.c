@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "commands.h"
 #include "cronparse.h"
@@ -75,9 +74,7 @@ static int parse_args(struct next_args *a, int argc, char **argv)
         {"hash-key", required_argument, NULL, 'k'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    *a = (struct next_args){.count = 5, .from_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
+    *a = (struct next_args){.count = 5, .from_ms = timefmt_now_ms()};
     optind = 1;
     opterr = 0;
     int c;

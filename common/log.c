@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 8192
@@ -96,10 +95,8 @@ void log_event(enum log_level level, const char *event, const struct log_field *
 {
     if (level < log_min)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     char when[TIMEFMT_RFC3339_MAX];
-    timefmt_rfc3339((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, 0, 1, when);
+    timefmt_rfc3339(timefmt_now_ms(), 0, 1, when);
     struct line l = {.len = 0};
     if (journald)
         add(&l, "<%d>", journal_priority[level]);

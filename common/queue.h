@@ -106,7 +106,8 @@ int queue_stats(const struct queue *q, struct redisContext *c, struct queue_stat
 /* Blocks up to timeout_s (>= 1) for a wake-up (a job became ready). 1 woken, 0 timed out. */
 int queue_wait(const struct queue *q, struct redisContext *c, int timeout_s, struct queue_error *err);
 
-/* Whether id is in the waiting, delayed or active set (used by reconciliation). */
+/* Whether id is waiting, delayed or running in the queue. (Reconciliation does not need it:
+ * enqueueing is idempotent, so it simply enqueues every queued run again.) */
 int queue_contains(const struct queue *q, struct redisContext *c, int64_t id, struct queue_error *err);
 
 #endif

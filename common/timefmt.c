@@ -94,3 +94,10 @@ size_t timefmt_rfc3339(int64_t ms, int32_t offset_s, int zulu, char *buf)
     }
     return (size_t)n;
 }
+
+int64_t timefmt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -9,6 +9,10 @@
 /* Longest string timefmt_rfc3339 writes, with its NUL: "-YYYYY-MM-DDTHH:MM:SS.mmm+HH:MM". */
 #define TIMEFMT_RFC3339_MAX 40
 
+/* The wall clock: ms since the Unix epoch, UTC (for schedules and timestamps; timers and
+ * leases use a monotonic clock). Thread-safe. */
+int64_t timefmt_now_ms(void);
+
 /* Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" (`t`, `z` and a space separator
  * accepted; fraction truncated to milliseconds) into *ms. Returns 0, or -1 with a reason in
  * why (a static string) when the text is not a valid RFC 3339 date-time. Thread-safe. */

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -79,13 +78,6 @@ struct orchestrator {
     char status_json[2048];
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void start_next_job(struct orchestrator *o);
 
 static void request(struct orchestrator *o, enum job j)
@@ -103,12 +95,12 @@ static void build_status_json(struct orchestrator *o)
     const struct status_numbers *n = &o->status;
     char started[TIMEFMT_RFC3339_MAX], reported[TIMEFMT_RFC3339_MAX];
     timefmt_rfc3339(o->started_ms, 0, 1, started);
-    timefmt_rfc3339(now_ms(), 0, 1, reported);
+    timefmt_rfc3339(timefmt_now_ms(), 0, 1, reported);
     json_t *doc = json_pack(
         "{s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
         "instance", o->instance, "role", "orchestrator", "pid", (int)getpid(), "version", AGENTCRON_VERSION,
-        "startedAt", started, "reportedAt", reported, "uptimeS", (json_int_t)((now_ms() - o->started_ms) / 1000),
+        "startedAt", started, "reportedAt", reported, "uptimeS", (json_int_t)((timefmt_now_ms() - o->started_ms) / 1000),
         "running", (json_int_t)n->running, "activeAgents", (json_int_t)n->active_agents, "queued",
         (json_int_t)n->queued, "completedToday", (json_int_t)n->completed_today, "failedToday",
         (json_int_t)n->failed_today, "scheduledTasks", (json_int_t)n->scheduled_tasks, "tasksCurrentlyDue",
@@ -238,7 +230,7 @@ static void finish_job(struct orchestrator *o, int status)
         if (t->tasks)
             LOG(LOG_INFO, "schedule.pass", LOG_I("tasks", t->tasks), LOG_I("runs", t->runs), LOG_I("enqueued", t->enqueued),
                 LOG_I("missed", t->missed), LOG_I("skipped", t->skipped), LOG_I("max_lateness_ms", t->lateness_max_ms));
-        const int64_t now = now_ms();
+        const int64_t now = timefmt_now_ms();
         /* +1 ms: libuv's millisecond timers may fire a fraction early, before the slot */
         int64_t wait = o->cfg.poll_interval_ms;
         if (t->next_due_ms >= 0 && t->next_due_ms - now + 1 < wait)
@@ -255,7 +247,7 @@ static void finish_job(struct orchestrator *o, int status)
                 LOG_I("reenqueued", r->reenqueued), LOG_I("leases_requeued", r->leases_requeued));
     } else if (j == JOB_STATUS) {
         const struct status_numbers *n = &o->status;
-        LOG(LOG_INFO, "status", LOG_S("instance", o->instance), LOG_I("uptime_s", (now_ms() - o->started_ms) / 1000),
+        LOG(LOG_INFO, "status", LOG_S("instance", o->instance), LOG_I("uptime_s", (timefmt_now_ms() - o->started_ms) / 1000),
             LOG_I("running", n->running), LOG_I("active_agents", n->active_agents), LOG_I("queued", n->queued),
             LOG_I("completed_today", n->completed_today), LOG_I("failed_today", n->failed_today),
             LOG_I("scheduled_tasks", n->scheduled_tasks), LOG_I("q_waiting", n->q_waiting),
@@ -276,7 +268,7 @@ static void finish_job(struct orchestrator *o, int status)
             LOG(LOG_WARN, "postgres.listen_failed", LOG_S("error", o->job_err), LOG_I("retry_in_ms", o->listen_backoff_ms));
             /* retried once the backoff has passed (the due timer brings the loop back at least
              * every POLL_INTERVAL_MS); meanwhile that timer also covers missed notifications */
-            o->listen_retry_ms = now_ms() + o->listen_backoff_ms;
+            o->listen_retry_ms = timefmt_now_ms() + o->listen_backoff_ms;
             o->listen_backoff_ms = o->listen_backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : o->listen_backoff_ms * 2;
             o->want[JOB_LISTEN] = 1;
         }
@@ -339,7 +331,7 @@ static void start_next_job(struct orchestrator *o)
         return;
     static const enum job order[] = {JOB_TICK, JOB_LISTEN, JOB_RECONCILE, JOB_STATUS};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        if (!o->want[order[i]] || (order[i] == JOB_LISTEN && now_ms() < o->listen_retry_ms))
+        if (!o->want[order[i]] || (order[i] == JOB_LISTEN && timefmt_now_ms() < o->listen_retry_ms))
             continue;
         o->want[order[i]] = 0;
         o->running_job = order[i];
@@ -492,7 +484,7 @@ int main(int argc, char **argv)
     }
     o.sched = o.parts[0].sched;
     o.loop = uv_default_loop();
-    o.started_ms = now_ms();
+    o.started_ms = timefmt_now_ms();
     o.backoff_ms = 250;
     o.listen_backoff_ms = 250;
     uv_timer_t *timers[] = {&o.due_timer, &o.reconcile_timer, &o.status_timer, &o.watchdog_timer};

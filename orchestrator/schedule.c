@@ -25,6 +25,7 @@
 #include "queue.h"
 #include "redisconn.h"
 #include "schedule_sql.h"
+#include "timefmt.h"
 #include "zones.h"
 
 /* A growable text buffer for Postgres array literals ("{1,2,3}"). */
@@ -141,13 +142,6 @@ struct scheduler {
     struct queue_job page_jobs[RECONCILE_PAGE];
     int64_t page_ready[RECONCILE_PAGE];
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -324,7 +318,7 @@ static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch
             ready[i] = i64(inserted, i, 3);
         }
         size_t added;
-        if (queue_enqueue_many(&s->queue, s->redis, jobs, NULL, ready, (size_t)n, now_ms(), &added, &qerr) == 0)
+        if (queue_enqueue_many(&s->queue, s->redis, jobs, NULL, ready, (size_t)n, timefmt_now_ms(), &added, &qerr) == 0)
             r->enqueued += (int64_t)added;
         else
             LOG(LOG_ERROR, "queue.enqueue_failed", LOG_I("runs", n), LOG_S("error", qerr.message),
@@ -445,7 +439,7 @@ int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t
     PQclear(next);
     /* jittered runs wait in the delayed set: promote the due ones, learn when the next is */
     struct queue_error qerr;
-    if (queue_promote(&s->queue, s->redis, now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
+    if (queue_promote(&s->queue, s->redis, timefmt_now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
         return fail(err, len, "%s", qerr.message);
     return 0;
 }
@@ -519,7 +513,7 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
     memset(r, 0, sizeof *r);
     if (connect_all(s, err, len))
         return -1;
-    const int64_t now = now_ms();
+    const int64_t now = timefmt_now_ms();
     struct queue_error qerr;
     int64_t after = 0;
     enum { PAGE = RECONCILE_PAGE };

@@ -8,18 +8,11 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "pgconn.h"
 #include "queue.h"
 #include "redisconn.h"
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "timefmt.h"
 
 int main(int argc, char **argv)
 {
@@ -28,7 +21,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const long want = atol(argv[1]);
-    const int64_t deadline = now_ms() + atol(argv[2]) * 1000;
+    const int64_t deadline = timefmt_now_ms() + atol(argv[2]) * 1000;
     char err[1024];
     PGconn *pg = pgconn_open(getenv("DATABASE_URL"), "agentcron-test-consumer", err, sizeof err);
     redisContext *redis = pg ? redisconn_open(getenv("REDIS_URL"), 5000, err, sizeof err) : NULL;
@@ -39,11 +32,11 @@ int main(int argc, char **argv)
         return 1;
     }
     long done = 0, dropped = 0;
-    while (done < want && now_ms() < deadline) {
+    while (done < want && timefmt_now_ms() < deadline) {
         struct queue_job jobs[64];
         int64_t next;
-        queue_promote(&q, redis, now_ms(), 1000, &next, &qerr);
-        const int n = queue_claim(&q, redis, "test-consumer", 30000, now_ms(), jobs, 64, &qerr);
+        queue_promote(&q, redis, timefmt_now_ms(), 1000, &next, &qerr);
+        const int n = queue_claim(&q, redis, "test-consumer", 30000, timefmt_now_ms(), jobs, 64, &qerr);
         if (n < 0) {
             fprintf(stderr, "test_consumer: %s\n", qerr.message);
             return 1;
