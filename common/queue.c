@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <mbedtls/sha1.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +18,12 @@
 #include "queue_scripts.h"
 
 enum script {
-    S_ENQUEUE, S_ENQUEUE_BATCH, S_CLAIM, S_RENEW, S_ACK, S_RETRY, S_BURY, S_PROMOTE, S_REQUEUE, S_CANCEL, S_COUNT
+    S_ENQUEUE, S_ENQUEUE_BATCH, S_CLAIM, S_RENEW, S_ACK, S_RETRY, S_BURY, S_PROMOTE, S_REQUEUE, S_CANCEL, S_ADMIT, S_COUNT
 };
 
 static const char *const script_text[S_COUNT] = {
     lua_enqueue, lua_enqueue_batch, lua_claim, lua_renew, lua_ack, lua_retry, lua_bury, lua_promote,
-    lua_requeue_expired, lua_cancel,
+    lua_requeue_expired, lua_cancel, lua_admit,
 };
 
 /* SHA-1 hex of each script: what EVALSHA names. Computed once (pthread_once), then constant. */
@@ -468,4 +469,173 @@ int queue_contains(const struct queue *q, redisContext *c, int64_t id, struct qu
                         (!strcmp(r->str, "waiting") || !strcmp(r->str, "delayed") || !strcmp(r->str, "active"));
     freeReplyObject(r);
     return present;
+}
+
+/* ---- many at once: one pipelined round trip ---- */
+
+/* Sends count script calls (built by fill into per-call storage) as one pipeline and reads the
+ * integer replies into results[]. A NOSCRIPT reply (Redis restarted and lost its script cache)
+ * makes that call run again alone, which loads the script. */
+struct call {
+    enum script s;
+    int nkeys, nargs;
+    const char *keys[6], *args[6];
+    char jk[128], a[6][48];
+};
+
+static int run_pipelined(redisContext *c, struct call *calls, size_t count, long long *results,
+                         struct queue_error *err)
+{
+    for (size_t i = 0; i < count; i++) {
+        char nk[4];
+        snprintf(nk, sizeof nk, "%d", calls[i].nkeys);
+        const char *argv[3 + 12];
+        size_t argvlen[3 + 12];
+        int argc = 0;
+        argv[argc++] = "EVALSHA", argv[argc++] = script_sha[calls[i].s], argv[argc++] = nk;
+        for (int k = 0; k < calls[i].nkeys; k++)
+            argv[argc++] = calls[i].keys[k];
+        for (int k = 0; k < calls[i].nargs; k++)
+            argv[argc++] = calls[i].args[k];
+        for (int k = 0; k < argc; k++)
+            argvlen[k] = strlen(argv[k]);
+        if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK)
+            return fail(err, QUEUE_EIO, "redis: %s", c->errstr);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < count; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
+            return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+        if (r->type == REDIS_REPLY_INTEGER)
+            results[i] = r->integer;
+        else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+            results[i] = LLONG_MIN; /* redone below, after the pipeline is drained */
+        else if (!rc)
+            rc = fail(err, QUEUE_EREPLY, "redis: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i < count && !rc; i++)
+        if (results[i] == LLONG_MIN)
+            rc = run_int(c, calls[i].s, calls[i].nkeys, calls[i].keys, calls[i].nargs, calls[i].args, &results[i], err);
+    return rc;
+}
+
+int queue_end_many(const struct queue *q, redisContext *c, const struct queue_end *ends, size_t count,
+                   const char *worker, int *results, struct queue_error *err)
+{
+    struct call *calls = calloc(count ? count : 1, sizeof *calls);
+    long long *values = calloc(count ? count : 1, sizeof *values);
+    int rc = calls && values ? 0 : fail(err, QUEUE_EINVAL, "out of memory");
+    for (size_t i = 0; i < count && !rc; i++) {
+        const struct queue_end *e = &ends[i];
+        struct call *k = &calls[i];
+        job_key(q, e->id, k->jk);
+        snprintf(k->a[1], sizeof k->a[1], "%" PRId64, e->id);
+        k->args[0] = k->a[1], k->args[1] = worker, k->nargs = 4, k->nkeys = 4;
+        switch (e->kind) {
+        case QUEUE_END_ACK:
+            if (strcmp(e->outcome, "completed") && strcmp(e->outcome, "failed") && strcmp(e->outcome, "cancelled"))
+                rc = fail(err, QUEUE_EINVAL, "outcome \"%.20s\" must be completed, failed or cancelled", e->outcome);
+            snprintf(k->a[2], sizeof k->a[2], "%d", QUEUE_DONE_TTL_S);
+            k->s = S_ACK, k->nkeys = 3;
+            k->keys[0] = q->active, k->keys[1] = k->jk, k->keys[2] = q->counters;
+            k->args[2] = e->outcome, k->args[3] = k->a[2];
+            break;
+        case QUEUE_END_RETRY:
+            snprintf(k->a[2], sizeof k->a[2], "%" PRId64, e->ready_at_ms);
+            snprintf(k->a[3], sizeof k->a[3], "%d", e->attempt);
+            k->s = S_RETRY;
+            k->keys[0] = q->active, k->keys[1] = q->delayed, k->keys[2] = k->jk, k->keys[3] = q->counters;
+            k->args[2] = k->a[2], k->args[3] = k->a[3];
+            break;
+        case QUEUE_END_BURY:
+            snprintf(k->a[2], sizeof k->a[2], "%" PRId64, e->now_ms);
+            k->s = S_BURY;
+            k->keys[0] = q->active, k->keys[1] = q->dead, k->keys[2] = k->jk, k->keys[3] = q->counters;
+            k->args[2] = k->a[2], k->args[3] = e->reason ? e->reason : "";
+            break;
+        }
+    }
+    if (!rc)
+        rc = run_pipelined(c, calls, count, values, err);
+    for (size_t i = 0; i < count && !rc; i++)
+        results[i] = (int)values[i];
+    free(calls);
+    free(values);
+    return rc;
+}
+
+int queue_renew_many(const struct queue *q, redisContext *c, const int64_t *ids, size_t count, const char *worker,
+                     int64_t deadline_ms, int *results, struct queue_error *err)
+{
+    struct call *calls = calloc(count ? count : 1, sizeof *calls);
+    long long *values = calloc(count ? count : 1, sizeof *values);
+    int rc = calls && values ? 0 : fail(err, QUEUE_EINVAL, "out of memory");
+    for (size_t i = 0; i < count && !rc; i++) {
+        struct call *k = &calls[i];
+        job_key(q, ids[i], k->jk);
+        snprintf(k->a[1], sizeof k->a[1], "%" PRId64, ids[i]);
+        snprintf(k->a[2], sizeof k->a[2], "%" PRId64, deadline_ms);
+        k->s = S_RENEW, k->nkeys = 2, k->nargs = 3;
+        k->keys[0] = q->active, k->keys[1] = k->jk;
+        k->args[0] = k->a[1], k->args[1] = worker, k->args[2] = k->a[2];
+    }
+    if (!rc)
+        rc = run_pipelined(c, calls, count, values, err);
+    for (size_t i = 0; i < count && !rc; i++)
+        results[i] = values[i] < 0 ? QUEUE_LEASE_LOST : (int)values[i];
+    free(calls);
+    free(values);
+    return rc;
+}
+
+/* ---- limits that hold across workers ---- */
+
+static void slot_key(const struct queue *q, int64_t user_id, char out[128])
+{
+    /* the job prefix ends in "job:"; slots live beside the jobs, in the same hash slot */
+    snprintf(out, 128, "%.*suser-slots:%" PRId64, (int)(strlen(q->job_prefix) - 4), q->job_prefix, user_id);
+}
+
+int queue_admit(const struct queue *q, redisContext *c, const struct queue_admission *a, int64_t now_ms,
+                int64_t lease_deadline_ms, int64_t *wait_ms, struct queue_error *err)
+{
+    char sk[128], rk[256], id[24], now[24], deadline[24], limit[16], rmax[16], period[24];
+    slot_key(q, a->user_id, sk);
+    snprintf(rk, sizeof rk, "%.*srate:%s", (int)(strlen(q->job_prefix) - 4), q->job_prefix, a->agent ? a->agent : "");
+    snprintf(id, sizeof id, "%" PRId64, a->id);
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(deadline, sizeof deadline, "%" PRId64, lease_deadline_ms);
+    snprintf(limit, sizeof limit, "%d", a->user_limit);
+    snprintf(rmax, sizeof rmax, "%d", a->rate_max);
+    snprintf(period, sizeof period, "%" PRId64, a->rate_period_ms);
+    const char *keys[] = {sk, rk};
+    const char *args[] = {id, now, deadline, limit, rmax, period};
+    redisReply *r;
+    int rc = run(c, S_ADMIT, 2, keys, 6, args, &r, err);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        rc = fail(err, QUEUE_EREPLY, "redis: unexpected reply to admit");
+    else {
+        *wait_ms = to_i64(r->element[1]);
+        rc = to_i64(r->element[0]) == 1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_slot_hold(const struct queue *q, redisContext *c, int64_t id, int64_t user_id, int64_t deadline_ms,
+                    struct queue_error *err)
+{
+    char sk[128];
+    slot_key(q, user_id, sk);
+    redisReply *r = deadline_ms >= 0
+                        ? redisCommand(c, "ZADD %s XX %lld %lld", sk, (long long)deadline_ms, (long long)id)
+                        : redisCommand(c, "ZREM %s %lld", sk, (long long)id);
+    const int rc = check(c, r, err);
+    if (rc == 0)
+        freeReplyObject(r);
+    return rc;
 }

@@ -110,4 +110,46 @@ int queue_wait(const struct queue *q, struct redisContext *c, int timeout_s, str
  * enqueueing is idempotent, so it simply enqueues every queued run again.) */
 int queue_contains(const struct queue *q, struct redisContext *c, int64_t id, struct queue_error *err);
 
+/* ---- many at once, for workers: one pipelined round trip each ---- */
+
+enum queue_end_kind { QUEUE_END_ACK, QUEUE_END_RETRY, QUEUE_END_BURY };
+struct queue_end {
+    int64_t id;
+    enum queue_end_kind kind;
+    const char *outcome;  /* ACK: completed, failed or cancelled */
+    int64_t ready_at_ms;  /* RETRY */
+    int attempt;          /* RETRY: the attempt it will be */
+    int64_t now_ms;       /* BURY */
+    const char *reason;   /* BURY */
+};
+
+/* Ends count claimed jobs of worker as queue_ack, queue_retry or queue_bury would; results[i]
+ * is 1, or 0 where the lease was lost. 0 or an error (then results are unset). */
+int queue_end_many(const struct queue *q, struct redisContext *c, const struct queue_end *ends, size_t count,
+                   const char *worker, int *results, struct queue_error *err);
+
+/* Renews worker's leases on ids until deadline_ms; results[i] as queue_renew returns. */
+int queue_renew_many(const struct queue *q, struct redisContext *c, const int64_t *ids, size_t count,
+                     const char *worker, int64_t deadline_ms, int *results, struct queue_error *err);
+
+/* ---- limits that hold across every worker ---- */
+
+struct queue_admission {
+    int64_t id, user_id;
+    int user_limit;        /* the user's max_concurrent_runs; 0: no limit */
+    const char *agent;     /* the agent's name, for its rate limit */
+    int rate_max;          /* at most rate_max starts per rate_period_ms; 0: no limit */
+    int64_t rate_period_ms;
+};
+
+/* Admits run a->id under its user's concurrency limit and its agent's rate limit: 1, or 0 with
+ * *wait_ms, how long to wait before trying again. An admitted run holds a user slot until
+ * lease_deadline_ms (extend it with queue_slot_hold while it runs). */
+int queue_admit(const struct queue *q, struct redisContext *c, const struct queue_admission *a, int64_t now_ms,
+                int64_t lease_deadline_ms, int64_t *wait_ms, struct queue_error *err);
+
+/* Extends run id's user slot to deadline_ms, or (deadline_ms < 0) gives it back. */
+int queue_slot_hold(const struct queue *q, struct redisContext *c, int64_t id, int64_t user_id, int64_t deadline_ms,
+                    struct queue_error *err);
+
 #endif

@@ -170,4 +170,32 @@ static const char lua_cancel[] =
     "end\n"
     "return 0\n";
 
+/* KEYS: user-slots rate. ARGV: id now lease_deadline user_limit rate_max rate_period_ms.
+ * Admits a run under its user's concurrency limit (user-slots: running ids scored by lease
+ * deadline, so a dead worker's slots lapse) and its agent's rate limit (rate: start times in a
+ * sliding window). Returns {1, 0} admitted, or {0, ms to wait}. A limit of 0 is none. */
+static const char lua_admit[] =
+    "local now, limit, rmax, period = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+    "if limit > 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+    "  if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then\n"
+    "    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "    return {0, math.max(250, math.min(1000, tonumber(first[2]) - now))}\n"
+    "  end\n"
+    "end\n"
+    "if rmax > 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - period)\n"
+    "  if redis.call('ZCARD', KEYS[2]) >= rmax then\n"
+    "    local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')\n"
+    "    return {0, math.max(1, tonumber(first[2]) + period - now)}\n"
+    "  end\n"
+    "  redis.call('ZADD', KEYS[2], now, ARGV[1] .. '@' .. now)\n"
+    "  redis.call('PEXPIRE', KEYS[2], period)\n"
+    "end\n"
+    "if limit > 0 then\n"
+    "  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])\n"
+    "  redis.call('PEXPIREAT', KEYS[1], ARGV[3])\n"
+    "end\n"
+    "return {1, 0}\n";
+
 #endif
