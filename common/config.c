@@ -33,6 +33,7 @@ static const struct setting settings[] = {
     NUM("POLL_INTERVAL_MS", poll_interval_ms, 10, 3600000, "10000"),
     NUM("STATUS_INTERVAL_S", status_interval_s, 1, 3600, "30"),
     NUM("SHUTDOWN_GRACE_S", shutdown_grace_s, 0, 3600, "30"),
+    NUM("WORKER_LEASE_S", worker_lease_s, 2, 3600, "30"),
     STR("HTTP_LISTEN", http_listen, LISTEN, "127.0.0.1:8080"),
     NUM("HTTP_MAX_CONNECTIONS", http_max_connections, 1, 100000, "1024"),
     STR("TLS_CERT_FILE", tls_cert_file, STRING, ""),
