@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "paths.h"
+#include "pgconn.h"
 
 #define MAX_SQL_BYTES (1 << 20)
 /* pg_advisory_lock key: "agentcron migrate" hashed once, fixed forever. */
@@ -283,5 +284,31 @@ int migrate_apply(struct pg_conn *conn, struct migration_set *set, size_t *appli
     }
     struct migrate_error ignored;
     exec_ok(conn, "SELECT pg_advisory_unlock(" LOCK_KEY ")", &ignored);
+    return rc;
+}
+
+int migrate_require_current(const char *url, const char *app, struct migrate_error *err)
+{
+    char dir[4096];
+    PGconn *c = pgconn_open(url, app, err->message, sizeof err->message);
+    if (!c)
+        return -1;
+    migrate_default_dir(dir, sizeof dir);
+    struct migration_set set;
+    int rc = migrate_scan(dir, &set, err);
+    if (rc == 0) {
+        rc = migrate_status(c, &set, err);
+        size_t pending = 0;
+        for (size_t i = 0; rc == 0 && i < set.count; i++)
+            pending += !set.items[i].applied;
+        if (rc == 0 && pending) {
+            snprintf(err->message, sizeof err->message,
+                     "the database schema is behind: %zu migration%s pending; run `agentcron migrate`", pending,
+                     pending == 1 ? "" : "s");
+            rc = -1;
+        }
+        migrate_set_free(&set);
+    }
+    PQfinish(c);
     return rc;
 }

@@ -47,4 +47,9 @@ int migrate_apply(struct pg_conn *conn, struct migration_set *set, size_t *appli
                   void (*progress)(const struct migration *m, void *ctx), void *ctx,
                   struct migrate_error *err);
 
+/* Daemons call this before starting: 0 if every migration in migrate_default_dir() is applied
+ * on the database at url, else -1 with *err saying what to do (connect, or run
+ * `agentcron migrate`). app names the connection. */
+int migrate_require_current(const char *url, const char *app, struct migrate_error *err);
+
 #endif

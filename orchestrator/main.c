@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "agents.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
@@ -25,6 +26,7 @@
 #include "schedule.h"
 #include "timefmt.h"
 #include "tzdata.h"
+#include "worker.h"
 
 #define RECONCILE_INTERVAL_MS 30000
 #define MAX_BACKOFF_MS 30000
@@ -67,6 +69,7 @@ struct orchestrator {
     enum job running_job;
     int want[JOB_LISTEN + 1]; /* jobs waiting to run */
     int stopping;
+    int reconcile_soon; /* a pass failed: reconcile after the next one that works */
     int64_t backoff_ms;
     struct scheduler *sched; /* = parts[0].sched: also runs reconciliation and status */
     /* results handed from a job to the loop */
@@ -76,6 +79,10 @@ struct orchestrator {
     struct reconcile_result rec;
     struct status_numbers status;
     char status_json[2048];
+    /* in-process workers (--workers N) */
+    int workers;
+    struct agent_set agents;
+    struct worker_pool *pool;
 };
 
 static void start_next_job(struct orchestrator *o);
@@ -221,12 +228,16 @@ static void finish_job(struct orchestrator *o, int status)
     if (o->job_rc != 0 && j != JOB_LISTEN) {
         LOG(LOG_ERROR, j == JOB_TICK ? "schedule.failed" : j == JOB_RECONCILE ? "reconcile.failed" : "status.failed",
             LOG_S("error", o->job_err), LOG_I("retry_in_ms", o->backoff_ms));
+        /* runs a failed pass created may not be in the queue: repair as soon as a pass works */
+        o->reconcile_soon |= j == JOB_TICK || j == JOB_RECONCILE;
         if (j == JOB_TICK)
             set_due_timer(o, o->backoff_ms);
         o->backoff_ms = o->backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : o->backoff_ms * 2;
     } else if (j == JOB_TICK) {
         const struct tick_result *t = &o->tick;
         o->backoff_ms = 250;
+        if (o->reconcile_soon)
+            o->want[JOB_RECONCILE] = 1, o->reconcile_soon = 0;
         if (t->tasks)
             LOG(LOG_INFO, "schedule.pass", LOG_I("tasks", t->tasks), LOG_I("runs", t->runs), LOG_I("enqueued", t->enqueued),
                 LOG_I("missed", t->missed), LOG_I("skipped", t->skipped), LOG_I("max_lateness_ms", t->lateness_max_ms));
@@ -369,8 +380,19 @@ static void on_watchdog(uv_timer_t *t)
     sd_notify(0, "WATCHDOG=1");
 }
 
+static void on_pool_stopped(void *data)
+{
+    struct orchestrator *o = data;
+    o->pool = NULL;
+    finish_shutdown(o);
+}
+
 static void finish_shutdown(struct orchestrator *o)
 {
+    if (o->pool) { /* drain the in-process workers first; on_pool_stopped comes back here */
+        worker_pool_stop(o->pool, on_pool_stopped, o);
+        return;
+    }
     if (o->running_job != JOB_NONE)
         return; /* after_job comes back here */
     stop_listening(o);
@@ -397,53 +419,39 @@ static void on_signal(uv_signal_t *s, int signum)
 /* ---- start-up ---- */
 
 static const char usage_text[] =
-    "usage: agentcron-orchestrator [--env-file FILE] [--instance NAME]\n"
+    "usage: agentcron-orchestrator [--env-file FILE] [--instance NAME] [--workers N]\n"
     "\n"
-    "Turns due tasks into runs in the Redis queue. Settings come from the environment, then\n"
+    "Turns due tasks into runs in the Redis queue. --workers N also runs them here, N at a time\n"
+    "(as agentcron-worker would), for a one-box setup. Settings come from the environment, then\n"
     "FILE (default " CONFIG_DEFAULT_ENV_FILE " if present); see deploy/agentcron.env.example.\n"
     "Any number of orchestrators may run at once. SIGTERM or SIGINT: finish the current pass, exit 0.\n";
 
 /* Refuses to run on a schema with pending migrations. */
 static int check_schema(const struct config *cfg)
 {
-    char err[1200], dir[4096];
-    PGconn *c = pgconn_open(cfg->database_url, "agentcron-orchestrator", err, sizeof err);
-    if (!c) {
-        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", err));
-        return -1;
-    }
-    migrate_default_dir(dir, sizeof dir);
-    struct migration_set set;
     struct migrate_error merr;
-    int rc = migrate_scan(dir, &set, &merr);
-    if (rc == 0) {
-        rc = migrate_status(c, &set, &merr);
-        size_t pending = 0;
-        for (size_t i = 0; rc == 0 && i < set.count; i++)
-            pending += !set.items[i].applied;
-        if (rc == 0 && pending) {
-            snprintf(merr.message, sizeof merr.message,
-                     "the database schema is behind: %zu migration%s pending; run `agentcron migrate`", pending,
-                     pending == 1 ? "" : "s");
-            rc = -1;
-        }
-        migrate_set_free(&set);
-    }
-    if (rc != 0)
-        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", merr.message));
-    PQfinish(c);
-    return rc;
+    if (migrate_require_current(cfg->database_url, "agentcron-orchestrator", &merr) == 0)
+        return 0;
+    LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", merr.message));
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
     const char *env_file = NULL, *instance = NULL;
+    int workers = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--env-file") && i + 1 < argc)
             env_file = argv[++i];
         else if (!strcmp(argv[i], "--instance") && i + 1 < argc)
             instance = argv[++i];
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+        else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
+            char *end;
+            const long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 1024)
+                return fprintf(stderr, "agentcron-orchestrator: --workers \"%s\" must be 0-1024\n", argv[i]), 2;
+            workers = (int)v;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return fputs(usage_text, stdout), 0;
         else if (!strcmp(argv[i], "--version"))
             return printf("agentcron-orchestrator %s\n", AGENTCRON_VERSION), 0;
@@ -453,6 +461,7 @@ int main(int argc, char **argv)
     }
     static struct orchestrator o;
     struct config_error cerr;
+    signal(SIGPIPE, SIG_IGN); /* a Redis or Postgres that hangs up is an error to handle, not a death */
     static const char *const required[] = {"DATABASE_URL", "REDIS_URL", NULL};
     if (config_load(&o.cfg, env_file, &cerr) != 0 || config_require(&o.cfg, required, &cerr) != 0) {
         fprintf(stderr, "agentcron-orchestrator: %s\n", cerr.message);
@@ -473,6 +482,13 @@ int main(int argc, char **argv)
         snprintf(o.instance + strlen(o.instance), sizeof o.instance - strlen(o.instance), ":%d", (int)getpid());
     if (check_schema(&o.cfg) != 0)
         return 1;
+    struct agents_error aerr;
+    if (workers && agents_load(&o.agents, o.cfg.agents_file, &aerr) != 0) {
+        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", aerr.message));
+        return 1;
+    }
+    if (workers)
+        setenv("UV_THREADPOOL_SIZE", "12", 0); /* four schedulers, three worker lanes, headroom */
     const struct scheduler_options opt = {
         .database_url = o.cfg.database_url, .redis_url = o.cfg.redis_url, .queue = "default", .batch = 1000};
     for (int k = 0; k < TICK_PARALLEL; k++) {
@@ -504,12 +520,21 @@ int main(int argc, char **argv)
         LOG_S("tzdata", tz.icu_version), LOG_I("poll_interval_ms", o.cfg.poll_interval_ms));
     o.want[JOB_LISTEN] = o.want[JOB_RECONCILE] = o.want[JOB_TICK] = o.want[JOB_STATUS] = 1;
     start_next_job(&o);
+    if (workers) {
+        char werr[512], wname[200];
+        snprintf(wname, sizeof wname, "%s/workers", o.instance);
+        if (!(o.pool = worker_pool_start(o.loop, &o.cfg, &o.agents, wname, workers, werr, sizeof werr))) {
+            LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", werr));
+            return 1;
+        }
+    }
     sd_notify(0, "READY=1");
     uv_run(o.loop, UV_RUN_DEFAULT);
     PQfinish(o.listen_conn);
     PQfinish(o.new_listen);
     for (int k = 0; k < TICK_PARALLEL; k++)
         scheduler_free(o.parts[k].sched);
+    agents_free(&o.agents);
     const int closed = uv_loop_close(o.loop);
     LOG(LOG_INFO, "orchestrator.stopped", LOG_S("instance", o.instance), LOG_I("loop_closed", closed == 0));
     return 0;

@@ -53,10 +53,11 @@ static const char sql_next_due[] =
     "SELECT (extract(epoch FROM min(next_run_at)) * 1000)::bigint FROM tasks"
     " WHERE schedule_enabled AND status = 'active'";
 
-/* $1 after id, $2 page size. Queued runs, for reconciliation with Redis. */
+/* $1 after id, $2 page size. Runs that must have a job in Redis, for reconciliation: queued,
+ * waiting for a retry, or running (a running run whose job Redis lost is run again). */
 static const char sql_queued_runs[] =
     "SELECT id, task_id, priority, (extract(epoch FROM coalesce(not_before, scheduled_for)) * 1000)::bigint"
-    " FROM task_runs WHERE status = 'queued' AND id > $1 ORDER BY id LIMIT $2";
+    " FROM task_runs WHERE status IN ('queued', 'retrying', 'running') AND id > $1 ORDER BY id LIMIT $2";
 
 /* The status report's numbers. */
 static const char sql_status[] =

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* The operator's agent definitions (AGENTS_FILE, JSON): each name maps to an executor kind and
+ * its settings, what a run of it costs, and its limits. A task names an agent (agent_type) and
+ * may override only the settings the agent lists as overridable; a task can never choose the
+ * command an `exec` agent runs. Loading validates everything once, so executors can trust it.
+ *
+ *   { "agents": { "report": { "kind": "http", "url": "https://app.example/api/cron/report",
+ *                             "bearer_env": "CRON_SECRET", "estimate_credits": 2 }, ... } }
+ *
+ * The parsed set is immutable and may be shared between threads. */
+#ifndef AGENTCRON_AGENTS_H
+#define AGENTCRON_AGENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_t;
+
+enum agent_kind { AGENT_NOOP, AGENT_HTTP, AGENT_EXEC, AGENT_LLM };
+
+struct agent {
+    char *name;
+    enum agent_kind kind;
+    struct json_t *settings;  /* the agent's object as loaded (validated for its kind) */
+    char **overridable;       /* NULL-terminated setting names a task may override */
+    int64_t base_credits;     /* charged per run (default 1; noop 0) */
+    int64_t tokens_per_credit; /* tokens that cost one credit (default 1000) */
+    int64_t estimate_credits; /* reserved before a run (default base_credits) */
+    int rate_max;             /* at most rate_max runs per rate_period_ms, across workers; 0: none */
+    int64_t rate_period_ms;
+};
+
+struct agent_set {
+    struct agent *agents;
+    size_t count;
+};
+
+struct agents_error {
+    char message[512];
+};
+
+/* Loads the agent definitions from a JSON file (path NULL or "": only the built-in `noop`
+ * agent). -1 with *err naming the file, the agent and the setting when anything is invalid;
+ * 0 on success. A `noop` agent is always defined unless the file defines that name itself. */
+int agents_load(struct agent_set *set, const char *path, struct agents_error *err);
+
+/* Parses definitions from a JSON text (`origin` names it in messages). As agents_load. */
+int agents_parse(struct agent_set *set, const char *text, const char *origin, struct agents_error *err);
+
+void agents_free(struct agent_set *set);
+
+/* The agent called name, or NULL. */
+const struct agent *agents_find(const struct agent_set *set, const char *name);
+
+/* The settings a run uses: the agent's, with the task's agent_config (a JSON object text,
+ * may be NULL or "{}") laid over them. Only overridable settings may appear there, with the
+ * type the agent's own setting has. Returns a new reference the caller must json_decref, or
+ * NULL with *err saying which setting was refused and why. */
+struct json_t *agents_effective(const struct agent *a, const char *task_config, struct agents_error *err);
+
+/* What a run that reported total_tokens costs: base_credits + ceil(tokens / tokens_per_credit). */
+int64_t agents_charge(const struct agent *a, int64_t total_tokens);
+
+/* The agent kind's name ("http", ...). */
+const char *agents_kind_name(enum agent_kind kind);
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* Executors run one attempt of a run on the worker's libuv loop: `http` and `llm` through the
+ * HTTP client, `exec` as a child process in its own process group, `noop` at once. The pool
+ * decides what happens next (retry, charge, record) from the result they hand back.
+ *
+ * Loop-thread only. executor_start either fails (its callback never fires) or its callback
+ * fires exactly once, also after executor_stop. */
+#ifndef AGENTCRON_EXECUTOR_H
+#define AGENTCRON_EXECUTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct agent;
+struct http_client;
+struct json_t;
+
+enum run_outcome {
+    OUTCOME_SUCCEEDED,
+    OUTCOME_FAILED,       /* retryable while attempts are left */
+    OUTCOME_FAILED_FINAL, /* not worth retrying: 4xx, exit 64-78, bad agent configuration */
+    OUTCOME_TIMED_OUT,    /* the task's timeout passed (retryable) */
+    OUTCOME_CANCELLED,    /* a cancel request stopped it */
+    OUTCOME_RATE_LIMITED, /* 429 with Retry-After: try again then, without spending an attempt */
+    OUTCOME_INTERRUPTED,  /* the worker is shutting down: back to the queue, attempt not spent */
+};
+
+#define RUN_OUTPUT_MAX 131072 /* task_runs.output */
+#define RUN_ERROR_MAX 8192    /* task_runs.error */
+#define RUN_TAIL_MAX 65536    /* stdout and stderr tails of an exec run */
+
+struct run_result {
+    enum run_outcome outcome;
+    int64_t retry_after_ms;
+    int64_t prompt_tokens, completion_tokens, total_tokens;
+    char *output;     /* UTF-8, malloc'd, at most RUN_OUTPUT_MAX bytes, or NULL */
+    char *stderr_tail; /* exec only, as output, at most RUN_TAIL_MAX */
+    char error[1024]; /* why it did not succeed */
+};
+
+/* What an executor needs of a run. */
+struct run_spec {
+    int64_t run_id, task_id, scheduled_for_ms;
+    int attempt;
+    const char *title, *goal;
+    const struct agent *agent;
+    struct json_t *settings;   /* the agent's settings with the task's overrides */
+    int64_t reserved_credits;  /* an llm run's max_tokens stays within what this covers */
+    int64_t timeout_ms;
+    const char *llm_base_url, *llm_api_key; /* defaults from the configuration */
+};
+
+struct execution;
+typedef void (*execution_done_cb)(struct execution *x, struct run_result *res, void *data);
+
+/* Starts an attempt. The spec's strings are copied as needed. 0 and *out, or -1 with the reason
+ * in res->error and res->outcome set (a configuration problem: OUTCOME_FAILED_FINAL). */
+int executor_start(uv_loop_t *loop, struct http_client *http, const struct run_spec *spec, execution_done_cb cb,
+                   void *data, struct execution **out, struct run_result *res);
+
+/* Stops an attempt early (why: OUTCOME_TIMED_OUT, OUTCOME_CANCELLED or OUTCOME_INTERRUPTED):
+ * a process group gets SIGTERM, then SIGKILL after the agent's kill_grace_ms; an HTTP request
+ * is closed. The callback then fires with that outcome and whatever tokens were reported. */
+void executor_stop(struct execution *x, enum run_outcome why);
+
+/* Frees a result's strings (not the struct). */
+void run_result_clear(struct run_result *res);
+
+#endif

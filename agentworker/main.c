@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* agentcron-worker: runs due runs from the Redis queue with the operator's agents and records
+ * them in Postgres (design.md section 5). Any number may run, on any number of machines. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "agents.h"
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "worker.h"
+
+static const char usage_text[] =
+    "usage: agentcron-worker [--env-file FILE] [--instance NAME] [--concurrency N]\n"
+    "\n"
+    "Runs queued runs with the agents of AGENTS_FILE, AGENT_WORKER_CONCURRENCY at a time (or N).\n"
+    "Settings come from the environment, then FILE (default " CONFIG_DEFAULT_ENV_FILE " if present);\n"
+    "see deploy/agentcron.env.example. SIGTERM or SIGINT: stop taking runs, let running ones finish\n"
+    "for SHUTDOWN_GRACE_S, return the rest to the queue, exit 0.\n";
+
+struct daemon {
+    uv_loop_t *loop;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t watchdog;
+    struct worker_pool *pool;
+};
+
+static void on_stopped(void *data)
+{
+    struct daemon *d = data;
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->watchdog, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    sd_notify(0, "STOPPING=1");
+    LOG(LOG_INFO, "worker.signal", LOG_S("signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"));
+    if (d->pool)
+        worker_pool_stop(d->pool, on_stopped, d);
+    d->pool = NULL;
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_file = NULL, *instance = NULL;
+    int concurrency = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--env-file") && i + 1 < argc)
+            env_file = argv[++i];
+        else if (!strcmp(argv[i], "--instance") && i + 1 < argc)
+            instance = argv[++i];
+        else if (!strcmp(argv[i], "--concurrency") && i + 1 < argc) {
+            char *end;
+            const long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 1024)
+                return fprintf(stderr, "agentcron-worker: --concurrency \"%s\" must be 1-1024\n", argv[i]), 2;
+            concurrency = (int)v;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return fputs(usage_text, stdout), 0;
+        else if (!strcmp(argv[i], "--version"))
+            return printf("agentcron-worker %s\n", AGENTCRON_VERSION), 0;
+        else
+            return fprintf(stderr, "agentcron-worker: unknown or incomplete option \"%s\"; see --help\n", argv[i]), 2;
+    }
+    static struct config cfg;
+    struct config_error cerr;
+    static const char *const required[] = {"DATABASE_URL", "REDIS_URL", NULL};
+    if (config_load(&cfg, env_file, &cerr) != 0 || config_require(&cfg, required, &cerr) != 0) {
+        fprintf(stderr, "agentcron-worker: %s\n", cerr.message);
+        return 1;
+    }
+    log_setup(cfg.log_format == LOG_FORMAT_JSON, cfg.log_level);
+    static struct agent_set agents;
+    struct agents_error aerr;
+    if (agents_load(&agents, cfg.agents_file, &aerr) != 0) {
+        LOG(LOG_ERROR, "worker.cannot_start", LOG_S("reason", aerr.message));
+        return 1;
+    }
+    struct migrate_error merr;
+    if (migrate_require_current(cfg.database_url, "agentcron-worker", &merr) != 0) {
+        LOG(LOG_ERROR, "worker.cannot_start", LOG_S("reason", merr.message));
+        return 1;
+    }
+    char name[160], host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    if (instance)
+        snprintf(name, sizeof name, "%s", instance);
+    else
+        snprintf(name, sizeof name, "%s:%d", host, (int)getpid());
+    setenv("UV_THREADPOOL_SIZE", "8", 0); /* three lanes, DNS and headroom; before the pool starts */
+    static struct daemon d;
+    d.loop = uv_default_loop();
+    char err[512];
+    d.pool = worker_pool_start(d.loop, &cfg, &agents, name, concurrency ? concurrency : cfg.worker_concurrency, err,
+                               sizeof err);
+    if (!d.pool) {
+        LOG(LOG_ERROR, "worker.cannot_start", LOG_S("reason", err));
+        return 1;
+    }
+    uv_signal_init(d.loop, &d.sigterm), d.sigterm.data = &d;
+    uv_signal_init(d.loop, &d.sigint), d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_timer_init(d.loop, &d.watchdog);
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0)
+        uv_timer_start(&d.watchdog, on_watchdog, usec / 2000, usec / 2000);
+    sd_notify(0, "READY=1");
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    const int closed = uv_loop_close(d.loop);
+    agents_free(&agents);
+    LOG(LOG_INFO, "worker.exit", LOG_S("instance", name), LOG_I("loop_closed", closed == 0));
+    return 0;
+}

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: MIT */
+/* Batched Postgres and Redis work of a worker (see store.h). Arrays go to Postgres as array
+ * literals; a statement that loses a deadlock or serialization race to another worker is
+ * simply run again. */
+#include "store.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents.h"
+#include "pgconn.h"
+#include "queue.h"
+#include "redisconn.h"
+#include "store_sql.h"
+#include "timefmt.h"
+
+#define REDIS_TIMEOUT_MS 5000
+#define MAX_BATCH 256
+
+struct store {
+    char *database_url, *redis_url, *worker;
+    PGconn *pg;
+    redisContext *redis;
+    struct queue queue;
+};
+
+static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+struct store *store_new(const char *database_url, const char *redis_url, const char *worker)
+{
+    struct store *s = calloc(1, sizeof *s);
+    struct queue_error qerr;
+    if (!s || !(s->database_url = strdup(database_url)) || !(s->redis_url = strdup(redis_url)) ||
+        !(s->worker = strdup(worker)) || queue_init(&s->queue, "default", &qerr) != 0) {
+        store_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_free(struct store *s)
+{
+    if (!s)
+        return;
+    PQfinish(s->pg);
+    if (s->redis)
+        redisFree(s->redis);
+    free(s->database_url);
+    free(s->redis_url);
+    free(s->worker);
+    free(s);
+}
+
+/* Drops broken connections and opens what is missing. */
+static int connect_all(struct store *s, char *err, size_t len)
+{
+    if (s->pg && PQstatus(s->pg) != CONNECTION_OK) {
+        PQfinish(s->pg);
+        s->pg = NULL;
+    }
+    if (s->redis && s->redis->err) {
+        redisFree(s->redis);
+        s->redis = NULL;
+    }
+    if (!s->pg && !(s->pg = pgconn_open(s->database_url, "agentcron-worker", err, len)))
+        return -1;
+    if (!s->redis && !(s->redis = redisconn_open(s->redis_url, REDIS_TIMEOUT_MS, err, len)))
+        return -1;
+    return 0;
+}
+
+static int redis_failed(struct store *s, const struct queue_error *qerr, char *err, size_t len)
+{
+    if (s->redis && s->redis->err) {
+        redisFree(s->redis);
+        s->redis = NULL;
+    }
+    return fail(err, len, "%s", qerr->message);
+}
+
+/* Runs a statement, again if it lost a deadlock or serialization race. */
+static PGresult *exec(struct store *s, const char *sql, int n, const char *const *params, ExecStatusType want,
+                      char *err, size_t len)
+{
+    for (int attempt = 0;; attempt++) {
+        PGresult *r = PQexecParams(s->pg, sql, n, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) == want)
+            return r;
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const int race = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+        if (!race || attempt == 4) {
+            fail(err, len, "postgres: %s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->pg));
+            err[strcspn(err, "\n")] = 0;
+            PQclear(r);
+            return NULL;
+        }
+        PQclear(r);
+    }
+}
+
+static int64_t i64(const PGresult *r, int row, int col)
+{
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* ---- array literals ---- */
+
+struct lit {
+    char *buf;
+    size_t len;
+    FILE *f;
+    int n;
+};
+
+static void lit_open(struct lit *l)
+{
+    memset(l, 0, sizeof *l);
+    l->f = open_memstream(&l->buf, &l->len);
+    if (l->f)
+        fputc('{', l->f);
+}
+
+static void lit_int(struct lit *l, int64_t v)
+{
+    if (l->f)
+        fprintf(l->f, "%s%" PRId64, l->n++ ? "," : "", v);
+}
+
+static void lit_text(struct lit *l, const char *v)
+{
+    if (!l->f)
+        return;
+    fputs(l->n++ ? "," : "", l->f);
+    if (!v) {
+        fputs("NULL", l->f);
+        return;
+    }
+    fputc('"', l->f);
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            fputc('\\', l->f);
+        fputc(*v, l->f);
+    }
+    fputc('"', l->f);
+}
+
+/* Closes the literal; NULL if memory ran out (free with lit_free either way). */
+static const char *lit_close(struct lit *l)
+{
+    if (!l->f)
+        return NULL;
+    fputc('}', l->f);
+    const int bad = ferror(l->f);
+    fclose(l->f);
+    l->f = NULL;
+    return bad ? NULL : l->buf;
+}
+
+static void lit_free(struct lit *l)
+{
+    if (l->f)
+        fclose(l->f);
+    free(l->buf);
+    l->buf = NULL;
+}
+
+/* ---- settling ---- */
+
+static const char *ack_outcome(const struct store_outcome *o)
+{
+    if (strcmp(o->status, "succeeded") == 0)
+        return "completed";
+    return strcmp(o->status, "cancelled") == 0 ? "cancelled" : "failed";
+}
+
+int store_settle(struct store *s, const struct store_outcome *o, size_t count, char *err, size_t len)
+{
+    if (count == 0)
+        return 0;
+    if (connect_all(s, err, len))
+        return -1;
+    enum { NCOL = 12 };
+    struct lit cols[NCOL];
+    for (int c = 0; c < NCOL; c++)
+        lit_open(&cols[c]);
+    for (size_t i = 0; i < count; i++) {
+        const struct store_outcome *x = &o[i];
+        const int back = strcmp(x->status, "retrying") == 0 || strcmp(x->status, "queued") == 0;
+        lit_int(&cols[0], x->id);
+        lit_text(&cols[1], x->lease_token);
+        lit_text(&cols[2], x->status);
+        lit_int(&cols[3], back ? x->ready_at_ms : -1);
+        lit_int(&cols[4], x->prompt_tokens);
+        lit_int(&cols[5], x->completion_tokens);
+        lit_int(&cols[6], x->base_credits);
+        lit_int(&cols[7], x->tokens_per_credit);
+        lit_int(&cols[8], x->attempt_increment);
+        lit_text(&cols[9], x->error);
+        lit_text(&cols[10], x->output);
+        lit_text(&cols[11], x->stderr_tail);
+    }
+    const char *params[NCOL];
+    int ok = 1;
+    for (int c = 0; c < NCOL; c++)
+        ok &= (params[c] = lit_close(&cols[c])) != NULL;
+    PGresult *r = ok ? exec(s, sql_settle, NCOL, params, PGRES_TUPLES_OK, err, len) : NULL;
+    if (!ok)
+        fail(err, len, "out of memory recording %zu runs", count);
+    for (int c = 0; c < NCOL; c++)
+        lit_free(&cols[c]);
+    if (!r)
+        return -1;
+    PQclear(r);
+    /* Postgres holds the truth now; the queue follows. A run taken over meanwhile (its lease
+     * is someone else's) is simply not acknowledged by us. */
+    struct queue_end *ends = calloc(count, sizeof *ends);
+    int *results = calloc(count, sizeof *results);
+    if (!ends || !results) {
+        free(ends), free(results);
+        return fail(err, len, "out of memory acknowledging %zu runs", count);
+    }
+    const int64_t now = timefmt_now_ms();
+    for (size_t i = 0; i < count; i++) {
+        const struct store_outcome *x = &o[i];
+        const int back = strcmp(x->status, "retrying") == 0 || strcmp(x->status, "queued") == 0;
+        ends[i] = (struct queue_end){.id = x->id, .now_ms = now, .reason = x->error, .outcome = ack_outcome(x)};
+        ends[i].kind = back ? QUEUE_END_RETRY : x->dead ? QUEUE_END_BURY : QUEUE_END_ACK;
+        ends[i].ready_at_ms = x->ready_at_ms, ends[i].attempt = x->next_attempt;
+    }
+    struct queue_error qerr;
+    int rc = queue_end_many(&s->queue, s->redis, ends, count, s->worker, results, &qerr);
+    for (size_t i = 0; i < count && rc == 0; i++)
+        if (o[i].user_limit > 0)
+            rc = queue_slot_hold(&s->queue, s->redis, o[i].id, o[i].user_id, -1, &qerr);
+    free(ends);
+    free(results);
+    /* If Redis failed here the leases expire and the jobs come back; Postgres says they are
+     * done, so they are dropped then. Nothing to redo. */
+    return rc ? redis_failed(s, &qerr, err, len) : 0;
+}
+
+/* ---- intake ---- */
+
+void store_run_clear(struct store_run *r)
+{
+    free(r->title), free(r->goal), free(r->agent_type), free(r->agent_config);
+    r->title = r->goal = r->agent_type = r->agent_config = NULL;
+}
+
+void store_intake_clear(struct store_intake *in)
+{
+    for (int i = 0; i < in->count; i++)
+        store_run_clear(&in->runs[i]);
+    free(in->runs);
+    memset(in, 0, sizeof *in);
+}
+
+/* Marks the claimed jobs running; fills out->runs with those to go on with. */
+static int begin_runs(struct store *s, const struct queue_job *jobs, int n, struct store_intake *out, char *err,
+                      size_t len)
+{
+    struct lit ids, tokens;
+    lit_open(&ids);
+    lit_open(&tokens);
+    char token[96];
+    for (int i = 0; i < n; i++) {
+        snprintf(token, sizeof token, "%s/%d", s->worker, jobs[i].deliveries);
+        lit_int(&ids, jobs[i].id);
+        lit_text(&tokens, token);
+    }
+    const char *params[3] = {lit_close(&ids), lit_close(&tokens), s->worker};
+    PGresult *r = params[0] && params[1] ? exec(s, sql_release_taken_over, 1, params, PGRES_COMMAND_OK, err, len) : NULL;
+    if (r) {
+        PQclear(r);
+        r = exec(s, sql_begin_runs, 3, params, PGRES_TUPLES_OK, err, len);
+    }
+    lit_free(&ids);
+    lit_free(&tokens);
+    if (!r)
+        return -1;
+    const int rows = PQntuples(r);
+    out->runs = calloc(rows ? rows : 1, sizeof *out->runs);
+    if (!out->runs) {
+        PQclear(r);
+        return fail(err, len, "out of memory");
+    }
+    for (int i = 0; i < rows; i++) {
+        struct store_run *run = &out->runs[out->count++];
+        run->id = i64(r, i, 0), run->task_id = i64(r, i, 1), run->user_id = i64(r, i, 2);
+        run->scheduled_for_ms = i64(r, i, 3), run->attempt = (int)i64(r, i, 4), run->max_attempts = (int)i64(r, i, 5);
+        run->priority = (int)i64(r, i, 6), run->timeout_ms = i64(r, i, 7);
+        run->title = strdup(PQgetvalue(r, i, 8)), run->goal = strdup(PQgetvalue(r, i, 9));
+        run->agent_type = strdup(PQgetvalue(r, i, 10)), run->agent_config = strdup(PQgetvalue(r, i, 11));
+        run->user_limit = (int)i64(r, i, 12);
+        for (int j = 0; j < n; j++)
+            if (jobs[j].id == run->id)
+                snprintf(run->lease_token, sizeof run->lease_token, "%s/%d", s->worker, jobs[j].deliveries);
+        if (!run->title || !run->goal || !run->agent_type || !run->agent_config) {
+            PQclear(r);
+            return fail(err, len, "out of memory");
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* A run that will not execute now goes back to the queue (deferred) or ends (insufficient
+ * credits); either way it leaves out->runs. */
+static void drop_run(struct store_intake *out, int i)
+{
+    store_run_clear(&out->runs[i]);
+    out->runs[i] = out->runs[--out->count];
+}
+
+static void put_back(const struct store_run *run, int64_t ready_at_ms, struct store_outcome *o)
+{
+    *o = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = run->lease_token,
+                                .status = run->attempt > 1 ? "retrying" : "queued", .ready_at_ms = ready_at_ms,
+                                .next_attempt = run->attempt};
+}
+
+/* Applies the user and agent limits in Redis; runs over a limit go back to wait. */
+static int admit(struct store *s, const struct agent_set *agents, struct store_intake *out, int64_t lease_ms,
+                 struct store_outcome *back, size_t *nback, char *err, size_t len)
+{
+    const int64_t now = timefmt_now_ms();
+    for (int i = 0; i < out->count;) {
+        const struct store_run *run = &out->runs[i];
+        const struct agent *a = agents_find(agents, run->agent_type);
+        if (run->user_limit <= 0 && (!a || a->rate_max <= 0)) {
+            i++;
+            continue;
+        }
+        const struct queue_admission adm = {.id = run->id, .user_id = run->user_id, .user_limit = run->user_limit,
+                                            .agent = run->agent_type, .rate_max = a ? a->rate_max : 0,
+                                            .rate_period_ms = a ? a->rate_period_ms : 0};
+        int64_t wait = 0;
+        struct queue_error qerr;
+        const int rc = queue_admit(&s->queue, s->redis, &adm, now, now + lease_ms, &wait, &qerr);
+        if (rc < 0)
+            return redis_failed(s, &qerr, err, len);
+        if (rc == 1) {
+            i++;
+            continue;
+        }
+        put_back(run, now + wait, &back[(*nback)++]);
+        out->deferred++;
+        drop_run(out, i);
+    }
+    return 0;
+}
+
+/* Reserves each non-free run's estimate; a refused reservation ends the run. */
+static int reserve(struct store *s, const struct agent_set *agents, struct store_intake *out,
+                   struct store_outcome *ended, char (*why)[400], size_t *nended, char *err, size_t len)
+{
+    struct lit users;
+    lit_open(&users);
+    int any = 0;
+    for (int i = 0; i < out->count; i++) {
+        const struct agent *a = agents_find(agents, out->runs[i].agent_type);
+        if (a && a->estimate_credits > 0)
+            lit_int(&users, out->runs[i].user_id), any = 1;
+    }
+    const char *uparam = lit_close(&users);
+    PGresult *r = any && uparam ? exec(s, sql_roll_periods, 1, &uparam, PGRES_COMMAND_OK, err, len) : NULL;
+    lit_free(&users);
+    if (any && !r)
+        return -1;
+    PQclear(r);
+    for (int i = 0; i < out->count;) {
+        struct store_run *run = &out->runs[i];
+        const struct agent *a = agents_find(agents, run->agent_type);
+        if (!a || a->estimate_credits <= 0) {
+            i++;
+            continue;
+        }
+        char user[24], amount[24], id[24];
+        snprintf(user, sizeof user, "%" PRId64, run->user_id);
+        snprintf(amount, sizeof amount, "%" PRId64, a->estimate_credits);
+        snprintf(id, sizeof id, "%" PRId64, run->id);
+        const char *params[4] = {user, amount, id, run->lease_token};
+        r = exec(s, sql_reserve, 4, params, PGRES_TUPLES_OK, err, len);
+        if (!r)
+            return -1;
+        const int reserved = PQntuples(r) == 1;
+        PQclear(r);
+        if (reserved) {
+            run->reserved = a->estimate_credits;
+            i++;
+            continue;
+        }
+        r = exec(s, sql_user_credits, 1, params, PGRES_TUPLES_OK, err, len);
+        if (!r)
+            return -1;
+        char *msg = why[*nended];
+        if (PQntuples(r) == 1)
+            snprintf(msg, 400,
+                     "insufficient credits: this run needs %s (agent %s's estimate_credits); user %s has used %s and "
+                     "reserved %s of %s monthly credits since %s. Raise the allowance or wait for the next period",
+                     amount, a->name, user, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+                     PQgetvalue(r, 0, 3));
+        else
+            snprintf(msg, 400, "insufficient credits: user %s not found", user);
+        PQclear(r);
+        ended[*nended] = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = run->lease_token,
+                                                .user_limit = run->user_limit, .status = "insufficient_credits",
+                                                .error = msg, .next_attempt = run->attempt};
+        (*nended)++;
+        out->insufficient++;
+        i++; /* stays in runs until settled (its lease token is used), then dropped */
+    }
+    return 0;
+}
+
+int store_intake(struct store *s, const struct agent_set *agents, int max, int64_t lease_ms, struct store_intake *out,
+                 char *err, size_t len)
+{
+    memset(out, 0, sizeof *out);
+    out->next_ready_ms = -1;
+    if (max > MAX_BATCH)
+        max = MAX_BATCH;
+    if (max <= 0 || connect_all(s, err, len))
+        return max <= 0 ? 0 : -1;
+    struct queue_error qerr;
+    const int64_t now = timefmt_now_ms();
+    /* a dead worker's runs come back here as soon as their leases lapse */
+    int64_t expired[64];
+    if ((out->requeued = queue_requeue_expired(&s->queue, s->redis, now, expired, 64, &qerr)) < 0 ||
+        queue_promote(&s->queue, s->redis, now, 1000, &out->next_ready_ms, &qerr) < 0)
+        return redis_failed(s, &qerr, err, len);
+    struct queue_job jobs[MAX_BATCH];
+    const int n = queue_claim(&s->queue, s->redis, s->worker, lease_ms, now, jobs, max, &qerr);
+    if (n < 0)
+        return redis_failed(s, &qerr, err, len);
+    out->claimed = n;
+    if (n == 0)
+        return 0;
+    int rc = begin_runs(s, jobs, n, out, err, len);
+    /* duplicates: finished or cancelled in Postgres, so acknowledge and drop them */
+    struct queue_end ends[MAX_BATCH];
+    int nends = 0, results[MAX_BATCH];
+    for (int j = 0; j < n && rc == 0; j++) {
+        int found = 0;
+        for (int i = 0; i < out->count && !found; i++)
+            found = out->runs[i].id == jobs[j].id;
+        if (!found)
+            ends[nends++] = (struct queue_end){.id = jobs[j].id, .kind = QUEUE_END_ACK, .outcome = "completed"};
+    }
+    for (int j = 0; j < n; j++)
+        queue_job_release(&jobs[j]);
+    if (rc) /* their leases expire and they come back */
+        goto fail;
+    out->dropped = nends;
+    if (nends && queue_end_many(&s->queue, s->redis, ends, (size_t)nends, s->worker, results, &qerr) != 0) {
+        rc = redis_failed(s, &qerr, err, len);
+        goto fail;
+    }
+    struct store_outcome settle[MAX_BATCH];
+    static __thread char why[MAX_BATCH][400];
+    size_t nsettle = 0;
+    if ((rc = admit(s, agents, out, lease_ms, settle, &nsettle, err, len)) != 0)
+        goto fail;
+    const size_t first_ended = nsettle;
+    if ((rc = reserve(s, agents, out, settle + nsettle, why, &nsettle, err, len)) != 0)
+        goto fail;
+    (void)first_ended;
+    if ((rc = store_settle(s, settle, nsettle, err, len)) != 0)
+        goto fail;
+    for (int i = 0; i < out->count;) { /* the insufficient ones are settled now */
+        int ended = 0;
+        for (size_t k = first_ended; k < nsettle && !ended; k++)
+            ended = settle[k].id == out->runs[i].id;
+        if (ended)
+            drop_run(out, i);
+        else
+            i++;
+    }
+    return 0;
+fail:
+    store_intake_clear(out);
+    return -1;
+}
+
+/* ---- leases, waiting, status ---- */
+
+int store_renew(struct store *s, const struct store_run *const *runs, size_t count, int64_t lease_ms, int *results,
+                char *err, size_t len)
+{
+    if (count == 0)
+        return 0;
+    if (connect_all(s, err, len))
+        return -1;
+    int64_t ids[MAX_BATCH * 4];
+    if (count > sizeof ids / sizeof ids[0])
+        count = sizeof ids / sizeof ids[0];
+    for (size_t i = 0; i < count; i++)
+        ids[i] = runs[i]->id;
+    const int64_t deadline = timefmt_now_ms() + lease_ms;
+    struct queue_error qerr;
+    if (queue_renew_many(&s->queue, s->redis, ids, count, s->worker, deadline, results, &qerr) != 0)
+        return redis_failed(s, &qerr, err, len);
+    for (size_t i = 0; i < count; i++)
+        if (runs[i]->user_limit > 0 && results[i] != QUEUE_LEASE_LOST &&
+            queue_slot_hold(&s->queue, s->redis, runs[i]->id, runs[i]->user_id, deadline, &qerr) != 0)
+            return redis_failed(s, &qerr, err, len);
+    return 0;
+}
+
+int store_wait(struct store *s, int timeout_s, char *err, size_t len)
+{
+    if (!s->redis && !(s->redis = redisconn_open(s->redis_url, (timeout_s + 5) * 1000, err, len)))
+        return -1;
+    struct queue_error qerr;
+    const int rc = queue_wait(&s->queue, s->redis, timeout_s, &qerr);
+    return rc < 0 ? redis_failed(s, &qerr, err, len) : rc;
+}
+
+int store_publish(struct store *s, const char *key, const char *json, int ttl_s, char *err, size_t len)
+{
+    if (connect_all(s, err, len))
+        return -1;
+    redisReply *r = redisCommand(s->redis, "SET %s %s EX %d", key, json, ttl_s);
+    const int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok)
+        fail(err, len, "redis: %s", r ? r->str : s->redis->errstr);
+    freeReplyObject(r);
+    if (!r && s->redis->err) {
+        redisFree(s->redis);
+        s->redis = NULL;
+    }
+    return ok ? 0 : -1;
+}

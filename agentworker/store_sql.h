@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker's SQL, one statement per purpose, parameters only. A batch crosses the wire as
+ * arrays and is unnested, so it is one round trip. Included by store.c only. */
+#ifndef AGENTCRON_STORE_SQL_H
+#define AGENTCRON_STORE_SQL_H
+
+/* $1 run ids. Releases the credit reservations of runs being taken over (still `running`
+ * under a lease that lapsed). A statement of its own: a CTE that locked a row the same
+ * statement updates would miss it. */
+static const char sql_release_taken_over[] =
+    "WITH prev AS (SELECT id, user_id, credits_reserved FROM task_runs"
+    "              WHERE id = ANY($1::bigint[]) AND status = 'running' AND credits_reserved > 0 ORDER BY id FOR UPDATE),"
+    " released AS (UPDATE users u SET credits_reserved = u.credits_reserved - p.amount"
+    "              FROM (SELECT user_id, sum(credits_reserved) AS amount FROM prev GROUP BY user_id) p"
+    "              WHERE u.id = p.user_id)"
+    " UPDATE task_runs r SET credits_reserved = 0 FROM prev WHERE r.id = prev.id";
+
+/* $1 run ids, $2 lease tokens, $3 worker id. Marks claimed runs running, only from queued or
+ * retrying, or from running when a lease lapsed and the run is taken over. A run in any other
+ * state (finished, cancelled) is not returned: a duplicate delivery to acknowledge and drop. */
+static const char sql_begin_runs[] =
+    "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS c(id, token))"
+    " UPDATE task_runs r SET status = 'running', lease_token = c.token, worker_id = $3,"
+    " started_at = clock_timestamp(), finished_at = NULL, credits_reserved = 0"
+    " FROM c, tasks t, users u"
+    " WHERE r.id = c.id AND t.id = r.task_id AND u.id = r.user_id AND r.status IN ('queued', 'retrying', 'running')"
+    " RETURNING r.id, r.task_id, r.user_id, (extract(epoch FROM r.scheduled_for) * 1000)::bigint, r.attempt,"
+    " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
+    " coalesce(u.max_concurrent_runs, 0)";
+
+/* $1 user ids. Starts a new credit period for users whose month has passed: credits_used
+ * back to 0, recorded in the ledger. */
+static const char sql_roll_periods[] =
+    "WITH due AS (SELECT id, credits_used, period_start FROM users"
+    "             WHERE id = ANY($1::bigint[]) AND period_start + interval '1 month' <= now() ORDER BY id FOR UPDATE),"
+    " led AS (INSERT INTO credit_ledger (user_id, delta, reason, note)"
+    "         SELECT id, -credits_used, 'period_reset', 'a new monthly period began' FROM due WHERE credits_used <> 0)"
+    " UPDATE users u SET credits_used = 0,"
+    " period_start = (SELECT max(s) FROM generate_series(due.period_start, now(), interval '1 month') s)"
+    " FROM due WHERE u.id = due.id";
+
+/* $1 user id, $2 credits, $3 run id, $4 lease token. Reserves credits for a run, only if the
+ * user's month still covers them. No row: insufficient credits. */
+static const char sql_reserve[] =
+    "WITH u AS (UPDATE users SET credits_reserved = credits_reserved + $2::bigint"
+    "           WHERE id = $1::bigint AND credits_used + credits_reserved + $2::bigint <= monthly_credits RETURNING id)"
+    " UPDATE task_runs SET credits_reserved = $2::bigint"
+    " WHERE id = $3::bigint AND lease_token = $4 AND EXISTS (SELECT 1 FROM u) RETURNING id";
+
+/* $1 user id. What a refused reservation is measured against. */
+static const char sql_user_credits[] =
+    "SELECT credits_used, credits_reserved, monthly_credits, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    " FROM users WHERE id = $1::bigint";
+
+/* $1 ids, $2 tokens, $3 statuses, $4 not-before (ms, -1 none), $5 prompt tokens, $6 completion
+ * tokens, $7 base credits, $8 tokens per credit (0: no charge), $9 attempt increments, $10
+ * errors, $11 outputs, $12 stderr tails. Ends (or returns to the queue) runs this worker holds,
+ * in one statement: the run, its charge in the ledger, the user's credits_used, and the release
+ * of its reservation. A run is charged once, when it ends, for the tokens of all its attempts.
+ * Runs whose lease token changed (taken over) are left alone. Returns what it changed. */
+static const char sql_settle[] =
+    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],"
+    "           $7::bigint[], $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[])"
+    "           AS x(id, token, status, not_before, p, c, base, tpc, inc, error, output, stderr_tail)),"
+    " old AS (SELECT r.id, r.credits_reserved FROM task_runs r JOIN x ON x.id = r.id"
+    "         WHERE r.status = 'running' AND r.lease_token = x.token ORDER BY r.id FOR UPDATE OF r),"
+    " upd AS (UPDATE task_runs r SET status = x.status,"
+    "         prompt_tokens = r.prompt_tokens + x.p, completion_tokens = r.completion_tokens + x.c,"
+    "         credits_charged = CASE WHEN x.status IN ('queued', 'retrying') OR x.tpc <= 0 THEN 0"
+    "              ELSE x.base + ceil((r.prompt_tokens + x.p + r.completion_tokens + x.c)::numeric / x.tpc)::bigint END,"
+    "         credits_reserved = 0, attempt = r.attempt + x.inc, lease_token = NULL,"
+    "         not_before = CASE WHEN x.not_before >= 0 THEN to_timestamp(x.not_before / 1000.0) ELSE r.not_before END,"
+    "         finished_at = CASE WHEN x.status IN ('queued', 'retrying') THEN NULL ELSE clock_timestamp() END,"
+    "         error = x.error, output = coalesce(x.output, r.output), stderr_tail = coalesce(x.stderr_tail, r.stderr_tail)"
+    "         FROM x, old WHERE r.id = x.id AND old.id = x.id"
+    "         RETURNING r.id, r.user_id, r.credits_charged, old.credits_reserved AS released),"
+    " led AS (INSERT INTO credit_ledger (user_id, run_id, delta, reason)"
+    "         SELECT user_id, id, credits_charged, 'charge' FROM upd WHERE credits_charged > 0),"
+    " usr AS (UPDATE users u SET credits_used = u.credits_used + s.charged,"
+    "         credits_reserved = u.credits_reserved - s.released"
+    "         FROM (SELECT user_id, sum(credits_charged) AS charged, sum(released) AS released FROM upd GROUP BY user_id) s"
+    "         WHERE u.id = s.user_id AND (s.charged <> 0 OR s.released <> 0))"
+    " SELECT id FROM upd";
+
+#endif

@@ -1,0 +1,700 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker pool's loop side (see worker.h). A run's life: intake (claimed, running in
+ * Postgres, admitted, credits reserved) -> executing, with a timeout timer and its lease
+ * renewed every RENEW_INTERVAL_MS by the outcome lane, which also brings cancel requests ->
+ * finished: its outcome decided here (retry with backoff, dead set, charge) and queued for the
+ * outcome lane to record in one batch with everything else that finished meanwhile. */
+#include "worker.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agents.h"
+#include "config.h"
+#include "executor.h"
+#include "http_client.h"
+#include "log.h"
+#include "queue.h"
+#include "store.h"
+#include "timefmt.h"
+
+#define RENEW_INTERVAL_MS 500 /* also how soon a cancel request reaches a running run */
+#define WAIT_S 1
+#define BACKOFF_BASE_MS 1000
+#define BACKOFF_CAP_MS 3600000
+#define SETTLE_BATCH 256
+#define LANE_RETRY_MAX_MS 10000
+
+struct active_run {
+    struct worker_pool *pool;
+    struct store_run run;
+    const struct agent *agent;
+    struct execution *exec;
+    uv_timer_t timeout;
+    int64_t started_ms;
+    int lost;  /* the lease went to another worker: nothing of ours is recorded */
+    int done;
+    struct active_run *next, *prev;
+};
+
+/* An outcome waiting to be recorded, with the strings it points to. */
+struct finished {
+    struct store_outcome o;
+    char token[96];
+    char *output, *stderr_tail;
+    char error[RUN_ERROR_MAX];
+    struct finished *next;
+};
+
+enum lane { LANE_INTAKE, LANE_OUTCOME, LANE_WAIT, LANE_COUNT };
+
+struct lane_job {
+    struct worker_pool *pool;
+    uv_work_t work;
+    int busy;
+    struct store *store;
+    int rc;
+    char err[1024];
+    /* intake */
+    int want;
+    struct store_intake intake;
+    /* outcome: a batch to record, leases to renew, a status to publish */
+    struct finished *batch;
+    size_t nbatch;
+    struct store_run *renew;
+    size_t nrenew;
+    int *renew_results;
+    char *status_json;
+    int64_t backoff_ms;
+};
+
+struct worker_pool {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    const struct agent_set *agents;
+    char instance[160];
+    int concurrency;
+    int64_t started_ms;
+    struct http_client *http;
+    struct lane_job lanes[LANE_COUNT];
+    uv_timer_t renew_timer, status_timer, ready_timer, retry_timer, grace_timer;
+    int open_handles;
+    struct active_run *active;
+    int nactive;
+    struct finished *pending, **pending_tail;
+    size_t npending;
+    int want_renew, want_status;
+    int64_t ready_at_ms;
+    struct worker_counts counts;
+    int64_t tokens, credits;
+    int stopping, stopped;
+    void (*on_stopped)(void *);
+    void *stopped_data;
+};
+
+static void kick(struct worker_pool *p);
+static void on_generic_timer(uv_timer_t *t);
+
+/* ---- outcomes ---- */
+
+static int64_t backoff_ms(int attempt)
+{
+    int64_t d = BACKOFF_BASE_MS;
+    for (int i = 1; i < attempt && d < BACKOFF_CAP_MS; i++)
+        d *= 2;
+    if (d > BACKOFF_CAP_MS)
+        d = BACKOFF_CAP_MS;
+    return d / 2 + (int64_t)(((uint64_t)rand() << 16 ^ (uint64_t)rand()) % (uint64_t)(d / 2 + 1)); /* equal jitter */
+}
+
+static const char *final_status(enum run_outcome o)
+{
+    switch (o) {
+    case OUTCOME_SUCCEEDED: return "succeeded";
+    case OUTCOME_TIMED_OUT: return "timed_out";
+    case OUTCOME_CANCELLED: return "cancelled";
+    default: return "failed";
+    }
+}
+
+/* Decides what happens to a run after an attempt, and queues it for the outcome lane. */
+static void record(struct worker_pool *p, const struct store_run *run, const struct agent *agent,
+                   struct run_result *res, int executed)
+{
+    struct finished *f = calloc(1, sizeof *f);
+    if (!f) { /* its lease expires and it runs again */
+        LOG(LOG_ERROR, "run.unrecorded", LOG_I("run", run->id), LOG_S("error", "out of memory"));
+        return;
+    }
+    struct store_outcome *o = &f->o;
+    snprintf(f->token, sizeof f->token, "%s", run->lease_token);
+    if (res->outcome == OUTCOME_TIMED_OUT) /* one message, whichever part noticed first */
+        snprintf(f->error, sizeof f->error, "timed out after %" PRId64 " ms", run->timeout_ms);
+    else
+        snprintf(f->error, sizeof f->error, "%s", res->error);
+    f->output = res->output, f->stderr_tail = res->stderr_tail;
+    res->output = res->stderr_tail = NULL;
+    *o = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = f->token,
+                                .user_limit = run->user_limit, .next_attempt = run->attempt,
+                                .prompt_tokens = res->prompt_tokens, .completion_tokens = res->completion_tokens,
+                                .output = f->output, .stderr_tail = f->stderr_tail,
+                                .error = f->error[0] ? f->error : NULL};
+    if (executed && agent)
+        o->base_credits = agent->base_credits, o->tokens_per_credit = agent->tokens_per_credit;
+    const int64_t now = timefmt_now_ms();
+    const int retryable = res->outcome == OUTCOME_FAILED || res->outcome == OUTCOME_TIMED_OUT;
+    if (res->outcome == OUTCOME_RATE_LIMITED || res->outcome == OUTCOME_INTERRUPTED) {
+        o->status = run->attempt > 1 ? "retrying" : "queued";
+        o->ready_at_ms = now + (res->outcome == OUTCOME_RATE_LIMITED ? res->retry_after_ms : 0);
+    } else if (retryable && run->attempt < run->max_attempts) {
+        o->status = "retrying";
+        o->attempt_increment = 1;
+        o->next_attempt = run->attempt + 1;
+        o->ready_at_ms = now + backoff_ms(run->attempt);
+    } else {
+        o->status = final_status(res->outcome);
+        o->dead = res->outcome != OUTCOME_SUCCEEDED && res->outcome != OUTCOME_CANCELLED;
+    }
+    const int64_t ms = now - run->scheduled_for_ms;
+    if (res->outcome == OUTCOME_SUCCEEDED)
+        LOG(LOG_INFO, "run.finished", LOG_I("run", run->id), LOG_I("task", run->task_id), LOG_S("agent", run->agent_type),
+            LOG_I("attempt", run->attempt), LOG_S("status", o->status),
+            LOG_I("tokens", res->prompt_tokens + res->completion_tokens), LOG_I("since_slot_ms", ms));
+    else
+        LOG(LOG_WARN, "run.finished", LOG_I("run", run->id), LOG_I("task", run->task_id), LOG_S("agent", run->agent_type),
+            LOG_I("attempt", run->attempt), LOG_S("status", o->status),
+            LOG_I("tokens", res->prompt_tokens + res->completion_tokens), LOG_I("since_slot_ms", ms),
+            LOG_S("error", f->error));
+    if (strcmp(o->status, "succeeded") == 0)
+        p->counts.completed++;
+    else if (strcmp(o->status, "retrying") == 0 && o->attempt_increment)
+        p->counts.retried++;
+    else if (strcmp(o->status, "cancelled") == 0)
+        p->counts.cancelled++;
+    else if (o->dead)
+        p->counts.failed++;
+    p->tokens += res->prompt_tokens + res->completion_tokens;
+    *p->pending_tail = f;
+    p->pending_tail = &f->next;
+    p->npending++;
+}
+
+/* ---- running ---- */
+
+static void pool_handle_closed(struct worker_pool *p);
+
+static void on_timeout_closed(uv_handle_t *h)
+{
+    struct active_run *a = h->data;
+    struct worker_pool *p = a->pool;
+    store_run_clear(&a->run);
+    free(a);
+    pool_handle_closed(p);
+}
+
+static void unlink_run(struct worker_pool *p, struct active_run *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        p->active = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    p->nactive--;
+    p->counts.active = p->nactive;
+}
+
+static void on_done(struct execution *x, struct run_result *res, void *data)
+{
+    (void)x;
+    struct active_run *a = data;
+    struct worker_pool *p = a->pool;
+    a->exec = NULL;
+    a->done = 1;
+    uv_timer_stop(&a->timeout);
+    if (a->lost)
+        LOG(LOG_WARN, "run.lease_lost", LOG_I("run", a->run.id),
+            LOG_S("action", "not recorded here; the worker that took it over records it"));
+    else
+        record(p, &a->run, a->agent, res, 1);
+    unlink_run(p, a);
+    uv_close((uv_handle_t *)&a->timeout, on_timeout_closed);
+}
+
+static void on_run_timeout(uv_timer_t *t)
+{
+    struct active_run *a = t->data;
+    LOG(LOG_WARN, "run.timeout", LOG_I("run", a->run.id), LOG_I("timeout_ms", a->run.timeout_ms),
+        LOG_S("action", "stopping it"));
+    if (a->exec)
+        executor_stop(a->exec, OUTCOME_TIMED_OUT);
+}
+
+static void start_run(struct worker_pool *p, struct store_run *run)
+{
+    struct active_run *a = calloc(1, sizeof *a);
+    struct run_result res = {0};
+    if (!a) {
+        LOG(LOG_ERROR, "run.not_started", LOG_I("run", run->id), LOG_S("error", "out of memory"));
+        store_run_clear(run);
+        return;
+    }
+    a->pool = p;
+    a->run = *run;
+    memset(run, 0, sizeof *run); /* its strings are a's now */
+    a->started_ms = timefmt_now_ms();
+    a->next = p->active;
+    if (p->active)
+        p->active->prev = a;
+    p->active = a;
+    p->nactive++;
+    p->counts.active = p->nactive;
+    uv_timer_init(p->loop, &a->timeout);
+    a->timeout.data = a;
+    p->open_handles++;
+    a->agent = agents_find(p->agents, a->run.agent_type);
+    struct agents_error aerr;
+    json_t *settings = NULL;
+    if (!a->agent) {
+        res.outcome = OUTCOME_FAILED_FINAL;
+        snprintf(res.error, sizeof res.error,
+                 "invalid agent configuration: no agent named \"%.100s\"; define it in AGENTS_FILE or change the "
+                 "task's agent_type",
+                 a->run.agent_type);
+    } else if (!(settings = agents_effective(a->agent, a->run.agent_config, &aerr))) {
+        res.outcome = OUTCOME_FAILED_FINAL;
+        snprintf(res.error, sizeof res.error, "invalid agent configuration: %s", aerr.message);
+    } else {
+        const struct run_spec spec = {
+            .run_id = a->run.id, .task_id = a->run.task_id, .scheduled_for_ms = a->run.scheduled_for_ms,
+            .attempt = a->run.attempt, .title = a->run.title, .goal = a->run.goal, .agent = a->agent,
+            .settings = settings, .reserved_credits = a->run.reserved, .timeout_ms = a->run.timeout_ms,
+            .llm_base_url = p->cfg->llm_base_url, .llm_api_key = p->cfg->llm_api_key,
+        };
+        LOG(LOG_DEBUG, "run.started", LOG_I("run", a->run.id), LOG_I("task", a->run.task_id),
+            LOG_S("agent", a->agent->name), LOG_I("attempt", a->run.attempt));
+        uv_timer_start(&a->timeout, on_run_timeout, (uint64_t)a->run.timeout_ms, 0);
+        struct execution *x = NULL;
+        const int rc = executor_start(p->loop, p->http, &spec, on_done, a, &x, &res);
+        json_decref(settings);
+        settings = NULL;
+        if (rc == 0) {
+            if (!a->done) /* still running (noop finishes inside executor_start) */
+                a->exec = x;
+            return;
+        }
+    }
+    json_decref(settings);
+    /* it never ran: recorded at once, no charge */
+    record(p, &a->run, a->agent, &res, 0);
+    run_result_clear(&res);
+    unlink_run(p, a);
+    uv_close((uv_handle_t *)&a->timeout, on_timeout_closed);
+}
+
+/* ---- lanes, on the thread pool ---- */
+
+static void run_intake(uv_work_t *w)
+{
+    struct lane_job *l = w->data;
+    struct worker_pool *p = l->pool;
+    l->err[0] = 0;
+    l->rc = store_intake(l->store, p->agents, l->want, (int64_t)p->cfg->worker_lease_s * 1000, &l->intake, l->err, sizeof l->err);
+}
+
+static void run_outcome(uv_work_t *w)
+{
+    struct lane_job *l = w->data;
+    l->err[0] = 0;
+    l->rc = 0;
+    if (l->nbatch) {
+        struct store_outcome *o = calloc(l->nbatch, sizeof *o);
+        size_t i = 0;
+        for (struct finished *f = l->batch; f && o; f = f->next)
+            o[i++] = f->o;
+        l->rc = o ? store_settle(l->store, o, l->nbatch, l->err, sizeof l->err) : -1;
+        free(o);
+    }
+    if (l->rc == 0 && l->nrenew) {
+        const struct store_run **runs = calloc(l->nrenew, sizeof *runs);
+        for (size_t i = 0; runs && i < l->nrenew; i++)
+            runs[i] = &l->renew[i];
+        l->rc = runs ? store_renew(l->store, runs, l->nrenew, (int64_t)l->pool->cfg->worker_lease_s * 1000, l->renew_results, l->err, sizeof l->err) : -1;
+        free(runs);
+    }
+    if (l->status_json) {
+        char key[256], err[256];
+        snprintf(key, sizeof key, "agentcron:status:worker:%s", l->pool->instance);
+        const int ttl = l->pool->cfg->status_interval_s * 3 > 90 ? l->pool->cfg->status_interval_s * 3 : 90;
+        if (store_publish(l->store, key, l->status_json, ttl, err, sizeof err) != 0 && l->rc == 0)
+            l->rc = -1, snprintf(l->err, sizeof l->err, "%s", err);
+    }
+}
+
+static void run_wait(uv_work_t *w)
+{
+    struct lane_job *l = w->data;
+    l->err[0] = 0;
+    l->rc = store_wait(l->store, WAIT_S, l->err, sizeof l->err);
+}
+
+static void on_ready_timer(uv_timer_t *t)
+{
+    struct worker_pool *p = t->data;
+    p->lanes[LANE_INTAKE].want = 1; /* a delayed run is due: promote and claim it */
+    kick(p);
+}
+
+/* Brings the intake back when a delayed run becomes due at at_ms (the earliest one wins). */
+static void arm_ready_timer(struct worker_pool *p, int64_t at_ms)
+{
+    int64_t wait = at_ms - timefmt_now_ms() + 1;
+    if (wait < 0)
+        wait = 0;
+    if (uv_is_active((uv_handle_t *)&p->ready_timer) && uv_timer_get_due_in(&p->ready_timer) <= (uint64_t)wait)
+        return;
+    uv_timer_start(&p->ready_timer, on_ready_timer, (uint64_t)wait, 0);
+}
+
+static void lane_failed(struct worker_pool *p, struct lane_job *l, const char *event)
+{
+    LOG(LOG_ERROR, event, LOG_S("error", l->err), LOG_I("retry_in_ms", l->backoff_ms));
+    if (!uv_is_active((uv_handle_t *)&p->retry_timer))
+        uv_timer_start(&p->retry_timer, on_generic_timer, (uint64_t)l->backoff_ms, 0);
+    l->backoff_ms = l->backoff_ms * 2 > LANE_RETRY_MAX_MS ? LANE_RETRY_MAX_MS : l->backoff_ms * 2;
+}
+
+static void after_intake(uv_work_t *w, int status)
+{
+    struct lane_job *l = w->data;
+    struct worker_pool *p = l->pool;
+    l->busy = 0;
+    if (status == UV_ECANCELED || l->rc != 0) {
+        lane_failed(p, l, "worker.intake_failed");
+    } else {
+        l->backoff_ms = 250;
+        struct store_intake *in = &l->intake;
+        if (in->deferred || in->insufficient || in->dropped || in->requeued)
+            LOG(LOG_INFO, "worker.intake", LOG_I("claimed", in->claimed), LOG_I("lapsed_leases_requeued", in->requeued),
+                LOG_I("deferred", in->deferred),
+                LOG_I("insufficient_credits", in->insufficient), LOG_I("duplicates_dropped", in->dropped));
+        for (int i = 0; i < in->count; i++)
+            start_run(p, &in->runs[i]);
+        if (in->next_ready_ms >= 0)
+            arm_ready_timer(p, in->next_ready_ms);
+        /* more may be waiting after a non-empty claim; an empty one means wait for a wake-up */
+        l->want = in->claimed > 0;
+        store_intake_clear(in);
+    }
+    kick(p);
+}
+
+static void free_batch(struct finished *f)
+{
+    while (f) {
+        struct finished *next = f->next;
+        free(f->output);
+        free(f->stderr_tail);
+        free(f);
+        f = next;
+    }
+}
+
+static void after_outcome(uv_work_t *w, int status)
+{
+    struct lane_job *l = w->data;
+    struct worker_pool *p = l->pool;
+    l->busy = 0;
+    free(l->status_json);
+    l->status_json = NULL;
+    if (status == UV_ECANCELED || l->rc != 0) {
+        /* nothing was recorded (Postgres first): put the batch back in front */
+        if (l->batch) {
+            struct finished *last = l->batch;
+            while (last->next)
+                last = last->next;
+            last->next = p->pending;
+            if (!p->pending)
+                p->pending_tail = &last->next;
+            p->pending = l->batch;
+            p->npending += l->nbatch;
+        }
+        lane_failed(p, l, "worker.record_failed");
+    } else {
+        l->backoff_ms = 250;
+        int64_t ready = -1; /* the soonest retry recorded: look for it then */
+        for (struct finished *f = l->batch; f; f = f->next)
+            if (f->o.ready_at_ms > 0 && (ready < 0 || f->o.ready_at_ms < ready))
+                ready = f->o.ready_at_ms;
+        if (ready >= 0)
+            arm_ready_timer(p, ready);
+        free_batch(l->batch);
+        for (size_t i = 0; i < l->nrenew; i++) {
+            if (l->renew_results[i] == QUEUE_LEASE_OK)
+                continue;
+            for (struct active_run *a = p->active; a; a = a->next) {
+                if (a->run.id != l->renew[i].id || !a->exec)
+                    continue;
+                if (l->renew_results[i] == QUEUE_LEASE_CANCEL) {
+                    LOG(LOG_INFO, "run.cancel_requested", LOG_I("run", a->run.id), LOG_S("action", "stopping it"));
+                    executor_stop(a->exec, OUTCOME_CANCELLED);
+                } else {
+                    a->lost = 1;
+                    executor_stop(a->exec, OUTCOME_INTERRUPTED);
+                }
+            }
+        }
+    }
+    l->batch = NULL;
+    l->nbatch = 0;
+    free(l->renew);
+    free(l->renew_results);
+    l->renew = NULL;
+    l->renew_results = NULL;
+    l->nrenew = 0;
+    kick(p);
+}
+
+static void after_wait(uv_work_t *w, int status)
+{
+    struct lane_job *l = w->data;
+    struct worker_pool *p = l->pool;
+    l->busy = 0;
+    if (status == UV_ECANCELED || l->rc < 0) {
+        lane_failed(p, l, "worker.wait_failed");
+        return;
+    }
+    l->backoff_ms = 250;
+    p->lanes[LANE_INTAKE].want = 1; /* woken or timed out: look again (also promotes delayed runs) */
+    kick(p);
+}
+
+static char *status_json(struct worker_pool *p)
+{
+    char started[TIMEFMT_RFC3339_MAX], reported[TIMEFMT_RFC3339_MAX];
+    timefmt_rfc3339(p->started_ms, 0, 1, started);
+    timefmt_rfc3339(timefmt_now_ms(), 0, 1, reported);
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "instance",
+                            p->instance, "role", "worker", "pid", (int)getpid(), "version", AGENTCRON_VERSION,
+                            "startedAt", started, "reportedAt", reported, "uptimeS",
+                            (json_int_t)((timefmt_now_ms() - p->started_ms) / 1000), "concurrency", p->concurrency,
+                            "running", (json_int_t)p->nactive, "completed", (json_int_t)p->counts.completed, "failed",
+                            (json_int_t)p->counts.failed, "retried", (json_int_t)p->counts.retried, "cancelled",
+                            (json_int_t)p->counts.cancelled, "tokens", (json_int_t)p->tokens, "draining", p->stopping);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+/* ---- the loop ---- */
+
+static void finish_stop(struct worker_pool *p);
+
+static void start_outcome(struct worker_pool *p)
+{
+    struct lane_job *l = &p->lanes[LANE_OUTCOME];
+    if (l->busy || uv_is_active((uv_handle_t *)&p->retry_timer))
+        return;
+    if (!p->npending && !p->want_renew && !p->want_status)
+        return;
+    /* take up to SETTLE_BATCH finished runs */
+    l->batch = p->pending;
+    struct finished **cut = &p->pending;
+    size_t n = 0;
+    while (*cut && n < SETTLE_BATCH)
+        cut = &(*cut)->next, n++;
+    p->pending = *cut;
+    *cut = NULL;
+    if (!p->pending)
+        p->pending_tail = &p->pending;
+    l->nbatch = n;
+    p->npending -= n;
+    if (p->want_renew && p->nactive) {
+        l->renew = calloc((size_t)p->nactive, sizeof *l->renew);
+        l->renew_results = calloc((size_t)p->nactive, sizeof *l->renew_results);
+        const int64_t now = timefmt_now_ms();
+        for (struct active_run *a = p->active; a && l->renew && l->renew_results; a = a->next)
+            if (a->exec && now - a->started_ms >= RENEW_INTERVAL_MS / 2)
+                l->renew[l->nrenew++] = (struct store_run){.id = a->run.id, .user_id = a->run.user_id,
+                                                           .user_limit = a->run.user_limit};
+    }
+    p->want_renew = 0;
+    if (p->want_status) {
+        l->status_json = status_json(p);
+        p->want_status = 0;
+    }
+    l->busy = 1;
+    l->work.data = l;
+    if (uv_queue_work(p->loop, &l->work, run_outcome, after_outcome) != 0)
+        l->busy = 0;
+}
+
+static void kick(struct worker_pool *p)
+{
+    if (p->stopped)
+        return;
+    start_outcome(p);
+    struct lane_job *in = &p->lanes[LANE_INTAKE], *wait = &p->lanes[LANE_WAIT];
+    const int free_slots = p->concurrency - p->nactive;
+    if (!p->stopping && !in->busy && in->want && free_slots > 0 && !uv_is_active((uv_handle_t *)&p->retry_timer)) {
+        in->want = free_slots;
+        in->busy = 1;
+        in->work.data = in;
+        if (uv_queue_work(p->loop, &in->work, run_intake, after_intake) != 0)
+            in->busy = 0;
+    } else if (!p->stopping && !in->busy && !in->want && !wait->busy && free_slots > 0) {
+        wait->busy = 1;
+        wait->work.data = wait;
+        if (uv_queue_work(p->loop, &wait->work, run_wait, after_wait) != 0)
+            wait->busy = 0;
+    }
+    if (p->stopping)
+        finish_stop(p);
+}
+
+static void on_renew_timer(uv_timer_t *t)
+{
+    struct worker_pool *p = t->data;
+    p->want_renew = 1;
+    kick(p);
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+    struct worker_pool *p = t->data;
+    p->want_status = 1;
+    LOG(LOG_INFO, "status", LOG_S("instance", p->instance), LOG_S("role", "worker"),
+        LOG_I("uptime_s", (timefmt_now_ms() - p->started_ms) / 1000), LOG_I("running", p->nactive),
+        LOG_I("completed", p->counts.completed), LOG_I("failed", p->counts.failed), LOG_I("retried", p->counts.retried),
+        LOG_I("cancelled", p->counts.cancelled), LOG_I("tokens", p->tokens));
+    kick(p);
+}
+
+static void on_generic_timer(uv_timer_t *t)
+{
+    kick(t->data);
+}
+
+struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg, const struct agent_set *agents,
+                                      const char *instance, int concurrency, char *err, size_t len)
+{
+    struct worker_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, len, "out of memory");
+        return NULL;
+    }
+    p->loop = loop, p->cfg = cfg, p->agents = agents, p->concurrency = concurrency;
+    snprintf(p->instance, sizeof p->instance, "%s", instance);
+    p->started_ms = timefmt_now_ms();
+    p->pending_tail = &p->pending;
+    srand((unsigned)(getpid() ^ p->started_ms));
+    /* a command that exits without reading its stdin, or a server that hangs up, must not
+     * kill the worker: writes to them fail with EPIPE instead */
+    signal(SIGPIPE, SIG_IGN);
+    if (!(p->http = http_client_new(loop, err, len))) {
+        free(p);
+        return NULL;
+    }
+    for (int i = 0; i < LANE_COUNT; i++) {
+        struct lane_job *l = &p->lanes[i];
+        l->pool = p;
+        l->backoff_ms = 250;
+        if (!(l->store = store_new(cfg->database_url, cfg->redis_url, instance))) {
+            snprintf(err, len, "out of memory");
+            for (int j = 0; j <= i; j++)
+                store_free(p->lanes[j].store);
+            http_client_free(p->http);
+            free(p);
+            return NULL;
+        }
+    }
+    p->lanes[LANE_INTAKE].want = 1;
+    uv_timer_t *timers[] = {&p->renew_timer, &p->status_timer, &p->ready_timer, &p->retry_timer, &p->grace_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+        uv_timer_init(loop, timers[i]);
+        timers[i]->data = p;
+        p->open_handles++;
+    }
+    uv_timer_start(&p->renew_timer, on_renew_timer, RENEW_INTERVAL_MS, RENEW_INTERVAL_MS);
+    uv_timer_start(&p->status_timer, on_status_timer, 0, (uint64_t)cfg->status_interval_s * 1000);
+    LOG(LOG_INFO, "worker.started", LOG_S("instance", instance), LOG_I("concurrency", concurrency),
+        LOG_I("agents", (int64_t)agents->count));
+    kick(p);
+    return p;
+}
+
+/* ---- stopping ---- */
+
+/* Every handle of the pool ends here; the last one, once stopped, frees the pool. */
+static void pool_handle_closed(struct worker_pool *p)
+{
+    if (--p->open_handles > 0 || !p->stopped) {
+        kick(p);
+        return;
+    }
+    for (int i = 0; i < LANE_COUNT; i++)
+        store_free(p->lanes[i].store);
+    free_batch(p->pending);
+    void (*cb)(void *) = p->on_stopped;
+    void *data = p->stopped_data;
+    free(p);
+    if (cb)
+        cb(data);
+}
+
+static void on_pool_handle_closed(uv_handle_t *h)
+{
+    pool_handle_closed(h->data);
+}
+
+/* Once nothing runs, nothing waits to be recorded and no lane is busy: close everything. */
+static void finish_stop(struct worker_pool *p)
+{
+    if (p->stopped || p->nactive > 0 || p->lanes[LANE_INTAKE].busy || p->lanes[LANE_OUTCOME].busy ||
+        p->lanes[LANE_WAIT].busy)
+        return;
+    if (p->npending > 0 && p->lanes[LANE_OUTCOME].backoff_ms < LANE_RETRY_MAX_MS)
+        return; /* still recording; give up only after the lane kept failing */
+    if (p->npending > 0)
+        LOG(LOG_ERROR, "worker.unrecorded", LOG_I("runs", (int64_t)p->npending),
+            LOG_S("action", "their leases expire and they run again elsewhere"));
+    p->stopped = 1;
+    LOG(LOG_INFO, "worker.stopped", LOG_S("instance", p->instance), LOG_I("completed", p->counts.completed),
+        LOG_I("failed", p->counts.failed));
+    http_client_free(p->http);
+    uv_timer_t *timers[] = {&p->renew_timer, &p->status_timer, &p->ready_timer, &p->retry_timer, &p->grace_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+        uv_close((uv_handle_t *)timers[i], on_pool_handle_closed);
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+    struct worker_pool *p = t->data;
+    if (p->nactive)
+        LOG(LOG_WARN, "worker.grace_over", LOG_I("running", p->nactive),
+            LOG_S("action", "stopping them; they return to the queue without spending an attempt"));
+    for (struct active_run *a = p->active; a; a = a->next)
+        if (a->exec)
+            executor_stop(a->exec, OUTCOME_INTERRUPTED);
+}
+
+void worker_pool_stop(struct worker_pool *p, void (*on_stopped)(void *data), void *data)
+{
+    if (p->stopping)
+        return;
+    p->stopping = 1;
+    p->on_stopped = on_stopped, p->stopped_data = data;
+    LOG(LOG_INFO, "worker.draining", LOG_I("running", p->nactive), LOG_I("grace_s", p->cfg->shutdown_grace_s));
+    uv_timer_start(&p->grace_timer, on_grace_over, (uint64_t)p->cfg->shutdown_grace_s * 1000, 0);
+    kick(p);
+}
+
+void worker_pool_counts(const struct worker_pool *p, struct worker_counts *out)
+{
+    *out = p->counts;
+}

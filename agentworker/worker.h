@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker pool: up to `concurrency` runs at once on one libuv loop, fed from the Redis
+ * queue and recorded in Postgres (design.md section 5). Used by agentcron-worker and, for a
+ * one-box setup, inside the orchestrator (--workers N).
+ *
+ * The loop thread never waits on Postgres or Redis: taking runs in, settling them (with lease
+ * renewals and the status report) and waiting for work are three lanes, each one job at a time
+ * on libuv's thread pool with its own connections, and each batching whatever piled up while
+ * the previous job ran. Loop-thread only. */
+#ifndef AGENTCRON_WORKER_H
+#define AGENTCRON_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct agent_set;
+struct config;
+struct worker_pool;
+
+/* Starts a pool on loop. cfg and agents must outlive it; instance names it in the queue, logs
+ * and status (unique per process). Ignores SIGPIPE for the whole process (children and servers
+ * that hang up must not kill it). NULL with *err on failure. */
+struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg, const struct agent_set *agents,
+                                      const char *instance, int concurrency, char *err, size_t len);
+
+/* Drains the pool: no new runs; running ones get SHUTDOWN_GRACE_S to finish, then are stopped
+ * and returned to the queue without spending an attempt. on_stopped fires once everything is
+ * recorded and every handle closed; the pool is freed after it returns. */
+void worker_pool_stop(struct worker_pool *p, void (*on_stopped)(void *data), void *data);
+
+/* Numbers since start, for the embedding daemon's own status. */
+struct worker_counts {
+    int64_t active, completed, failed, retried, cancelled;
+};
+void worker_pool_counts(const struct worker_pool *p, struct worker_counts *out);
+
+#endif
