@@ -15,6 +15,9 @@ int cmd_migrate(int argc, char **argv);
 /* `agentcron tasks backfill`: runs for the past slots of a task, never duplicating one. */
 int cmd_tasks(int argc, char **argv);
 
+/* `agentcron runs cancel`: stop a queued or running run. */
+int cmd_runs(int argc, char **argv);
+
 /* `agentcron tzdata`: regenerate or inspect the tz data ICU runs with. Runs before ICU is
  * pointed at any data (it must not be stopped by stale data). */
 int cmd_tzdata(int argc, char **argv);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* agentcron: the command-line tool. Dispatches to one subcommand per file. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ static const struct {
     {"next", cmd_next, 1, "show when a cron expression fires, in any timezone"},
     {"migrate", cmd_migrate, 0, "apply pending database schema migrations (--status: list them)"},
     {"tasks", cmd_tasks, 1, "backfill a task's past slots (more task commands to come)"},
+    {"runs", cmd_runs, 0, "cancel a run (more run commands to come)"},
     {"tzdata", cmd_tzdata, 0, "regenerate or inspect the timezone data ICU uses"},
 };
 
@@ -29,6 +31,7 @@ static void usage(FILE *to)
 
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN); /* a server that hangs up gets a message, not a silent death */
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;

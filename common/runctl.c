@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/* Cancelling a run. Redis first: once a queued job is out of the queue no worker can claim it,
+ * and its job hash (state cancelled) keeps reconciliation from queueing it again; then
+ * Postgres, only from queued or retrying, so a run a worker claimed in between is left to that
+ * worker, which the queue has meanwhile been told to stop. */
+#include "runctl.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "queue.h"
+
+static const char sql_run_status[] =
+    "SELECT status FROM task_runs WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint)";
+static const char sql_cancel_waiting[] =
+    "UPDATE task_runs SET status = 'cancelled', finished_at = clock_timestamp(), lease_token = NULL,"
+    " error = 'cancelled by request before it started'"
+    " WHERE id = $1::bigint AND status IN ('queued', 'retrying') RETURNING status";
+
+static int pg_status(PGconn *pg, const char *sql, const char *const *params, int n, char status[32], char *err,
+                     size_t len)
+{
+    PGresult *r = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, len, "postgres: %s", PQresultErrorMessage(r));
+        err[strcspn(err, "\n")] = 0;
+        PQclear(r);
+        return -1;
+    }
+    const int found = PQntuples(r) == 1;
+    if (found)
+        snprintf(status, 32, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return found;
+}
+
+int runctl_cancel(struct pg_conn *pg, redisContext *redis, int64_t id, int64_t user_id, char status[32], char *err,
+                  size_t len)
+{
+    char ids[24], users[24];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(users, sizeof users, "%" PRId64, user_id > 0 ? user_id : 0);
+    const char *params[2] = {ids, users};
+    status[0] = 0;
+    int rc = pg_status(pg, sql_run_status, params, 2, status, err, len);
+    if (rc <= 0)
+        return rc < 0 ? -1 : RUNCTL_NOT_FOUND;
+    if (strcmp(status, "queued") && strcmp(status, "retrying") && strcmp(status, "running"))
+        return RUNCTL_FINISHED;
+    struct queue q;
+    struct queue_error qerr;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (queue_init(&q, "default", &qerr) != 0 || (rc = queue_cancel(&q, redis, id, &qerr)) < 0) {
+            snprintf(err, len, "%s", qerr.message);
+            return -1;
+        }
+        if (rc == QUEUE_CANCEL_SIGNALLED)
+            return RUNCTL_STOPPING;
+        rc = pg_status(pg, sql_cancel_waiting, params, 1, status, err, len);
+        if (rc != 0)
+            return rc < 0 ? -1 : RUNCTL_CANCELLED;
+        /* not queued any more: a worker claimed it in between, or it ended */
+        rc = pg_status(pg, sql_run_status, params, 2, status, err, len);
+        if (rc < 0)
+            return -1;
+        if (strcmp(status, "running") != 0)
+            return RUNCTL_FINISHED;
+    }
+    snprintf(err, len, "run %" PRId64 " is running but its job is not in the queue (Redis lost it?); the "
+             "orchestrator's reconciliation puts it back within 30 s: cancel it again then", id);
+    return -1;
+}

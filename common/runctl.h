@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* Controlling runs from outside the workers (CLI, HTTP API): cancelling one. A queued run is
+ * taken out of the queue and ends `cancelled` at once; a running one is signalled through the
+ * queue and its worker stops it within a second and records it `cancelled`. Blocking; one
+ * thread at a time per connection pair. */
+#ifndef AGENTCRON_RUNCTL_H
+#define AGENTCRON_RUNCTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pg_conn;
+struct redisContext;
+
+enum runctl_cancel_result {
+    RUNCTL_CANCELLED,   /* it had not started: cancelled now */
+    RUNCTL_STOPPING,    /* it is running: its worker stops it and records it cancelled */
+    RUNCTL_FINISHED,    /* it had already ended (status says how): nothing to do */
+    RUNCTL_NOT_FOUND,   /* no such run (for this user) */
+};
+
+/* Cancels run id; user_id > 0 restricts it to that user's runs. Stores the run's status as
+ * found (or after cancelling) in status. Returns an enum runctl_cancel_result, or -1 with *err
+ * when Postgres or Redis failed. */
+int runctl_cancel(struct pg_conn *pg, struct redisContext *redis, int64_t id, int64_t user_id, char status[32],
+                  char *err, size_t len);
+
+#endif
