@@ -8,6 +8,10 @@ command -v psql >/dev/null || { echo "psql is needed: sudo apt-get install postg
 tmp=$(mktemp -d)
 created_dbs=()
 cleanup() {
+  if [ "${failed:-0}" -gt 0 ] && ls "$tmp"/*.log >/dev/null 2>&1; then # keep the daemons' logs for a look
+    local keep="${TMPDIR:-/tmp}/agentcron-failed-$(basename "$0" .sh)-$$"
+    mkdir -p "$keep" && cp "$tmp"/*.log "$tmp"/*.jsonl "$keep"/ 2>/dev/null; echo "logs kept in $keep"
+  fi
   for db in "${created_dbs[@]}"; do psql -q "$AGENTCRON_TEST_PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
   rm -rf "$tmp"
 }

@@ -9,6 +9,17 @@ migrations=${2:?usage: test_migrate.sh PATH/TO/agentcron MIGRATIONS_DIR}
 unset AGENTCRON_MIGRATIONS_DIR
 export AGENTCRON_TZDATA_DIR=/nonexistent # migrate needs no timezone data
 
+# Every shipped migration applies from empty.
+export DATABASE_URL=$(fresh_db shipped)
+shipped=$(ls "$migrations"/*.sql | wc -l)
+run "$bin" migrate --dir "$migrations"
+if [ "$status" -eq 0 ] && [ "$(grep -c '^applying' "$tmp/out")" = "$shipped" ] && [ "$shipped" -ge 2 ]; then ok
+else bad "shipped migrations: $status $(cat "$tmp/out" "$tmp/err")"; fi
+
+# The rest works on the first migration alone, adding its own.
+base=$tmp/base; mkdir -p "$base"; cp "$migrations/0001_init.sql" "$base/"
+migrations=$base
+
 # From empty, then again.
 export DATABASE_URL=$(fresh_db migrate)
 run "$bin" migrate --dir "$migrations"
@@ -21,7 +32,7 @@ run "$bin" migrate --dir "$migrations"
 if [ "$status" -eq 0 ] && grep -q "nothing to apply; the schema is at version 0001" "$tmp/out"; then ok; else bad "re-run: $(cat "$tmp/out" "$tmp/err")"; fi
 
 # --status, with one more migration pending.
-mkdir -p "$tmp/m"; cp "$migrations"/*.sql "$tmp/m/"
+mkdir -p "$tmp/m"; cp "$migrations/0001_init.sql" "$tmp/m/"
 printf 'CREATE TABLE extra (id int);\n' >"$tmp/m/0002_extra.sql"
 run "$bin" migrate --status --json --dir "$tmp/m"
 if [ "$status" -eq 0 ] && [ "$(jq -c '[.migrations[] | [.version, .name, .state, .modified]]' "$tmp/out")" = '[[1,"init","applied",false],[2,"extra","pending",false]]' ] \
