@@ -101,7 +101,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "%s", instance);
     else
         snprintf(name, sizeof name, "%s:%d", host, (int)getpid());
-    setenv("UV_THREADPOOL_SIZE", "8", 0); /* three lanes, DNS and headroom; before the pool starts */
+    setenv("UV_THREADPOOL_SIZE", "8", 0); /* five lanes, DNS and headroom; before the pool starts */
     static struct daemon d;
     d.loop = uv_default_loop();
     char err[512];

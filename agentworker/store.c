@@ -13,20 +13,22 @@
 #include <string.h>
 
 #include "agents.h"
-#include "pgconn.h"
-#include "queue.h"
+#include "connpair.h"
 #include "redisconn.h"
+#include "queue.h"
 #include "store_sql.h"
 #include "timefmt.h"
 
 #define REDIS_TIMEOUT_MS 5000
-#define MAX_BATCH 256
+#define MAX_BATCH 256 /* runs taken in at once */
 
 struct store {
-    char *database_url, *redis_url, *worker;
-    PGconn *pg;
-    redisContext *redis;
+    char *worker;
+    struct connpair conn;
+    unsigned prepared;         /* bit per enum stmt: prepared in this Postgres session */
+    unsigned prepared_session; /* ... which is conn.pg_sessions */
     struct queue queue;
+    int64_t next_requeue_ms; /* lapsed leases are looked for once a second */
 };
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -43,7 +45,7 @@ struct store *store_new(const char *database_url, const char *redis_url, const c
 {
     struct store *s = calloc(1, sizeof *s);
     struct queue_error qerr;
-    if (!s || !(s->database_url = strdup(database_url)) || !(s->redis_url = strdup(redis_url)) ||
+    if (!s || connpair_init(&s->conn, database_url, redis_url, "agentcron-worker", REDIS_TIMEOUT_MS) != 0 ||
         !(s->worker = strdup(worker)) || queue_init(&s->queue, "default", &qerr) != 0) {
         store_free(s);
         return NULL;
@@ -55,54 +57,67 @@ void store_free(struct store *s)
 {
     if (!s)
         return;
-    PQfinish(s->pg);
-    if (s->redis)
-        redisFree(s->redis);
-    free(s->database_url);
-    free(s->redis_url);
+    connpair_close(&s->conn);
     free(s->worker);
     free(s);
 }
 
-/* Drops broken connections and opens what is missing. */
 static int connect_all(struct store *s, char *err, size_t len)
 {
-    if (s->pg && PQstatus(s->pg) != CONNECTION_OK) {
-        PQfinish(s->pg);
-        s->pg = NULL;
-    }
-    if (s->redis && s->redis->err) {
-        redisFree(s->redis);
-        s->redis = NULL;
-    }
-    if (!s->pg && !(s->pg = pgconn_open(s->database_url, "agentcron-worker", err, len)))
+    if (connpair_ensure(&s->conn, err, len) != 0)
         return -1;
-    if (!s->redis && !(s->redis = redisconn_open(s->redis_url, REDIS_TIMEOUT_MS, err, len)))
-        return -1;
+    if (s->prepared_session != s->conn.pg_sessions) { /* a new session knows no prepared statements */
+        s->prepared = 0;
+        s->prepared_session = s->conn.pg_sessions;
+    }
     return 0;
 }
 
 static int redis_failed(struct store *s, const struct queue_error *qerr, char *err, size_t len)
 {
-    if (s->redis && s->redis->err) {
-        redisFree(s->redis);
-        s->redis = NULL;
-    }
+    connpair_redis_failed(&s->conn);
     return fail(err, len, "%s", qerr->message);
 }
 
+/* The statements, prepared once per connection: planning them each time cost as much as
+ * running them (a 64-run batch: ~1 ms of each). */
+enum stmt { ST_SETTLE, ST_RELEASE, ST_BEGIN, ST_ROLL, ST_RESERVE, ST_USER_CREDITS, ST_COUNT };
+static const struct {
+    const char *name, *sql;
+    int nparams;
+} stmts[ST_COUNT] = {
+    [ST_SETTLE] = {"agentcron_settle", sql_settle, 13},
+    [ST_RELEASE] = {"agentcron_release", sql_release_taken_over, 1},
+    [ST_BEGIN] = {"agentcron_begin", sql_begin_runs, 3},
+    [ST_ROLL] = {"agentcron_roll", sql_roll_periods, 1},
+    [ST_RESERVE] = {"agentcron_reserve", sql_reserve, 4},
+    [ST_USER_CREDITS] = {"agentcron_user_credits", sql_user_credits, 1},
+};
+
 /* Runs a statement, again if it lost a deadlock or serialization race. */
-static PGresult *exec(struct store *s, const char *sql, int n, const char *const *params, ExecStatusType want,
-                      char *err, size_t len)
+static PGresult *exec(struct store *s, enum stmt st, const char *const *params, ExecStatusType want, char *err,
+                      size_t len)
 {
+    if (!(s->prepared & (1u << st))) {
+        PGresult *p = PQprepare(s->conn.pg, stmts[st].name, stmts[st].sql, stmts[st].nparams, NULL);
+        const int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+        if (!ok) {
+            fail(err, len, "postgres: preparing %s: %s", stmts[st].name, PQresultErrorMessage(p));
+            err[strcspn(err, "\n")] = 0;
+        }
+        PQclear(p);
+        if (!ok)
+            return NULL;
+        s->prepared |= 1u << st;
+    }
     for (int attempt = 0;; attempt++) {
-        PGresult *r = PQexecParams(s->pg, sql, n, NULL, params, NULL, NULL, 0);
+        PGresult *r = PQexecPrepared(s->conn.pg, stmts[st].name, stmts[st].nparams, params, NULL, NULL, 0);
         if (PQresultStatus(r) == want)
             return r;
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         const int race = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
-        if (!race || attempt == 4) {
-            fail(err, len, "postgres: %s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->pg));
+        if (!race || attempt == 4 || PQtransactionStatus(s->conn.pg) != PQTRANS_IDLE) { /* no retry inside a transaction */
+            fail(err, len, "postgres: %s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn.pg));
             err[strcspn(err, "\n")] = 0;
             PQclear(r);
             return NULL;
@@ -114,6 +129,12 @@ static PGresult *exec(struct store *s, const char *sql, int n, const char *const
 static int64_t i64(const PGresult *r, int row, int col)
 {
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
 /* ---- array literals ---- */
@@ -192,7 +213,7 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
         return 0;
     if (connect_all(s, err, len))
         return -1;
-    enum { NCOL = 12 };
+    enum { NCOL = 13 };
     struct lit cols[NCOL];
     for (int c = 0; c < NCOL; c++)
         lit_open(&cols[c]);
@@ -211,43 +232,56 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
         lit_text(&cols[9], x->error);
         lit_text(&cols[10], x->output);
         lit_text(&cols[11], x->stderr_tail);
+        lit_int(&cols[12], x->reserved);
     }
     const char *params[NCOL];
     int ok = 1;
     for (int c = 0; c < NCOL; c++)
         ok &= (params[c] = lit_close(&cols[c])) != NULL;
-    PGresult *r = ok ? exec(s, sql_settle, NCOL, params, PGRES_TUPLES_OK, err, len) : NULL;
+    PGresult *r = ok ? exec(s, ST_SETTLE, params, PGRES_TUPLES_OK, err, len) : NULL;
     if (!ok)
         fail(err, len, "out of memory recording %zu runs", count);
     for (int c = 0; c < NCOL; c++)
         lit_free(&cols[c]);
     if (!r)
         return -1;
-    PQclear(r);
-    /* Postgres holds the truth now; the queue follows. A run taken over meanwhile (its lease
-     * is someone else's) is simply not acknowledged by us. */
+    /* Postgres holds the truth now and the queue follows, for the runs it confirmed only. One
+     * it did not (taken over, or its `running` mark was lost with a Postgres crash) keeps its
+     * job: the lease lapses and the run comes back, to be run and recorded once. */
+    const int rows = PQntuples(r);
+    int64_t *confirmed = malloc(((size_t)rows + 1) * sizeof *confirmed);
     struct queue_end *ends = calloc(count, sizeof *ends);
     int *results = calloc(count, sizeof *results);
-    if (!ends || !results) {
-        free(ends), free(results);
+    if (!confirmed || !ends || !results) {
+        PQclear(r);
+        free(confirmed), free(ends), free(results);
         return fail(err, len, "out of memory acknowledging %zu runs", count);
     }
+    for (int i = 0; i < rows; i++)
+        confirmed[i] = i64(r, i, 0);
+    PQclear(r);
+    qsort(confirmed, (size_t)rows, sizeof *confirmed, cmp_i64);
     const int64_t now = timefmt_now_ms();
+    size_t n = 0;
     for (size_t i = 0; i < count; i++) {
         const struct store_outcome *x = &o[i];
+        if (!bsearch(&x->id, confirmed, (size_t)rows, sizeof *confirmed, cmp_i64))
+            continue;
         const int back = strcmp(x->status, "retrying") == 0 || strcmp(x->status, "queued") == 0;
-        ends[i] = (struct queue_end){.id = x->id, .now_ms = now, .reason = x->error, .outcome = ack_outcome(x)};
-        ends[i].kind = back ? QUEUE_END_RETRY : x->dead ? QUEUE_END_BURY : QUEUE_END_ACK;
-        ends[i].ready_at_ms = x->ready_at_ms, ends[i].attempt = x->next_attempt;
+        ends[n] = (struct queue_end){.id = x->id, .now_ms = now, .reason = x->error, .outcome = ack_outcome(x)};
+        ends[n].kind = back ? QUEUE_END_RETRY : x->dead ? QUEUE_END_BURY : QUEUE_END_ACK;
+        ends[n].ready_at_ms = x->ready_at_ms, ends[n].attempt = x->next_attempt;
+        n++;
     }
     struct queue_error qerr;
-    int rc = queue_end_many(&s->queue, s->redis, ends, count, s->worker, results, &qerr);
+    int rc = queue_end_many(&s->queue, s->conn.redis, ends, n, s->worker, results, &qerr);
     for (size_t i = 0; i < count && rc == 0; i++)
         if (o[i].user_limit > 0)
-            rc = queue_slot_hold(&s->queue, s->redis, o[i].id, o[i].user_id, -1, &qerr);
+            rc = queue_slot_hold(&s->queue, s->conn.redis, o[i].id, o[i].user_id, -1, &qerr);
+    free(confirmed);
     free(ends);
     free(results);
-    /* If Redis failed here the leases expire and the jobs come back; Postgres says they are
+    /* If Redis failed here the leases lapse and the jobs come back; Postgres says they are
      * done, so they are dropped then. Nothing to redo. */
     return rc ? redis_failed(s, &qerr, err, len) : 0;
 }
@@ -268,6 +302,32 @@ void store_intake_clear(struct store_intake *in)
     memset(in, 0, sizeof *in);
 }
 
+/* The `running` mark, committed without waiting for the disk: losing it in a Postgres crash
+ * is harmless (the run's settle then matches nothing, its job is not acknowledged, and it runs
+ * again), and any later durable commit flushes it anyway. Waiting for it cost a third of the
+ * worker's throughput on short runs. */
+static PGresult *begin_async(struct store *s, const char *const *params, char *err, size_t len)
+{
+    PGresult *t = PQexec(s->conn.pg, "BEGIN; SET LOCAL synchronous_commit = off");
+    const int ok = PQresultStatus(t) == PGRES_COMMAND_OK;
+    PQclear(t);
+    if (!ok) {
+        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
+        err[strcspn(err, "\n")] = 0;
+        return NULL;
+    }
+    PGresult *r = exec(s, ST_BEGIN, params, PGRES_TUPLES_OK, err, len);
+    t = PQexec(s->conn.pg, r ? "COMMIT" : "ROLLBACK");
+    if (r && PQresultStatus(t) != PGRES_COMMAND_OK) {
+        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
+        err[strcspn(err, "\n")] = 0;
+        PQclear(r);
+        r = NULL;
+    }
+    PQclear(t);
+    return r;
+}
+
 /* Marks the claimed jobs running; fills out->runs with those to go on with. */
 static int begin_runs(struct store *s, const struct queue_job *jobs, int n, struct store_intake *out, char *err,
                       size_t len)
@@ -282,10 +342,16 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
         lit_text(&tokens, token);
     }
     const char *params[3] = {lit_close(&ids), lit_close(&tokens), s->worker};
-    PGresult *r = params[0] && params[1] ? exec(s, sql_release_taken_over, 1, params, PGRES_COMMAND_OK, err, len) : NULL;
-    if (r) {
+    /* a first delivery cannot be a takeover: only redeliveries need their reservations released */
+    int redelivered = 0;
+    for (int i = 0; i < n; i++)
+        redelivered |= jobs[i].deliveries > 1;
+    PGresult *r = NULL;
+    if (params[0] && params[1] && redelivered)
+        r = exec(s, ST_RELEASE, params, PGRES_COMMAND_OK, err, len);
+    if (params[0] && params[1] && (r || !redelivered)) {
         PQclear(r);
-        r = exec(s, sql_begin_runs, 3, params, PGRES_TUPLES_OK, err, len);
+        r = begin_async(s, params, err, len);
     }
     lit_free(&ids);
     lit_free(&tokens);
@@ -349,7 +415,7 @@ static int admit(struct store *s, const struct agent_set *agents, struct store_i
                                             .rate_period_ms = a ? a->rate_period_ms : 0};
         int64_t wait = 0;
         struct queue_error qerr;
-        const int rc = queue_admit(&s->queue, s->redis, &adm, now, now + lease_ms, &wait, &qerr);
+        const int rc = queue_admit(&s->queue, s->conn.redis, &adm, now, now + lease_ms, &wait, &qerr);
         if (rc < 0)
             return redis_failed(s, &qerr, err, len);
         if (rc == 1) {
@@ -376,7 +442,7 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
             lit_int(&users, out->runs[i].user_id), any = 1;
     }
     const char *uparam = lit_close(&users);
-    PGresult *r = any && uparam ? exec(s, sql_roll_periods, 1, &uparam, PGRES_COMMAND_OK, err, len) : NULL;
+    PGresult *r = any && uparam ? exec(s, ST_ROLL, &uparam, PGRES_COMMAND_OK, err, len) : NULL;
     lit_free(&users);
     if (any && !r)
         return -1;
@@ -393,7 +459,7 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
         snprintf(amount, sizeof amount, "%" PRId64, a->estimate_credits);
         snprintf(id, sizeof id, "%" PRId64, run->id);
         const char *params[4] = {user, amount, id, run->lease_token};
-        r = exec(s, sql_reserve, 4, params, PGRES_TUPLES_OK, err, len);
+        r = exec(s, ST_RESERVE, params, PGRES_TUPLES_OK, err, len);
         if (!r)
             return -1;
         const int reserved = PQntuples(r) == 1;
@@ -403,7 +469,7 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
             i++;
             continue;
         }
-        r = exec(s, sql_user_credits, 1, params, PGRES_TUPLES_OK, err, len);
+        r = exec(s, ST_USER_CREDITS, params, PGRES_TUPLES_OK, err, len);
         if (!r)
             return -1;
         char *msg = why[*nended];
@@ -417,6 +483,7 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
             snprintf(msg, 400, "insufficient credits: user %s not found", user);
         PQclear(r);
         ended[*nended] = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = run->lease_token,
+                                                .reserved = 0,
                                                 .user_limit = run->user_limit, .status = "insufficient_credits",
                                                 .error = msg, .next_attempt = run->attempt};
         (*nended)++;
@@ -439,11 +506,15 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
     const int64_t now = timefmt_now_ms();
     /* a dead worker's runs come back here as soon as their leases lapse */
     int64_t expired[64];
-    if ((out->requeued = queue_requeue_expired(&s->queue, s->redis, now, expired, 64, &qerr)) < 0 ||
-        queue_promote(&s->queue, s->redis, now, 1000, &out->next_ready_ms, &qerr) < 0)
+    if (now >= s->next_requeue_ms) {
+        if ((out->requeued = queue_requeue_expired(&s->queue, s->conn.redis, now, expired, 64, &qerr)) < 0)
+            return redis_failed(s, &qerr, err, len);
+        s->next_requeue_ms = out->requeued == 64 ? now : now + 1000;
+    }
+    if (queue_promote(&s->queue, s->conn.redis, now, 1000, &out->next_ready_ms, &qerr) < 0)
         return redis_failed(s, &qerr, err, len);
     struct queue_job jobs[MAX_BATCH];
-    const int n = queue_claim(&s->queue, s->redis, s->worker, lease_ms, now, jobs, max, &qerr);
+    const int n = queue_claim(&s->queue, s->conn.redis, s->worker, lease_ms, now, jobs, max, &qerr);
     if (n < 0)
         return redis_failed(s, &qerr, err, len);
     out->claimed = n;
@@ -460,12 +531,18 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
         if (!found)
             ends[nends++] = (struct queue_end){.id = jobs[j].id, .kind = QUEUE_END_ACK, .outcome = "completed"};
     }
+    if (rc) { /* Postgres failed: hand the jobs back (in a second) rather than sit on their leases */
+        for (int j = 0; j < n; j++)
+            ends[j] = (struct queue_end){.id = jobs[j].id, .kind = QUEUE_END_RETRY, .ready_at_ms = now + 1000,
+                                         .attempt = jobs[j].attempt};
+        queue_end_many(&s->queue, s->conn.redis, ends, (size_t)n, s->worker, results, &qerr); /* else they lapse */
+    }
     for (int j = 0; j < n; j++)
         queue_job_release(&jobs[j]);
-    if (rc) /* their leases expire and they come back */
+    if (rc)
         goto fail;
     out->dropped = nends;
-    if (nends && queue_end_many(&s->queue, s->redis, ends, (size_t)nends, s->worker, results, &qerr) != 0) {
+    if (nends && queue_end_many(&s->queue, s->conn.redis, ends, (size_t)nends, s->worker, results, &qerr) != 0) {
         rc = redis_failed(s, &qerr, err, len);
         goto fail;
     }
@@ -511,21 +588,22 @@ int store_renew(struct store *s, const struct store_run *const *runs, size_t cou
         ids[i] = runs[i]->id;
     const int64_t deadline = timefmt_now_ms() + lease_ms;
     struct queue_error qerr;
-    if (queue_renew_many(&s->queue, s->redis, ids, count, s->worker, deadline, results, &qerr) != 0)
+    if (queue_renew_many(&s->queue, s->conn.redis, ids, count, s->worker, deadline, results, &qerr) != 0)
         return redis_failed(s, &qerr, err, len);
     for (size_t i = 0; i < count; i++)
         if (runs[i]->user_limit > 0 && results[i] != QUEUE_LEASE_LOST &&
-            queue_slot_hold(&s->queue, s->redis, runs[i]->id, runs[i]->user_id, deadline, &qerr) != 0)
+            queue_slot_hold(&s->queue, s->conn.redis, runs[i]->id, runs[i]->user_id, deadline, &qerr) != 0)
             return redis_failed(s, &qerr, err, len);
     return 0;
 }
 
 int store_wait(struct store *s, int timeout_s, char *err, size_t len)
 {
-    if (!s->redis && !(s->redis = redisconn_open(s->redis_url, (timeout_s + 5) * 1000, err, len)))
+    /* Redis only, with a command timeout beyond the blocking wait */
+    if (!s->conn.redis && !(s->conn.redis = redisconn_open(s->conn.redis_url, (timeout_s + 5) * 1000, err, len)))
         return -1;
     struct queue_error qerr;
-    const int rc = queue_wait(&s->queue, s->redis, timeout_s, &qerr);
+    const int rc = queue_wait(&s->queue, s->conn.redis, timeout_s, &qerr);
     return rc < 0 ? redis_failed(s, &qerr, err, len) : rc;
 }
 
@@ -533,14 +611,11 @@ int store_publish(struct store *s, const char *key, const char *json, int ttl_s,
 {
     if (connect_all(s, err, len))
         return -1;
-    redisReply *r = redisCommand(s->redis, "SET %s %s EX %d", key, json, ttl_s);
+    redisReply *r = redisCommand(s->conn.redis, "SET %s %s EX %d", key, json, ttl_s);
     const int ok = r && r->type != REDIS_REPLY_ERROR;
     if (!ok)
-        fail(err, len, "redis: %s", r ? r->str : s->redis->errstr);
+        fail(err, len, "redis: %s", r ? r->str : s->conn.redis->errstr);
     freeReplyObject(r);
-    if (!r && s->redis->err) {
-        redisFree(s->redis);
-        s->redis = NULL;
-    }
+    connpair_redis_failed(&s->conn);
     return ok ? 0 : -1;
 }

@@ -49,6 +49,7 @@ struct store_outcome {
     int next_attempt;    /* the attempt number it will run as */
     int64_t prompt_tokens, completion_tokens;
     int64_t base_credits, tokens_per_credit; /* its charge; tokens_per_credit 0: free */
+    int64_t reserved;    /* credits reserved for this attempt, released now */
     const char *error, *output, *stderr_tail; /* NULL: none (output/stderr: keep) */
     int dead; /* failed for good: to the dead set */
 };
@@ -63,8 +64,10 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
 void store_intake_clear(struct store_intake *in);
 void store_run_clear(struct store_run *r);
 
-/* Records count outcomes (one statement), then acknowledges, retries or buries their jobs (one
- * pipeline). 0, or -1 with *err (nothing was recorded if Postgres failed: call again). */
+/* Records count outcomes (one statement), then acknowledges, retries or buries the jobs of
+ * those Postgres confirmed (one pipeline); a run it did not confirm (taken over, or its running
+ * mark lost) keeps its job, which comes back when the lease lapses. 0, or -1 with *err
+ * (nothing was recorded if Postgres failed: call again). */
 int store_settle(struct store *s, const struct store_outcome *o, size_t count, char *err, size_t len);
 
 /* Extends the leases (and user slots) of runs still executing. results[i]: QUEUE_LEASE_OK,

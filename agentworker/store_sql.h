@@ -54,16 +54,16 @@ static const char sql_user_credits[] =
 
 /* $1 ids, $2 tokens, $3 statuses, $4 not-before (ms, -1 none), $5 prompt tokens, $6 completion
  * tokens, $7 base credits, $8 tokens per credit (0: no charge), $9 attempt increments, $10
- * errors, $11 outputs, $12 stderr tails. Ends (or returns to the queue) runs this worker holds,
- * in one statement: the run, its charge in the ledger, the user's credits_used, and the release
- * of its reservation. A run is charged once, when it ends, for the tokens of all its attempts.
- * Runs whose lease token changed (taken over) are left alone. Returns what it changed. */
+ * errors, $11 outputs, $12 stderr tails, $13 credits reserved for each. Ends (or returns to the
+ * queue) runs this worker holds, in one statement: the run, its charge in the ledger, the
+ * user's credits_used, and the release of its reservation. A run is charged once, when it
+ * ends, for the tokens of all its attempts. Runs whose lease token changed (taken over) are
+ * left alone: their reservation was released by the takeover. Written so that the generic plan
+ * (prepared once) walks the arrays and finds each run by primary key. Returns what it changed. */
 static const char sql_settle[] =
     "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],"
-    "           $7::bigint[], $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[])"
-    "           AS x(id, token, status, not_before, p, c, base, tpc, inc, error, output, stderr_tail)),"
-    " old AS (SELECT r.id, r.credits_reserved FROM task_runs r JOIN x ON x.id = r.id"
-    "         WHERE r.status = 'running' AND r.lease_token = x.token ORDER BY r.id FOR UPDATE OF r),"
+    "           $7::bigint[], $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[])"
+    "           AS x(id, token, status, not_before, p, c, base, tpc, inc, error, output, stderr_tail, reserved)),"
     " upd AS (UPDATE task_runs r SET status = x.status,"
     "         prompt_tokens = r.prompt_tokens + x.p, completion_tokens = r.completion_tokens + x.c,"
     "         credits_charged = CASE WHEN x.status IN ('queued', 'retrying') OR x.tpc <= 0 THEN 0"
@@ -72,8 +72,8 @@ static const char sql_settle[] =
     "         not_before = CASE WHEN x.not_before >= 0 THEN to_timestamp(x.not_before / 1000.0) ELSE r.not_before END,"
     "         finished_at = CASE WHEN x.status IN ('queued', 'retrying') THEN NULL ELSE clock_timestamp() END,"
     "         error = x.error, output = coalesce(x.output, r.output), stderr_tail = coalesce(x.stderr_tail, r.stderr_tail)"
-    "         FROM x, old WHERE r.id = x.id AND old.id = x.id"
-    "         RETURNING r.id, r.user_id, r.credits_charged, old.credits_reserved AS released),"
+    "         FROM x WHERE r.id = x.id AND r.status = 'running' AND r.lease_token = x.token"
+    "         RETURNING r.id, r.user_id, r.credits_charged, x.reserved AS released),"
     " led AS (INSERT INTO credit_ledger (user_id, run_id, delta, reason)"
     "         SELECT user_id, id, credits_charged, 'charge' FROM upd WHERE credits_charged > 0),"
     " usr AS (UPDATE users u SET credits_used = u.credits_used + s.charged,"

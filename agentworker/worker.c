@@ -27,7 +27,10 @@
 #define WAIT_S 1
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_CAP_MS 3600000
-#define SETTLE_BATCH 256
+#define SETTLE_BATCH 512
+/* Finished runs waiting to be recorded hold their leases unrenewed: past this many, no new
+ * runs are taken in until the outcome lane catches up. */
+#define MAX_UNRECORDED 1024
 #define LANE_RETRY_MAX_MS 10000
 
 struct active_run {
@@ -47,11 +50,13 @@ struct finished {
     struct store_outcome o;
     char token[96];
     char *output, *stderr_tail;
-    char error[RUN_ERROR_MAX];
+    char *error;
     struct finished *next;
 };
 
-enum lane { LANE_INTAKE, LANE_OUTCOME, LANE_WAIT, LANE_COUNT };
+/* Two lanes each for taking runs in and for recording them overlap their round trips and
+ * commits: for short runs those, not the runs, are the slow part. */
+enum lane { LANE_INTAKE, LANE_INTAKE2, LANE_OUTCOME, LANE_OUTCOME2, LANE_WAIT, LANE_COUNT };
 
 struct lane_job {
     struct worker_pool *pool;
@@ -61,7 +66,7 @@ struct lane_job {
     int rc;
     char err[1024];
     /* intake */
-    int want;
+    int want; /* how many runs it is taking in: their slots are reserved meanwhile */
     struct store_intake intake;
     /* outcome: a batch to record, leases to renew, a status to publish */
     struct finished *batch;
@@ -88,6 +93,7 @@ struct worker_pool {
     int nactive;
     struct finished *pending, **pending_tail;
     size_t npending;
+    int want_intake; /* there may be runs to take in */
     int want_renew, want_status;
     int64_t ready_at_ms;
     struct worker_counts counts;
@@ -133,17 +139,18 @@ static void record(struct worker_pool *p, const struct store_run *run, const str
     }
     struct store_outcome *o = &f->o;
     snprintf(f->token, sizeof f->token, "%s", run->lease_token);
+    char timed_out[64];
     if (res->outcome == OUTCOME_TIMED_OUT) /* one message, whichever part noticed first */
-        snprintf(f->error, sizeof f->error, "timed out after %" PRId64 " ms", run->timeout_ms);
-    else
-        snprintf(f->error, sizeof f->error, "%s", res->error);
+        snprintf(timed_out, sizeof timed_out, "timed out after %" PRId64 " ms", run->timeout_ms);
+    const char *error = res->outcome == OUTCOME_TIMED_OUT ? timed_out : res->error;
+    f->error = error[0] ? strndup(error, RUN_ERROR_MAX) : NULL;
     f->output = res->output, f->stderr_tail = res->stderr_tail;
     res->output = res->stderr_tail = NULL;
     *o = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = f->token,
-                                .user_limit = run->user_limit, .next_attempt = run->attempt,
+                                .user_limit = run->user_limit, .next_attempt = run->attempt, .reserved = run->reserved,
                                 .prompt_tokens = res->prompt_tokens, .completion_tokens = res->completion_tokens,
                                 .output = f->output, .stderr_tail = f->stderr_tail,
-                                .error = f->error[0] ? f->error : NULL};
+                                .error = f->error};
     if (executed && agent)
         o->base_credits = agent->base_credits, o->tokens_per_credit = agent->tokens_per_credit;
     const int64_t now = timefmt_now_ms();
@@ -169,7 +176,7 @@ static void record(struct worker_pool *p, const struct store_run *run, const str
         LOG(LOG_WARN, "run.finished", LOG_I("run", run->id), LOG_I("task", run->task_id), LOG_S("agent", run->agent_type),
             LOG_I("attempt", run->attempt), LOG_S("status", o->status),
             LOG_I("tokens", res->prompt_tokens + res->completion_tokens), LOG_I("since_slot_ms", ms),
-            LOG_S("error", f->error));
+            LOG_S("error", f->error ? f->error : ""));
     if (strcmp(o->status, "succeeded") == 0)
         p->counts.completed++;
     else if (strcmp(o->status, "retrying") == 0 && o->attempt_increment)
@@ -346,7 +353,7 @@ static void run_wait(uv_work_t *w)
 static void on_ready_timer(uv_timer_t *t)
 {
     struct worker_pool *p = t->data;
-    p->lanes[LANE_INTAKE].want = 1; /* a delayed run is due: promote and claim it */
+    p->want_intake = 1; /* a delayed run is due: promote and claim it */
     kick(p);
 }
 
@@ -374,6 +381,7 @@ static void after_intake(uv_work_t *w, int status)
     struct lane_job *l = w->data;
     struct worker_pool *p = l->pool;
     l->busy = 0;
+    l->want = 0;
     if (status == UV_ECANCELED || l->rc != 0) {
         lane_failed(p, l, "worker.intake_failed");
     } else {
@@ -388,7 +396,7 @@ static void after_intake(uv_work_t *w, int status)
         if (in->next_ready_ms >= 0)
             arm_ready_timer(p, in->next_ready_ms);
         /* more may be waiting after a non-empty claim; an empty one means wait for a wake-up */
-        l->want = in->claimed > 0;
+        p->want_intake = in->claimed > 0;
         store_intake_clear(in);
     }
     kick(p);
@@ -400,6 +408,7 @@ static void free_batch(struct finished *f)
         struct finished *next = f->next;
         free(f->output);
         free(f->stderr_tail);
+        free(f->error);
         free(f);
         f = next;
     }
@@ -470,7 +479,7 @@ static void after_wait(uv_work_t *w, int status)
         return;
     }
     l->backoff_ms = 250;
-    p->lanes[LANE_INTAKE].want = 1; /* woken or timed out: look again (also promotes delayed runs) */
+    p->want_intake = 1; /* woken or timed out: look again (also promotes delayed runs) */
     kick(p);
 }
 
@@ -495,9 +504,8 @@ static char *status_json(struct worker_pool *p)
 
 static void finish_stop(struct worker_pool *p);
 
-static void start_outcome(struct worker_pool *p)
+static void start_outcome_lane(struct worker_pool *p, struct lane_job *l)
 {
-    struct lane_job *l = &p->lanes[LANE_OUTCOME];
     if (l->busy || uv_is_active((uv_handle_t *)&p->retry_timer))
         return;
     if (!p->npending && !p->want_renew && !p->want_status)
@@ -534,20 +542,39 @@ static void start_outcome(struct worker_pool *p)
         l->busy = 0;
 }
 
+static void start_outcome(struct worker_pool *p)
+{
+    start_outcome_lane(p, &p->lanes[LANE_OUTCOME]);
+    start_outcome_lane(p, &p->lanes[LANE_OUTCOME2]);
+}
+
 static void kick(struct worker_pool *p)
 {
     if (p->stopped)
         return;
     start_outcome(p);
-    struct lane_job *in = &p->lanes[LANE_INTAKE], *wait = &p->lanes[LANE_WAIT];
-    const int free_slots = p->concurrency - p->nactive;
-    if (!p->stopping && !in->busy && in->want && free_slots > 0 && !uv_is_active((uv_handle_t *)&p->retry_timer)) {
-        in->want = free_slots;
-        in->busy = 1;
+    struct lane_job *wait = &p->lanes[LANE_WAIT];
+    int reserved = 0, intake_busy = 0;
+    for (int k = LANE_INTAKE; k <= LANE_INTAKE2; k++)
+        if (p->lanes[k].busy)
+            reserved += p->lanes[k].want, intake_busy = 1;
+    int free_slots = p->concurrency - p->nactive - reserved;
+    if (p->npending >= MAX_UNRECORDED)
+        free_slots = 0; /* let the outcome lane catch up first */
+    for (int k = LANE_INTAKE; k <= LANE_INTAKE2; k++) {
+        struct lane_job *in = &p->lanes[k];
+        if (p->stopping || in->busy || !p->want_intake || free_slots <= 0 ||
+            uv_is_active((uv_handle_t *)&p->retry_timer))
+            continue;
+        const int other_busy = p->lanes[k == LANE_INTAKE ? LANE_INTAKE2 : LANE_INTAKE].busy;
+        in->want = other_busy ? free_slots : (free_slots + 1) / 2; /* both idle: share the slots */
+        free_slots -= in->want;
+        in->busy = intake_busy = 1;
         in->work.data = in;
         if (uv_queue_work(p->loop, &in->work, run_intake, after_intake) != 0)
-            in->busy = 0;
-    } else if (!p->stopping && !in->busy && !in->want && !wait->busy && free_slots > 0) {
+            in->busy = 0, in->want = 0;
+    }
+    if (!p->stopping && !p->want_intake && !intake_busy && !wait->busy && free_slots > 0) {
         wait->busy = 1;
         wait->work.data = wait;
         if (uv_queue_work(p->loop, &wait->work, run_wait, after_wait) != 0)
@@ -613,7 +640,7 @@ struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg,
             return NULL;
         }
     }
-    p->lanes[LANE_INTAKE].want = 1;
+    p->want_intake = 1;
     uv_timer_t *timers[] = {&p->renew_timer, &p->status_timer, &p->ready_timer, &p->retry_timer, &p->grace_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(loop, timers[i]);
@@ -655,10 +682,13 @@ static void on_pool_handle_closed(uv_handle_t *h)
 /* Once nothing runs, nothing waits to be recorded and no lane is busy: close everything. */
 static void finish_stop(struct worker_pool *p)
 {
-    if (p->stopped || p->nactive > 0 || p->lanes[LANE_INTAKE].busy || p->lanes[LANE_OUTCOME].busy ||
-        p->lanes[LANE_WAIT].busy)
+    if (p->stopped || p->nactive > 0)
         return;
-    if (p->npending > 0 && p->lanes[LANE_OUTCOME].backoff_ms < LANE_RETRY_MAX_MS)
+    for (int i = 0; i < LANE_COUNT; i++)
+        if (p->lanes[i].busy)
+            return;
+    if (p->npending > 0 && p->lanes[LANE_OUTCOME].backoff_ms < LANE_RETRY_MAX_MS &&
+        p->lanes[LANE_OUTCOME2].backoff_ms < LANE_RETRY_MAX_MS)
         return; /* still recording; give up only after the lane kept failing */
     if (p->npending > 0)
         LOG(LOG_ERROR, "worker.unrecorded", LOG_I("runs", (int64_t)p->npending),

@@ -3,10 +3,10 @@
  * queue and recorded in Postgres (design.md section 5). Used by agentcron-worker and, for a
  * one-box setup, inside the orchestrator (--workers N).
  *
- * The loop thread never waits on Postgres or Redis: taking runs in, settling them (with lease
- * renewals and the status report) and waiting for work are three lanes, each one job at a time
- * on libuv's thread pool with its own connections, and each batching whatever piled up while
- * the previous job ran. Loop-thread only. */
+ * The loop thread never waits on Postgres or Redis: taking runs in (two lanes), settling them
+ * with lease renewals and the status report (two lanes) and waiting for work (one) run as jobs
+ * on libuv's thread pool, each lane one job at a time with its own connections, each batching
+ * whatever piled up while its previous job ran. Loop-thread only. */
 #ifndef AGENTCRON_WORKER_H
 #define AGENTCRON_WORKER_H
 

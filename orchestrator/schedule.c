@@ -20,6 +20,7 @@
 
 #include "cronparse.h"
 #include "log.h"
+#include "connpair.h"
 #include "pgconn.h"
 #include "plan.h"
 #include "queue.h"
@@ -132,8 +133,7 @@ enum { RECONCILE_PAGE = 5000 };
 
 struct scheduler {
     struct scheduler_options opt;
-    PGconn *pg;
-    redisContext *redis;
+    struct connpair conn;
     struct queue queue;
     struct zones *zones;
     /* scratch space, reused by every pass (one thread uses a scheduler at a time) */
@@ -160,7 +160,8 @@ struct scheduler *scheduler_new(const struct scheduler_options *opt)
     struct scheduler *s = calloc(1, sizeof *s);
     struct queue_error qerr;
     if (!s || !(s->zones = zones_new()) || !(s->batch = calloc(1, sizeof *s->batch)) ||
-        queue_init(&s->queue, opt->queue, &qerr) != 0) {
+        queue_init(&s->queue, opt->queue, &qerr) != 0 ||
+        connpair_init(&s->conn, opt->database_url, opt->redis_url, "agentcron-orchestrator", 5000) != 0) {
         scheduler_free(s);
         return NULL;
     }
@@ -172,9 +173,7 @@ void scheduler_free(struct scheduler *s)
 {
     if (!s)
         return;
-    PQfinish(s->pg);
-    if (s->redis)
-        redisFree(s->redis);
+    connpair_close(&s->conn);
     zones_free(s->zones);
     if (s->batch) {
         batch_free(s->batch);
@@ -183,22 +182,9 @@ void scheduler_free(struct scheduler *s)
     free(s);
 }
 
-/* (Re)opens whichever connection is missing or broken. */
 static int connect_all(struct scheduler *s, char *err, size_t len)
 {
-    if (s->pg && PQstatus(s->pg) != CONNECTION_OK) {
-        PQfinish(s->pg);
-        s->pg = NULL;
-    }
-    if (!s->pg && !(s->pg = pgconn_open(s->opt.database_url, "agentcron-orchestrator", err, len)))
-        return -1;
-    if (s->redis && s->redis->err) {
-        redisFree(s->redis);
-        s->redis = NULL;
-    }
-    if (!s->redis && !(s->redis = redisconn_open(s->opt.redis_url, 5000, err, len)))
-        return -1;
-    return 0;
+    return connpair_ensure(&s->conn, err, len);
 }
 
 static int exec_ok(PGconn *pg, const char *sql, char *err, size_t len)
@@ -318,7 +304,7 @@ static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch
             ready[i] = i64(inserted, i, 3);
         }
         size_t added;
-        if (queue_enqueue_many(&s->queue, s->redis, jobs, NULL, ready, (size_t)n, timefmt_now_ms(), &added, &qerr) == 0)
+        if (queue_enqueue_many(&s->queue, s->conn.redis, jobs, NULL, ready, (size_t)n, timefmt_now_ms(), &added, &qerr) == 0)
             r->enqueued += (int64_t)added;
         else
             LOG(LOG_ERROR, "queue.enqueue_failed", LOG_I("runs", n), LOG_S("error", qerr.message),
@@ -327,7 +313,7 @@ static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch
     free(jobs);
     free(ready);
     for (size_t i = 0; i < b->cancel_count; i++)
-        if (queue_cancel(&s->queue, s->redis, b->cancel_list[i], &qerr) < 0)
+        if (queue_cancel(&s->queue, s->conn.redis, b->cancel_list[i], &qerr) < 0)
             LOG(LOG_ERROR, "queue.cancel_failed", LOG_I("run", b->cancel_list[i]), LOG_S("error", qerr.message));
 }
 
@@ -345,25 +331,25 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
 {
     int64_t t0 = mono_us(), t_claim = 0, t_plan = 0, t_write = 0, t_commit = 0;
     batch_reset(b);
-    if (exec_ok(s->pg, "BEGIN", err, len) || exec_ok(s->pg, "SET LOCAL agentcron.quiet = 'on'", err, len))
+    if (exec_ok(s->conn.pg, "BEGIN", err, len) || exec_ok(s->conn.pg, "SET LOCAL agentcron.quiet = 'on'", err, len))
         return -1;
     char limit[16];
     snprintf(limit, sizeof limit, "%d", s->opt.batch);
     const char *claim_params[1] = {limit};
-    PGresult *claimed = PQexecParams(s->pg, sql_claim_due, 1, NULL, claim_params, NULL, NULL, 0);
+    PGresult *claimed = PQexecParams(s->conn.pg, sql_claim_due, 1, NULL, claim_params, NULL, NULL, 0);
     PGresult *live = NULL, *inserted = NULL;
     int rc = -1;
     if (PQresultStatus(claimed) != PGRES_TUPLES_OK) {
-        fail(err, len, "postgres: claiming due tasks: %s", PQerrorMessage(s->pg));
+        fail(err, len, "postgres: claiming due tasks: %s", PQerrorMessage(s->conn.pg));
         goto out;
     }
     const int n = PQntuples(claimed);
     if (n == 0) {
-        rc = exec_ok(s->pg, "COMMIT", err, len) ? -1 : 0;
+        rc = exec_ok(s->conn.pg, "COMMIT", err, len) ? -1 : 0;
         goto out;
     }
     int no_live_runs;
-    if (!(live = live_runs(s->pg, claimed, &no_live_runs, err, len)) && !no_live_runs)
+    if (!(live = live_runs(s->conn.pg, claimed, &no_live_runs, err, len)) && !no_live_runs)
         goto out;
     t_claim = mono_us();
     const int64_t now = i64(claimed, 0, 10);
@@ -386,22 +372,22 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     t_plan = mono_us();
     if (b->cancel_count) {
         const char *params[1] = {sb_array(&b->cancel_ids)};
-        if (exec_params_ok(s->pg, sql_cancel_queued, 1, params, "cancelling runs", err, len))
+        if (exec_params_ok(s->conn.pg, sql_cancel_queued, 1, params, "cancelling runs", err, len))
             goto out;
     }
     const char *run_params[6] = {sb_array(&b->run_task), sb_array(&b->run_user), sb_array(&b->run_slot),
                                  sb_array(&b->run_prio), sb_array(&b->run_ready), "schedule"};
-    inserted = PQexecParams(s->pg, sql_insert_runs, 6, NULL, run_params, NULL, NULL, 0);
+    inserted = PQexecParams(s->conn.pg, sql_insert_runs, 6, NULL, run_params, NULL, NULL, 0);
     if (PQresultStatus(inserted) != PGRES_TUPLES_OK) {
-        fail(err, len, "postgres: inserting runs: %s", PQerrorMessage(s->pg));
+        fail(err, len, "postgres: inserting runs: %s", PQerrorMessage(s->conn.pg));
         goto out;
     }
     const char *adv_params[5] = {sb_array(&b->adv_id), sb_array(&b->adv_next), sb_array(&b->adv_enabled),
                                  sb_array(&b->adv_missed), sb_array(&b->adv_skipped)};
-    if (exec_params_ok(s->pg, sql_advance_tasks, 5, adv_params, "advancing next_run_at", err, len))
+    if (exec_params_ok(s->conn.pg, sql_advance_tasks, 5, adv_params, "advancing next_run_at", err, len))
         goto out;
     t_write = mono_us();
-    if (exec_ok(s->pg, "COMMIT", err, len))
+    if (exec_ok(s->conn.pg, "COMMIT", err, len))
         goto out;
     t_commit = mono_us();
     r->runs += PQntuples(inserted);
@@ -410,8 +396,8 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     LOG(LOG_DEBUG, "schedule.batch", LOG_I("tasks", n), LOG_I("claim_us", t_claim - t0), LOG_I("plan_us", t_plan - t_claim),
         LOG_I("write_us", t_write - t_plan), LOG_I("commit_us", t_commit - t_write), LOG_I("redis_us", mono_us() - t_commit));
 out:
-    if (rc < 0 && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
-        PQclear(PQexec(s->pg, "ROLLBACK"));
+    if (rc < 0 && PQtransactionStatus(s->conn.pg) != PQTRANS_IDLE)
+        PQclear(PQexec(s->conn.pg, "ROLLBACK"));
     PQclear(claimed);
     PQclear(live);
     PQclear(inserted);
@@ -429,9 +415,9 @@ int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t
         ;
     if (n < 0)
         return -1;
-    PGresult *next = PQexec(s->pg, sql_next_due);
+    PGresult *next = PQexec(s->conn.pg, sql_next_due);
     if (PQresultStatus(next) != PGRES_TUPLES_OK) {
-        fail(err, len, "postgres: %s", PQerrorMessage(s->pg));
+        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
         PQclear(next);
         return -1;
     }
@@ -439,7 +425,7 @@ int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t
     PQclear(next);
     /* jittered runs wait in the delayed set: promote the due ones, learn when the next is */
     struct queue_error qerr;
-    if (queue_promote(&s->queue, s->redis, timefmt_now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
+    if (queue_promote(&s->queue, s->conn.redis, timefmt_now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
         return fail(err, len, "%s", qerr.message);
     return 0;
 }
@@ -453,10 +439,10 @@ int scheduler_backfill(struct scheduler *s, int64_t task_id, int64_t from_ms, in
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, task_id);
     const char *params[1] = {id};
-    PGresult *task = PQexecParams(s->pg, sql_task_for_backfill, 1, NULL, params, NULL, NULL, 0);
+    PGresult *task = PQexecParams(s->conn.pg, sql_task_for_backfill, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(task) != PGRES_TUPLES_OK || PQntuples(task) != 1 || PQgetisnull(task, 0, 1)) {
         if (PQresultStatus(task) != PGRES_TUPLES_OK)
-            fail(err, len, "postgres: %s", PQerrorMessage(s->pg));
+            fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
         else if (PQntuples(task) != 1)
             fail(err, len, "task %s does not exist", id);
         else
@@ -493,9 +479,9 @@ int scheduler_backfill(struct scheduler *s, int64_t task_id, int64_t from_ms, in
         return 0;
     const char *run_params[6] = {sb_array(&b->run_task), sb_array(&b->run_user), sb_array(&b->run_slot),
                                  sb_array(&b->run_prio), sb_array(&b->run_ready), "backfill"};
-    PGresult *inserted = PQexecParams(s->pg, sql_insert_runs, 6, NULL, run_params, NULL, NULL, 0);
+    PGresult *inserted = PQexecParams(s->conn.pg, sql_insert_runs, 6, NULL, run_params, NULL, NULL, 0);
     if (PQresultStatus(inserted) != PGRES_TUPLES_OK) {
-        fail(err, len, "postgres: inserting runs: %s", PQerrorMessage(s->pg));
+        fail(err, len, "postgres: inserting runs: %s", PQerrorMessage(s->conn.pg));
         PQclear(inserted);
         return -1;
     }
@@ -524,9 +510,9 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
         snprintf(after_s, sizeof after_s, "%" PRId64, after);
         snprintf(page_s, sizeof page_s, "%d", PAGE);
         const char *params[2] = {after_s, page_s};
-        PGresult *q = PQexecParams(s->pg, sql_queued_runs, 2, NULL, params, NULL, NULL, 0);
+        PGresult *q = PQexecParams(s->conn.pg, sql_queued_runs, 2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(q) != PGRES_TUPLES_OK) {
-            fail(err, len, "postgres: reading queued runs: %s", PQerrorMessage(s->pg));
+            fail(err, len, "postgres: reading queued runs: %s", PQerrorMessage(s->conn.pg));
             PQclear(q);
             return -1;
         }
@@ -538,7 +524,7 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
         }
         PQclear(q);
         size_t added = 0;
-        if (n && queue_enqueue_many(&s->queue, s->redis, jobs, NULL, ready, (size_t)n, now, &added, &qerr) != 0)
+        if (n && queue_enqueue_many(&s->queue, s->conn.redis, jobs, NULL, ready, (size_t)n, now, &added, &qerr) != 0)
             return fail(err, len, "%s", qerr.message);
         r->queued_checked += n, r->reenqueued += (int64_t)added;
         if (n < PAGE)
@@ -547,7 +533,7 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
     }
     int64_t ids[1000];
     int n;
-    while ((n = queue_requeue_expired(&s->queue, s->redis, now, ids, 1000, &qerr)) > 0) {
+    while ((n = queue_requeue_expired(&s->queue, s->conn.redis, now, ids, 1000, &qerr)) > 0) {
         r->leases_requeued += n;
         for (int i = 0; i < n; i++)
             LOG(LOG_WARN, "run.lease_expired", LOG_I("run", ids[i]), LOG_S("action", "requeued"));
@@ -557,7 +543,7 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
     if (n < 0)
         return fail(err, len, "%s", qerr.message);
     int64_t next;
-    const int promoted = queue_promote(&s->queue, s->redis, now, 10000, &next, &qerr);
+    const int promoted = queue_promote(&s->queue, s->conn.redis, now, 10000, &next, &qerr);
     if (promoted < 0)
         return fail(err, len, "%s", qerr.message);
     r->promoted = promoted;
@@ -569,9 +555,9 @@ int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, s
     memset(n, 0, sizeof *n);
     if (connect_all(s, err, len))
         return -1;
-    PGresult *r = PQexec(s->pg, sql_status);
+    PGresult *r = PQexec(s->conn.pg, sql_status);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail(err, len, "postgres: %s", PQerrorMessage(s->pg));
+        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
         PQclear(r);
         return -1;
     }
@@ -581,7 +567,7 @@ int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, s
     PQclear(r);
     struct queue_stats st;
     struct queue_error qerr;
-    if (queue_stats(&s->queue, s->redis, &st, &qerr) != 0)
+    if (queue_stats(&s->queue, s->conn.redis, &st, &qerr) != 0)
         return fail(err, len, "%s", qerr.message);
     n->q_waiting = st.waiting, n->q_active = st.active, n->q_delayed = st.delayed, n->q_dead = st.dead;
     n->q_completed = st.completed, n->q_failed = st.failed;
@@ -593,10 +579,10 @@ int scheduler_publish_status(struct scheduler *s, const char *instance, const ch
 {
     if (connect_all(s, err, len))
         return -1;
-    redisReply *r = redisCommand(s->redis, "SET agentcron:status:orchestrator:%s %s EX %d", instance, json, ttl_s);
+    redisReply *r = redisCommand(s->conn.redis, "SET agentcron:status:orchestrator:%s %s EX %d", instance, json, ttl_s);
     const int ok = r && r->type != REDIS_REPLY_ERROR;
     if (!ok)
-        fail(err, len, "redis: %s", r ? r->str : s->redis->errstr);
+        fail(err, len, "redis: %s", r ? r->str : s->conn.redis->errstr);
     freeReplyObject(r);
     return ok ? 0 : -1;
 }

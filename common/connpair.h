@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* A Postgres and a Redis connection that one thread uses together (the orchestrator's
+ * schedulers, the worker's lanes): opened on demand, dropped when broken, reopened on the next
+ * use. Not thread-safe; one thread at a time. */
+#ifndef AGENTCRON_CONNPAIR_H
+#define AGENTCRON_CONNPAIR_H
+
+#include <stddef.h>
+
+struct pg_conn;
+struct redisContext;
+
+struct connpair {
+    char *database_url, *redis_url;
+    const char *application; /* Postgres application_name: a string that outlives the pair */
+    int redis_timeout_ms;
+    struct pg_conn *pg;      /* NULL until connpair_ensure */
+    struct redisContext *redis;
+    unsigned pg_sessions;    /* counts Postgres sessions opened: per-session state (prepared
+                              * statements) is gone when it changes */
+};
+
+/* Copies the URLs; connects nothing yet. -1 without memory. */
+int connpair_init(struct connpair *c, const char *database_url, const char *redis_url, const char *application,
+                  int redis_timeout_ms);
+
+/* Closes both connections and frees the URLs. A zeroed pair is fine. */
+void connpair_close(struct connpair *c);
+
+/* Drops a broken connection and opens whatever is missing: 0, or -1 with a one-line *err that
+ * names the URL (without its password). */
+int connpair_ensure(struct connpair *c, char *err, size_t len);
+
+/* After a Redis error: drops the connection if it is broken, so the next ensure reconnects. */
+void connpair_redis_failed(struct connpair *c);
+
+#endif
