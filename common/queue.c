@@ -131,7 +131,7 @@ static int run(redisContext *c, enum script s, int nkeys, const char *const *key
 static int run_int(redisContext *c, enum script s, int nkeys, const char *const *keys, int nargs,
                    const char *const *args, long long *value, struct queue_error *err)
 {
-    redisReply *r;
+    redisReply *r = NULL;
     int rc = run(c, s, nkeys, keys, nargs, args, &r, err);
     if (rc)
         return rc;

@@ -488,7 +488,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (workers)
-        setenv("UV_THREADPOOL_SIZE", "12", 0); /* four schedulers, three worker lanes, headroom */
+        setenv("UV_THREADPOOL_SIZE", "12", 0); /* four schedulers, five worker lanes, headroom */
     const struct scheduler_options opt = {
         .database_url = o.cfg.database_url, .redis_url = o.cfg.redis_url, .queue = "default", .batch = 1000};
     for (int k = 0; k < TICK_PARALLEL; k++) {
