@@ -476,7 +476,8 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
         if (PQntuples(r) == 1)
             snprintf(msg, 400,
                      "insufficient credits: this run needs %s (agent %s's estimate_credits); user %s has used %s and "
-                     "reserved %s of %s monthly credits since %s. Raise the allowance or wait for the next period",
+                     "reserved %s of %s credits this period (since %s). Grant more (agentcron users credits USER --grant N),"
+                     " raise the allowance or wait for the next period",
                      amount, a->name, user, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
                      PQgetvalue(r, 0, 3));
         else

@@ -35,7 +35,7 @@ static const char sql_roll_periods[] =
     "             WHERE id = ANY($1::bigint[]) AND period_start + interval '1 month' <= now() ORDER BY id FOR UPDATE),"
     " led AS (INSERT INTO credit_ledger (user_id, delta, reason, note)"
     "         SELECT id, -credits_used, 'period_reset', 'a new monthly period began' FROM due WHERE credits_used <> 0)"
-    " UPDATE users u SET credits_used = 0,"
+    " UPDATE users u SET credits_used = 0, granted_credits = 0,"
     " period_start = (SELECT max(s) FROM generate_series(due.period_start, now(), interval '1 month') s)"
     " FROM due WHERE u.id = due.id";
 
@@ -43,13 +43,15 @@ static const char sql_roll_periods[] =
  * user's month still covers them. No row: insufficient credits. */
 static const char sql_reserve[] =
     "WITH u AS (UPDATE users SET credits_reserved = credits_reserved + $2::bigint"
-    "           WHERE id = $1::bigint AND credits_used + credits_reserved + $2::bigint <= monthly_credits RETURNING id)"
+    "           WHERE id = $1::bigint AND credits_used + credits_reserved + $2::bigint <= monthly_credits + granted_credits"
+    "           RETURNING id)"
     " UPDATE task_runs SET credits_reserved = $2::bigint"
     " WHERE id = $3::bigint AND lease_token = $4 AND EXISTS (SELECT 1 FROM u) RETURNING id";
 
 /* $1 user id. What a refused reservation is measured against. */
 static const char sql_user_credits[] =
-    "SELECT credits_used, credits_reserved, monthly_credits, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    "SELECT credits_used, credits_reserved, monthly_credits + granted_credits,"
+    " to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
     " FROM users WHERE id = $1::bigint";
 
 /* $1 ids, $2 tokens, $3 statuses, $4 not-before (ms, -1 none), $5 prompt tokens, $6 completion

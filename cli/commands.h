@@ -12,10 +12,20 @@ int cmd_next(int argc, char **argv);
 /* `agentcron migrate`: apply pending schema migrations, or list them (--status). */
 int cmd_migrate(int argc, char **argv);
 
-/* `agentcron tasks backfill`: runs for the past slots of a task, never duplicating one. */
+/* `agentcron tasks`: add, list, show, edit, pause, resume, trigger, cancel, rm, backfill. */
 int cmd_tasks(int argc, char **argv);
 
-/* `agentcron runs cancel`: stop a queued or running run. */
+/* `agentcron status`: every instance's report, totals, queue, next due; exit 3 if unhealthy. */
+int cmd_status(int argc, char **argv);
+
+/* `agentcron users` and `agentcron keys`: users, their credits and ledger; API keys. */
+int cmd_users(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+
+/* `agentcron import vercel.json`: a Vercel app's crons as tasks, idempotently. */
+int cmd_import(int argc, char **argv);
+
+/* `agentcron runs`: list, show, retry, cancel. */
 int cmd_runs(int argc, char **argv);
 
 /* `agentcron tzdata`: regenerate or inspect the tz data ICU runs with. Runs before ICU is

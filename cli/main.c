@@ -13,10 +13,14 @@ static const struct {
     int needs_tzdata; /* refuse to run on tz data older than the system's */
     const char *summary;
 } commands[] = {
+    {"status", cmd_status, 0, "what every orchestrator and worker reports, the queue, what is due (exit 3: unhealthy)"},
+    {"tasks", cmd_tasks, 1, "add, list, show, edit, pause, resume, trigger, cancel, rm, backfill tasks"},
+    {"runs", cmd_runs, 0, "list, show, retry and cancel runs"},
+    {"users", cmd_users, 0, "add, list and show users; grant credits and read the ledger"},
+    {"keys", cmd_keys, 0, "create, list and revoke API keys"},
+    {"import", cmd_import, 1, "turn a vercel.json's crons into tasks"},
     {"next", cmd_next, 1, "show when a cron expression fires, in any timezone"},
     {"migrate", cmd_migrate, 0, "apply pending database schema migrations (--status: list them)"},
-    {"tasks", cmd_tasks, 1, "backfill a task's past slots (more task commands to come)"},
-    {"runs", cmd_runs, 0, "cancel a run (more run commands to come)"},
     {"tzdata", cmd_tzdata, 0, "regenerate or inspect the timezone data ICU uses"},
 };
 
@@ -24,7 +28,7 @@ static void usage(FILE *to)
 {
     fprintf(to, "usage: agentcron COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(to, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(to, "\n`agentcron COMMAND --help` describes a command.\n"
                 "exit status: 0 ok, 1 failure, 2 usage or invalid input, 3 unhealthy\n");
 }

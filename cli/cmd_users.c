@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+/* `agentcron users` (add, list, show, credits) and `agentcron keys` (create, list, revoke). A
+ * key is printed once, when it is made; only its SHA-256 is stored. Credits changes are
+ * appended to the ledger in the same transaction as the change. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "timefmt.h"
+
+static const char users_usage[] =
+    "usage: agentcron users add EMAIL [--credits N] [--max-concurrent N] [--plan NAME]\n"
+    "       agentcron users list\n"
+    "       agentcron users show USER\n"
+    "       agentcron users credits USER [--grant N] [--allowance N] [--note TEXT]\n"
+    "Every subcommand takes --json and --env-file FILE. USER is an email or a user id.\n"
+    "\n"
+    "--credits (add) and --allowance (credits) set the monthly allowance; --grant adds credits\n"
+    "for the current period only. Each change is a row in the user's credit ledger, which\n"
+    "`credits` prints (this period's charges always add up to credits_used).\n"
+    "\n"
+    "exit status: 0 ok, 1 failure (e.g. no such user), 2 usage or invalid input\n";
+
+static const char keys_usage[] =
+    "usage: agentcron keys create USER [--name NAME]\n"
+    "       agentcron keys list [--user USER]\n"
+    "       agentcron keys revoke ID\n"
+    "Every subcommand takes --json and --env-file FILE.\n"
+    "\n"
+    "create prints the new API key once (ak_...): store it now, it cannot be shown again; the\n"
+    "database keeps only its SHA-256. revoke disables a key at once.\n"
+    "\n"
+    "exit status: 0 ok, 1 failure (e.g. no such user or key), 2 usage or invalid input\n";
+
+struct opts {
+    const char *credits, *max_concurrent, *plan, *grant, *allowance, *note, *name, *user, *env_file;
+    int json;
+};
+
+static int parse(int argc, char **argv, const char *cmd, const char *usage, struct opts *o)
+{
+    static const struct option options[] = {
+        {"credits", required_argument, NULL, 'c'},   {"max-concurrent", required_argument, NULL, 'm'},
+        {"plan", required_argument, NULL, 'p'},      {"grant", required_argument, NULL, 'g'},
+        {"allowance", required_argument, NULL, 'a'}, {"note", required_argument, NULL, 'n'},
+        {"name", required_argument, NULL, 'N'},      {"user", required_argument, NULL, 'u'},
+        {"json", no_argument, NULL, 'j'},            {"env-file", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    optind = 2;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->credits = optarg; break;
+        case 'm': o->max_concurrent = optarg; break;
+        case 'p': o->plan = optarg; break;
+        case 'g': o->grant = optarg; break;
+        case 'a': o->allowance = optarg; break;
+        case 'n': o->note = optarg; break;
+        case 'N': o->name = optarg; break;
+        case 'u': o->user = optarg; break;
+        case 'j': o->json = 1; break;
+        case 'e': o->env_file = optarg; break;
+        case 'h': fputs(usage, stdout); return -1;
+        default: return cli_error(cmd, CLI_USAGE, "unknown or incomplete option %s; see --help", argv[optind - 1]);
+        }
+    }
+    return 0;
+}
+
+static int check_count(const char *cmd, const char *option, const char *text, long long max)
+{
+    char *end;
+    const long long v = text ? strtoll(text, &end, 10) : 0;
+    if (text && (!text[0] || *end || v < 0 || v > max))
+        return cli_error(cmd, CLI_USAGE, "%s \"%s\" must be a whole number from 0 to %lld", option, text, max);
+    return 0;
+}
+
+/* The user's row as JSON, by email or id; NULL after printing that there is none. */
+static json_t *load_user(PGconn *pg, const char *cmd, const char *user)
+{
+    const char *params[1] = {user};
+    PGresult *r = PQexecParams(
+        pg,
+        "SELECT id, email, plan, monthly_credits, granted_credits, credits_used, credits_reserved,"
+        " coalesce(max_concurrent_runs, 0), (extract(epoch FROM period_start) * 1000)::bigint,"
+        " (SELECT count(*) FROM tasks t WHERE t.user_id = u.id AND t.status <> 'deleted'),"
+        " (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)"
+        " FROM users u WHERE email = $1 OR id::text = $1",
+        1, NULL, params, NULL, NULL, 0);
+    json_t *u = NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        char period[TIMEFMT_RFC3339_MAX];
+        u = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "id", (json_int_t)cli_i64(r, 0, 0),
+                      "email", PQgetvalue(r, 0, 1), "plan", PQgetvalue(r, 0, 2), "monthlyCredits",
+                      (json_int_t)cli_i64(r, 0, 3), "grantedCredits", (json_int_t)cli_i64(r, 0, 4), "creditsUsed",
+                      (json_int_t)cli_i64(r, 0, 5), "creditsReserved", (json_int_t)cli_i64(r, 0, 6), "maxConcurrentRuns",
+                      (json_int_t)cli_i64(r, 0, 7), "periodStart", cli_time(cli_i64(r, 0, 8), period), "tasks",
+                      (json_int_t)cli_i64(r, 0, 9), "activeKeys", (json_int_t)cli_i64(r, 0, 10));
+    } else
+        cli_error(cmd, CLI_FAILURE, "no user \"%s\" (agentcron users list shows them)", user);
+    PQclear(r);
+    return u;
+}
+
+static json_int_t i_of(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static json_t *ledger(PGconn *pg, json_int_t user)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" JSON_INTEGER_FORMAT, user);
+    const char *params[1] = {ids};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT (extract(epoch FROM created_at) * 1000)::bigint, reason, delta, run_id,"
+                               " coalesce(note, '') FROM credit_ledger WHERE user_id = $1::bigint"
+                               " ORDER BY created_at DESC, id DESC LIMIT 20",
+                               1, NULL, params, NULL, NULL, 0);
+    json_t *rows = json_array();
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+        char when[TIMEFMT_RFC3339_MAX];
+        json_t *row = json_pack("{s:s, s:s, s:I, s:s}", "at", cli_time(cli_i64(r, i, 0), when), "reason",
+                                PQgetvalue(r, i, 1), "delta", (json_int_t)cli_i64(r, i, 2), "note", PQgetvalue(r, i, 4));
+        json_object_set_new(row, "run", PQgetisnull(r, i, 3) ? json_null() : json_integer(cli_i64(r, i, 3)));
+        json_array_append_new(rows, row);
+    }
+    PQclear(r);
+    return rows;
+}
+
+static void print_user(const json_t *u)
+{
+    printf("user %" JSON_INTEGER_FORMAT ": %s (plan %s)\n", i_of(u, "id"), json_string_value(json_object_get(u, "email")),
+           json_string_value(json_object_get(u, "plan")));
+    printf("  credits     %" JSON_INTEGER_FORMAT " used, %" JSON_INTEGER_FORMAT " reserved of %" JSON_INTEGER_FORMAT
+           " monthly + %" JSON_INTEGER_FORMAT " granted, this period since %s\n",
+           i_of(u, "creditsUsed"), i_of(u, "creditsReserved"), i_of(u, "monthlyCredits"), i_of(u, "grantedCredits"),
+           json_string_value(json_object_get(u, "periodStart")));
+    if (i_of(u, "maxConcurrentRuns"))
+        printf("  limit       %" JSON_INTEGER_FORMAT " runs at once\n", i_of(u, "maxConcurrentRuns"));
+    printf("  tasks       %" JSON_INTEGER_FORMAT "; active API keys %" JSON_INTEGER_FORMAT "\n", i_of(u, "tasks"),
+           i_of(u, "activeKeys"));
+    const json_t *rows = json_object_get(u, "ledger");
+    if (json_array_size(rows)) {
+        printf("\nledger (newest first):\n  %-21s %-13s %8s %8s %s\n", "AT", "REASON", "DELTA", "RUN", "NOTE");
+        size_t i;
+        json_t *v;
+        json_array_foreach(rows, i, v)
+        {
+            char run[24] = "-";
+            if (json_is_integer(json_object_get(v, "run")))
+                snprintf(run, sizeof run, "%" JSON_INTEGER_FORMAT, i_of(v, "run"));
+            printf("  %-21s %-13s %8" JSON_INTEGER_FORMAT " %8s %s\n", json_string_value(json_object_get(v, "at")),
+                   json_string_value(json_object_get(v, "reason")), i_of(v, "delta"), run,
+                   json_string_value(json_object_get(v, "note")));
+        }
+    }
+}
+
+static int exec_ok(PGconn *pg, const char *cmd, const char *sql, int n, const char *const *params, const char *what)
+{
+    PGresult *r = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        cli_error(cmd, CLI_FAILURE, "%s: %s", what, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : CLI_FAILURE;
+}
+
+static int users_add(struct cli_conn *c, const char *email, const struct opts *o)
+{
+    if (check_count("users", "--credits", o->credits, 1000000000000LL) ||
+        check_count("users", "--max-concurrent", o->max_concurrent, 100000))
+        return CLI_USAGE;
+    if (!strchr(email, '@') || strlen(email) > 320 || email[0] == '@')
+        return cli_error("users", CLI_USAGE, "\"%s\" is not an email address", email);
+    if (o->max_concurrent && !strcmp(o->max_concurrent, "0"))
+        return cli_error("users", CLI_USAGE, "--max-concurrent must be at least 1 (leave it out for no limit)");
+    const char *params[4] = {email, o->credits ? o->credits : "0", o->max_concurrent, o->plan ? o->plan : "free"};
+    PQclear(PQexec(c->pg, "BEGIN"));
+    int rc = exec_ok(c->pg, "users",
+                     "WITH u AS (INSERT INTO users (email, monthly_credits, max_concurrent_runs, plan)"
+                     " VALUES ($1, $2::bigint, $3::int, $4) RETURNING id, monthly_credits)"
+                     " INSERT INTO credit_ledger (user_id, delta, reason, note)"
+                     " SELECT id, monthly_credits, 'allowance', 'monthly allowance set' FROM u",
+                     4, params, "adding the user");
+    PQclear(PQexec(c->pg, rc ? "ROLLBACK" : "COMMIT"));
+    if (rc)
+        return rc;
+    json_t *u = load_user(c->pg, "users", email);
+    if (!u)
+        return CLI_FAILURE;
+    if (o->json)
+        cli_print_json(u);
+    else {
+        printf("user %" JSON_INTEGER_FORMAT " added: %s, %" JSON_INTEGER_FORMAT " credits a month\n", i_of(u, "id"),
+               email, i_of(u, "monthlyCredits"));
+        json_decref(u);
+    }
+    return CLI_OK;
+}
+
+static int users_list(struct cli_conn *c, int json)
+{
+    PGresult *r = PQexec(c->pg, "SELECT id::text FROM users ORDER BY id");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cli_error("users", CLI_FAILURE, "listing users: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return CLI_FAILURE;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *u = load_user(c->pg, "users", PQgetvalue(r, i, 0));
+        if (u)
+            json_array_append_new(list, u);
+    }
+    PQclear(r);
+    if (json) {
+        cli_print_json(json_pack("{s:o}", "users", list));
+        return CLI_OK;
+    }
+    printf("%-6s %-32s %-10s %10s %10s %10s %8s %6s\n", "ID", "EMAIL", "PLAN", "MONTHLY", "USED", "RESERVED", "LIMIT",
+           "TASKS");
+    size_t i;
+    json_t *u;
+    json_array_foreach(list, i, u)
+    printf("%-6" JSON_INTEGER_FORMAT " %-32.32s %-10.10s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+           " %10" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT " %6" JSON_INTEGER_FORMAT "\n",
+           i_of(u, "id"), json_string_value(json_object_get(u, "email")), json_string_value(json_object_get(u, "plan")),
+           i_of(u, "monthlyCredits") + i_of(u, "grantedCredits"), i_of(u, "creditsUsed"), i_of(u, "creditsReserved"),
+           i_of(u, "maxConcurrentRuns"), i_of(u, "tasks"));
+    if (!json_array_size(list))
+        printf("(no users: agentcron users add EMAIL --credits N)\n");
+    json_decref(list);
+    return CLI_OK;
+}
+
+static int users_credits(struct cli_conn *c, const char *user, const struct opts *o)
+{
+    if (check_count("users", "--grant", o->grant, 1000000000000LL) ||
+        check_count("users", "--allowance", o->allowance, 1000000000000LL))
+        return CLI_USAGE;
+    json_t *u = load_user(c->pg, "users", user);
+    if (!u)
+        return CLI_FAILURE;
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" JSON_INTEGER_FORMAT, i_of(u, "id"));
+    json_decref(u);
+    int rc = 0;
+    PQclear(PQexec(c->pg, "BEGIN"));
+    if (o->grant) {
+        const char *params[3] = {ids, o->grant, o->note ? o->note : "granted for this period"};
+        rc = exec_ok(c->pg, "users",
+                     "WITH u AS (UPDATE users SET granted_credits = granted_credits + $2::bigint WHERE id = $1::bigint)"
+                     " INSERT INTO credit_ledger (user_id, delta, reason, note) VALUES ($1::bigint, $2::bigint, 'grant', $3)",
+                     3, params, "granting credits");
+    }
+    if (!rc && o->allowance) {
+        const char *params[3] = {ids, o->allowance, o->note ? o->note : "monthly allowance set"};
+        rc = exec_ok(c->pg, "users",
+                     "WITH old AS (SELECT monthly_credits FROM users WHERE id = $1::bigint FOR UPDATE),"
+                     " u AS (UPDATE users SET monthly_credits = $2::bigint WHERE id = $1::bigint)"
+                     " INSERT INTO credit_ledger (user_id, delta, reason, note)"
+                     " SELECT $1::bigint, $2::bigint - old.monthly_credits, 'allowance', $3 FROM old",
+                     3, params, "setting the allowance");
+    }
+    PQclear(PQexec(c->pg, rc ? "ROLLBACK" : "COMMIT"));
+    if (rc)
+        return rc;
+    if (!(u = load_user(c->pg, "users", ids)))
+        return CLI_FAILURE;
+    json_object_set_new(u, "ledger", ledger(c->pg, i_of(u, "id")));
+    if (o->json)
+        cli_print_json(u);
+    else {
+        print_user(u);
+        json_decref(u);
+    }
+    return CLI_OK;
+}
+
+int cmd_users(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(users_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    const char *verb = argv[1];
+    if (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "show") && strcmp(verb, "credits"))
+        return cli_error("users", CLI_USAGE, "unknown subcommand \"%s\"; see `agentcron users --help`", verb);
+    struct opts o;
+    int rc = parse(argc, argv, "users", users_usage, &o);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    const int list = !strcmp(verb, "list");
+    if (list ? optind != argc : optind + 1 != argc)
+        return cli_error("users", CLI_USAGE, list ? "list takes no arguments" : "%s needs one user (email or id)", verb);
+    struct cli_conn c;
+    if ((rc = cli_connect(&c, "users", o.env_file, 0)) != 0)
+        return rc;
+    if (!strcmp(verb, "add"))
+        rc = users_add(&c, argv[optind], &o);
+    else if (list)
+        rc = users_list(&c, o.json);
+    else if (!strcmp(verb, "credits"))
+        rc = users_credits(&c, argv[optind], &o);
+    else {
+        json_t *u = load_user(c.pg, "users", argv[optind]);
+        if (!u)
+            rc = CLI_FAILURE;
+        else {
+            json_object_set_new(u, "ledger", ledger(c.pg, i_of(u, "id")));
+            if (o.json)
+                cli_print_json(u);
+            else {
+                print_user(u);
+                json_decref(u);
+            }
+        }
+    }
+    cli_disconnect(&c);
+    return rc;
+}
+
+/* ---- keys ---- */
+
+static int keys_create(struct cli_conn *c, const char *user, const struct opts *o)
+{
+    json_t *u = load_user(c->pg, "keys", user);
+    if (!u)
+        return CLI_FAILURE;
+    unsigned char raw[24];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        json_decref(u);
+        return cli_error("keys", CLI_FAILURE, "cannot read random bytes for the key");
+    }
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567"; /* base32: 5 bits a character */
+    char key[64] = "ak_";
+    for (size_t i = 0; i < sizeof raw * 8 / 5; i++) {
+        const size_t bit = i * 5;
+        const unsigned v = ((unsigned)raw[bit / 8] << 8 | (bit / 8 + 1 < sizeof raw ? raw[bit / 8 + 1] : 0)) >>
+                           (11 - bit % 8) & 31;
+        key[3 + i] = alphabet[v];
+        key[4 + i] = 0;
+    }
+    unsigned char digest[32];
+    mbedtls_sha256_ret((const unsigned char *)key, strlen(key), digest, 0);
+    char hex[65], prefix[16], ids[24];
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", digest[i]);
+    snprintf(prefix, sizeof prefix, "%.11s", key); /* "ak_" and 8 characters: finds the row */
+    snprintf(ids, sizeof ids, "%" JSON_INTEGER_FORMAT, i_of(u, "id"));
+    json_decref(u);
+    const char *params[4] = {ids, prefix, hex, o->name ? o->name : ""};
+    PGresult *r = PQexecParams(c->pg,
+                               "INSERT INTO api_keys (user_id, prefix, key_sha256, name)"
+                               " VALUES ($1::bigint, $2, decode($3, 'hex'), $4) RETURNING id",
+                               4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cli_error("keys", CLI_FAILURE, "storing the key: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return CLI_FAILURE;
+    }
+    const int64_t id = cli_i64(r, 0, 0);
+    PQclear(r);
+    if (o->json)
+        cli_print_json(json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "key", key, "prefix", prefix, "user", user));
+    else
+        printf("%s\nkey %" PRId64 " for %s: shown once, store it now (only its SHA-256 is kept)\n", key, id, user);
+    return CLI_OK;
+}
+
+static int keys_list(struct cli_conn *c, const struct opts *o)
+{
+    const char *params[1] = {o->user};
+    PGresult *r = PQexecParams(c->pg,
+                               "SELECT k.id, k.prefix, k.name, u.email, (extract(epoch FROM k.created_at) * 1000)::bigint,"
+                               " coalesce((extract(epoch FROM k.revoked_at) * 1000)::bigint, -1)"
+                               " FROM api_keys k JOIN users u ON u.id = k.user_id"
+                               " WHERE $1::text IS NULL OR u.email = $1 OR u.id::text = $1 ORDER BY k.id",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cli_error("keys", CLI_FAILURE, "listing keys: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return CLI_FAILURE;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        char created[TIMEFMT_RFC3339_MAX], revoked[TIMEFMT_RFC3339_MAX];
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?}", "id", (json_int_t)cli_i64(r, i, 0),
+                                              "prefix", PQgetvalue(r, i, 1), "name", PQgetvalue(r, i, 2), "user",
+                                              PQgetvalue(r, i, 3), "createdAt", cli_time(cli_i64(r, i, 4), created),
+                                              "revokedAt",
+                                              cli_i64(r, i, 5) >= 0 ? cli_time(cli_i64(r, i, 5), revoked) : NULL));
+    }
+    PQclear(r);
+    if (o->json) {
+        cli_print_json(json_pack("{s:o}", "keys", list));
+        return CLI_OK;
+    }
+    printf("%-6s %-12s %-20s %-32s %-21s %s\n", "ID", "PREFIX", "NAME", "USER", "CREATED", "REVOKED");
+    size_t i;
+    json_t *k;
+    json_array_foreach(list, i, k)
+    {
+        const char *revoked = json_string_value(json_object_get(k, "revokedAt"));
+        printf("%-6" JSON_INTEGER_FORMAT " %-12s %-20.20s %-32.32s %-21s %s\n", i_of(k, "id"),
+               json_string_value(json_object_get(k, "prefix")), json_string_value(json_object_get(k, "name")),
+               json_string_value(json_object_get(k, "user")), json_string_value(json_object_get(k, "createdAt")),
+               revoked ? revoked : "-");
+    }
+    if (!json_array_size(list))
+        printf("(no keys)\n");
+    json_decref(list);
+    return CLI_OK;
+}
+
+static int keys_revoke(struct cli_conn *c, const char *id_text, int json)
+{
+    int64_t id;
+    if (cli_parse_id(id_text, &id) != 0)
+        return cli_error("keys", CLI_USAGE, "revoke needs a key ID (a positive number), not %s", id_text);
+    const char *params[1] = {id_text};
+    PGresult *r = PQexecParams(c->pg,
+                               "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1::bigint"
+                               " RETURNING prefix",
+                               1, NULL, params, NULL, NULL, 0);
+    const int found = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    char prefix[40] = "";
+    if (found)
+        snprintf(prefix, sizeof prefix, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (!found)
+        return cli_error("keys", CLI_FAILURE, "no key %s (agentcron keys list shows them)", id_text);
+    if (json)
+        cli_print_json(json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "prefix", prefix, "revoked", 1));
+    else
+        printf("key %" PRId64 " (%s...) revoked\n", id, prefix);
+    return CLI_OK;
+}
+
+int cmd_keys(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(keys_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    const char *verb = argv[1];
+    if (strcmp(verb, "create") && strcmp(verb, "list") && strcmp(verb, "revoke"))
+        return cli_error("keys", CLI_USAGE, "unknown subcommand \"%s\"; see `agentcron keys --help`", verb);
+    struct opts o;
+    int rc = parse(argc, argv, "keys", keys_usage, &o);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    const int list = !strcmp(verb, "list");
+    if (list ? optind != argc : optind + 1 != argc)
+        return cli_error("keys", CLI_USAGE, list ? "list takes no arguments (--user filters)"
+                                                 : "%s needs one argument; see --help", verb);
+    struct cli_conn c;
+    if ((rc = cli_connect(&c, "keys", o.env_file, 0)) != 0)
+        return rc;
+    if (!strcmp(verb, "create"))
+        rc = keys_create(&c, argv[optind], &o);
+    else if (list)
+        rc = keys_list(&c, &o);
+    else
+        rc = keys_revoke(&c, argv[optind], o.json);
+    cli_disconnect(&c);
+    return rc;
+}
