@@ -21,6 +21,7 @@
 
 #define REDIS_TIMEOUT_MS 5000
 #define MAX_BATCH 256 /* runs taken in at once */
+#define LIMITS_RECHECK_MS 5000 /* a user's new max_concurrent_runs applies within this */
 
 struct store {
     char *worker;
@@ -29,6 +30,8 @@ struct store {
     unsigned prepared_session; /* ... which is conn.pg_sessions */
     struct queue queue;
     int64_t next_requeue_ms; /* lapsed leases are looked for once a second */
+    int64_t limits_checked_ms;
+    int users_have_limits;
 };
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -81,7 +84,7 @@ static int redis_failed(struct store *s, const struct queue_error *qerr, char *e
 
 /* The statements, prepared once per connection: planning them each time cost as much as
  * running them (a 64-run batch: ~1 ms of each). */
-enum stmt { ST_SETTLE, ST_RELEASE, ST_BEGIN, ST_ROLL, ST_RESERVE, ST_USER_CREDITS, ST_COUNT };
+enum stmt { ST_SETTLE, ST_RELEASE, ST_BEGIN, ST_ROLL, ST_RESERVE, ST_USER_CREDITS, ST_PEEK, ST_ANY_USER_LIMIT, ST_COUNT };
 static const struct {
     const char *name, *sql;
     int nparams;
@@ -92,6 +95,8 @@ static const struct {
     [ST_ROLL] = {"agentcron_roll", sql_roll_periods, 1},
     [ST_RESERVE] = {"agentcron_reserve", sql_reserve, 4},
     [ST_USER_CREDITS] = {"agentcron_user_credits", sql_user_credits, 1},
+    [ST_PEEK] = {"agentcron_peek", sql_peek_limits, 1},
+    [ST_ANY_USER_LIMIT] = {"agentcron_any_user_limit", sql_any_user_limit, 0},
 };
 
 /* Runs a statement, again if it lost a deadlock or serialization race. */
@@ -391,42 +396,77 @@ static void drop_run(struct store_intake *out, int i)
     out->runs[i] = out->runs[--out->count];
 }
 
-static void put_back(const struct store_run *run, int64_t ready_at_ms, struct store_outcome *o)
+
+/* Whether any run may be under a limit: an agent with a rate limit, or (looked up at most every
+ * LIMITS_RECHECK_MS) a user with max_concurrent_runs. Without either, admission costs nothing. */
+static int limits_possible(struct store *s, const struct agent_set *agents, char *err, size_t len)
 {
-    *o = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = run->lease_token,
-                                .status = run->attempt > 1 ? "retrying" : "queued", .ready_at_ms = ready_at_ms,
-                                .next_attempt = run->attempt};
+    for (size_t i = 0; i < agents->count; i++)
+        if (agents->agents[i].rate_max > 0)
+            return 1;
+    const int64_t now = timefmt_now_ms();
+    if (now >= s->limits_checked_ms + LIMITS_RECHECK_MS) {
+        PGresult *r = exec(s, ST_ANY_USER_LIMIT, NULL, PGRES_TUPLES_OK, err, len);
+        if (!r)
+            return -1;
+        s->users_have_limits = PQgetvalue(r, 0, 0)[0] == 't';
+        s->limits_checked_ms = now;
+        PQclear(r);
+    }
+    return s->users_have_limits;
 }
 
-/* Applies the user and agent limits in Redis; runs over a limit go back to wait. */
-static int admit(struct store *s, const struct agent_set *agents, struct store_intake *out, int64_t lease_ms,
-                 struct store_outcome *back, size_t *nback, char *err, size_t len)
+/* Applies the user and agent limits in Redis before anything is marked running: a claimed job
+ * over a limit goes back to the delayed set (Postgres never saw it move) and leaves jobs[]. */
+static int admit(struct store *s, const struct agent_set *agents, struct queue_job *jobs, int *n, int64_t lease_ms,
+                 struct store_intake *out, char *err, size_t len)
 {
+    const int possible = limits_possible(s, agents, err, len);
+    if (possible <= 0)
+        return possible;
+    struct lit ids;
+    lit_open(&ids);
+    for (int j = 0; j < *n; j++)
+        lit_int(&ids, jobs[j].id);
+    const char *param = lit_close(&ids);
+    PGresult *r = param ? exec(s, ST_PEEK, &param, PGRES_TUPLES_OK, err, len) : NULL;
+    lit_free(&ids);
+    if (!r)
+        return -1;
     const int64_t now = timefmt_now_ms();
-    for (int i = 0; i < out->count;) {
-        const struct store_run *run = &out->runs[i];
-        const struct agent *a = agents_find(agents, run->agent_type);
-        if (run->user_limit <= 0 && (!a || a->rate_max <= 0)) {
-            i++;
-            continue;
-        }
-        const struct queue_admission adm = {.id = run->id, .user_id = run->user_id, .user_limit = run->user_limit,
-                                            .agent = run->agent_type, .rate_max = a ? a->rate_max : 0,
+    struct queue_end back[MAX_BATCH];
+    int nback = 0, results[MAX_BATCH], rc = 0;
+    struct queue_error qerr;
+    for (int row = 0; row < PQntuples(r) && rc == 0; row++) {
+        const int64_t id = i64(r, row, 0);
+        const struct agent *a = agents_find(agents, PQgetvalue(r, row, 3));
+        const struct queue_admission adm = {.id = id, .user_id = i64(r, row, 1), .user_limit = (int)i64(r, row, 2),
+                                            .agent = PQgetvalue(r, row, 3), .rate_max = a ? a->rate_max : 0,
                                             .rate_period_ms = a ? a->rate_period_ms : 0};
-        int64_t wait = 0;
-        struct queue_error qerr;
-        const int rc = queue_admit(&s->queue, s->conn.redis, &adm, now, now + lease_ms, &wait, &qerr);
-        if (rc < 0)
-            return redis_failed(s, &qerr, err, len);
-        if (rc == 1) {
-            i++;
+        if (adm.user_limit <= 0 && adm.rate_max <= 0)
             continue;
+        int64_t wait = 0;
+        const int admitted = queue_admit(&s->queue, s->conn.redis, &adm, now, now + lease_ms, &wait, &qerr);
+        if (admitted < 0) {
+            rc = redis_failed(s, &qerr, err, len);
+            break;
         }
-        put_back(run, now + wait, &back[(*nback)++]);
-        out->deferred++;
-        drop_run(out, i);
+        if (admitted)
+            continue;
+        for (int j = 0; j < *n; j++)
+            if (jobs[j].id == id) {
+                back[nback++] = (struct queue_end){.id = id, .kind = QUEUE_END_RETRY, .ready_at_ms = now + wait,
+                                                   .attempt = jobs[j].attempt};
+                queue_job_release(&jobs[j]);
+                jobs[j] = jobs[--*n];
+                break;
+            }
     }
-    return 0;
+    PQclear(r);
+    if (rc == 0 && nback && queue_end_many(&s->queue, s->conn.redis, back, (size_t)nback, s->worker, results, &qerr) != 0)
+        rc = redis_failed(s, &qerr, err, len);
+    out->deferred += nback;
+    return rc;
 }
 
 /* Reserves each non-free run's estimate; a refused reservation ends the run. */
@@ -515,13 +555,17 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
     if (queue_promote(&s->queue, s->conn.redis, now, 1000, &out->next_ready_ms, &qerr) < 0)
         return redis_failed(s, &qerr, err, len);
     struct queue_job jobs[MAX_BATCH];
-    const int n = queue_claim(&s->queue, s->conn.redis, s->worker, lease_ms, now, jobs, max, &qerr);
+    int n = queue_claim(&s->queue, s->conn.redis, s->worker, lease_ms, now, jobs, max, &qerr);
     if (n < 0)
         return redis_failed(s, &qerr, err, len);
     out->claimed = n;
-    if (n == 0)
-        return 0;
-    int rc = begin_runs(s, jobs, n, out, err, len);
+    int rc = n ? admit(s, agents, jobs, &n, lease_ms, out, err, len) : 0;
+    if (rc || n == 0) {
+        for (int j = 0; j < n; j++)
+            queue_job_release(&jobs[j]);
+        return rc ? -1 : 0;
+    }
+    rc = begin_runs(s, jobs, n, out, err, len);
     /* duplicates: finished or cancelled in Postgres, so acknowledge and drop them */
     struct queue_end ends[MAX_BATCH];
     int nends = 0, results[MAX_BATCH];
@@ -550,12 +594,9 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
     struct store_outcome settle[MAX_BATCH];
     static __thread char why[MAX_BATCH][400];
     size_t nsettle = 0;
-    if ((rc = admit(s, agents, out, lease_ms, settle, &nsettle, err, len)) != 0)
-        goto fail;
     const size_t first_ended = nsettle;
     if ((rc = reserve(s, agents, out, settle + nsettle, why, &nsettle, err, len)) != 0)
         goto fail;
-    (void)first_ended;
     if ((rc = store_settle(s, settle, nsettle, err, len)) != 0)
         goto fail;
     for (int i = 0; i < out->count;) { /* the insufficient ones are settled now */

@@ -28,6 +28,14 @@ static const char sql_begin_runs[] =
     " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
     " coalesce(u.max_concurrent_runs, 0)";
 
+/* $1 run ids. What the limits need to know of claimed runs, before they are marked running. */
+static const char sql_peek_limits[] =
+    "SELECT r.id, r.user_id, coalesce(u.max_concurrent_runs, 0), t.agent_type FROM task_runs r"
+    " JOIN tasks t ON t.id = r.task_id JOIN users u ON u.id = r.user_id WHERE r.id = ANY($1::bigint[])";
+
+/* Whether any user has a concurrency limit (if none, admission is skipped). */
+static const char sql_any_user_limit[] = "SELECT EXISTS (SELECT 1 FROM users WHERE max_concurrent_runs IS NOT NULL)";
+
 /* $1 user ids. Starts a new credit period for users whose month has passed: credits_used
  * back to 0, recorded in the ledger. */
 static const char sql_roll_periods[] =
