@@ -14,7 +14,7 @@ scripts/build.sh build-release -DCMAKE_BUILD_TYPE=Release -DAGENTCRON_TESTS=OFF 
 scripts/services.sh start bench 25440 26390
 trap 'scripts/services.sh stop bench' EXIT
 base=postgresql://agentcron@127.0.0.1:25440
-export REDIS_URL=redis://127.0.0.1:26390/1 LOG_LEVEL=warn POLL_INTERVAL_MS=10000
+export REDIS_URL=redis://127.0.0.1:26390/1 LOG_LEVEL=warn POLL_INTERVAL_MS=10000 HTTP_LISTEN=off
 orch=build-release/orchestrator/agentcron-orchestrator
 sizes=${BENCH_SIZES:-1000 10000 100000}
 

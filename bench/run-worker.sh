@@ -19,7 +19,7 @@ scripts/services.sh start bench 25440 26390
 trap 'scripts/services.sh stop bench' EXIT
 n=${BENCH_JOBS:-100000} rounds=${BENCH_ROUNDS:-3}
 redis=redis://127.0.0.1:26390 base=postgresql://agentcron@127.0.0.1:25440
-export LOG_LEVEL=warn
+export LOG_LEVEL=warn HTTP_LISTEN=off
 
 echo "worker benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "$n no-op jobs, random priorities 1-4, concurrency 64, $rounds rounds"

@@ -208,11 +208,13 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
             return fail(err, "config: REDIS_URL (%s) must start with redis://, rediss:// or unix://", from);
         break;
     case LISTEN: {
+        if (!strcmp(v, "off"))
+            break; /* no HTTP server */
         const char *colon = strrchr(v, ':');
         char *end;
         const long port = colon ? strtol(colon + 1, &end, 10) : -1;
         if (!colon || colon == v || !colon[1] || *end || port < 1 || port > 65535)
-            return fail(err, "config: %s=\"%.60s\" (%s) must be HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
+            return fail(err, "config: %s=\"%.60s\" (%s) must be HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080, or off",
                         s->name, v, from);
         break;
     }

@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 state=.dev/dev
 pg_port=${AGENTCRON_DEV_PG_PORT:-25432} redis_port=${AGENTCRON_DEV_REDIS_PORT:-26379}
-hook_port=${AGENTCRON_DEV_HOOK_PORT:-25480}
+hook_port=${AGENTCRON_DEV_HOOK_PORT:-25480} http_port=${AGENTCRON_DEV_HTTP_PORT:-25481}
 
 stop_pid() { # stop_pid NAME: the process in $state/NAME.pid, if it runs
   if [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; then
@@ -27,6 +27,7 @@ settings() {
   scripts/services.sh env dev
   echo "AGENTS_FILE=$root/$state/agents.json"
   echo "CRON_SECRET=$(cat "$state/cron_secret")"
+  echo "HTTP_LISTEN=127.0.0.1:$http_port"
 }
 
 case "${1:-start}" in
@@ -97,5 +98,8 @@ echo "\$ agentcron runs list --limit 3"
 echo
 echo "\$ agentcron status"
 "$bin" status || true
+echo
+echo "\$ curl -H \"Authorization: Bearer \$CRON_SECRET\" http://127.0.0.1:$http_port/check-scheduled-tasks"
+curl -s -H "Authorization: Bearer $CRON_SECRET" "http://127.0.0.1:$http_port/check-scheduled-tasks"; echo
 echo
 echo "Next: \`eval \"\$(deploy/dev.sh env)\"\` then \`build/cli/agentcron --help\`; stop with \`deploy/dev.sh stop\`."

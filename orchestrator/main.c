@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "agents.h"
+#include "api.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
@@ -83,6 +84,9 @@ struct orchestrator {
     int workers;
     struct agent_set agents;
     struct worker_pool *pool;
+    /* the HTTP surface (unless HTTP_LISTEN=off) */
+    struct api *api;
+    int api_wants_tick, api_tick_in_pass; /* a POST /check-scheduled-tasks waits for a pass */
 };
 
 static void start_next_job(struct orchestrator *o);
@@ -225,6 +229,10 @@ static void finish_job(struct orchestrator *o, int status)
     o->running_job = JOB_NONE;
     if (status == UV_ECANCELED)
         o->job_rc = -1, snprintf(o->job_err, sizeof o->job_err, "cancelled");
+    if (j == JOB_TICK && o->api_tick_in_pass && o->api) {
+        o->api_tick_in_pass = 0;
+        api_tick_done(o->api, o->job_rc == 0, o->tick.enqueued, o->job_err);
+    }
     if (o->job_rc != 0 && j != JOB_LISTEN) {
         LOG(LOG_ERROR, j == JOB_TICK ? "schedule.failed" : j == JOB_RECONCILE ? "reconcile.failed" : "status.failed",
             LOG_S("error", o->job_err), LOG_I("retry_in_ms", o->backoff_ms));
@@ -347,6 +355,8 @@ static void start_next_job(struct orchestrator *o)
         o->want[order[i]] = 0;
         o->running_job = order[i];
         if (order[i] == JOB_TICK) {
+            o->api_tick_in_pass = o->api_wants_tick; /* this pass answers the webhooks waiting now */
+            o->api_wants_tick = 0;
             o->parts_pending = 0;
             for (int k = 0; k < TICK_PARALLEL; k++) {
                 o->parts[k].work.data = &o->parts[k];
@@ -387,8 +397,19 @@ static void on_pool_stopped(void *data)
     finish_shutdown(o);
 }
 
+static void on_api_stopped(void *data)
+{
+    struct orchestrator *o = data;
+    o->api = NULL;
+    finish_shutdown(o);
+}
+
 static void finish_shutdown(struct orchestrator *o)
 {
+    if (o->api) { /* answer what is in progress, close the server; on_api_stopped comes back here */
+        api_stop(o->api, on_api_stopped, o);
+        return;
+    }
     if (o->pool) { /* drain the in-process workers first; on_pool_stopped comes back here */
         worker_pool_stop(o->pool, on_pool_stopped, o);
         return;
@@ -414,6 +435,14 @@ static void on_signal(uv_signal_t *s, int signum)
     LOG(LOG_INFO, "orchestrator.stopping", LOG_S("signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"),
         LOG_S("action", o->running_job != JOB_NONE ? "finishing the current pass" : "exiting"));
     finish_shutdown(o);
+}
+
+/* POST /check-scheduled-tasks: a pass now, answered when it ends. */
+static void on_api_tick(void *data)
+{
+    struct orchestrator *o = data;
+    o->api_wants_tick = 1;
+    request(o, JOB_TICK);
 }
 
 /* ---- start-up ---- */
@@ -520,6 +549,15 @@ int main(int argc, char **argv)
         LOG_S("tzdata", tz.icu_version), LOG_I("poll_interval_ms", o.cfg.poll_interval_ms));
     o.want[JOB_LISTEN] = o.want[JOB_RECONCILE] = o.want[JOB_TICK] = o.want[JOB_STATUS] = 1;
     start_next_job(&o);
+    if (strcmp(o.cfg.http_listen, "off") != 0) {
+        char aerr2[512];
+        if (!(o.api = api_start(o.loop, &o.cfg, on_api_tick, &o, aerr2, sizeof aerr2))) {
+            LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", aerr2));
+            return 1;
+        }
+        LOG(LOG_INFO, "http.listening", LOG_S("listen", o.cfg.http_listen),
+            LOG_S("webhook", o.cfg.cron_secret[0] ? "on" : "off: set CRON_SECRET"));
+    }
     if (workers) {
         char werr[512], wname[200];
         snprintf(wname, sizeof wname, "%s/workers", o.instance);

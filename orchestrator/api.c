@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/* Routing, authentication and the first routes. A request that needs the servers becomes a job
+ * for one of API_LANES lanes (each its own Postgres+Redis pair, one job at a time on the thread
+ * pool); requests beyond that wait in order. Failed webhook authentications are counted per
+ * client address in a small table: past AUTH_FAILURES_MAX in a minute, 429 until the minute is
+ * over, so guessing CRON_SECRET is slow even before it is hard. */
+#include "api.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "connpair.h"
+#include "http_server.h"
+#include "log.h"
+#include "timefmt.h"
+
+#define API_LANES 4
+#define AUTH_FAILURES_MAX 10
+#define AUTH_WINDOW_MS 60000
+#define AUTH_TABLE 256
+
+enum job_kind { JOB_READY, JOB_COUNTS };
+
+struct api_job {
+    struct api *api;
+    struct http_conn *conn;
+    enum job_kind kind;
+    int method_post;
+    /* results */
+    int pg_ok, redis_ok;
+    int64_t scheduled, due;
+    char error[512];
+    struct api_job *next;
+};
+
+struct lane {
+    struct api *api;
+    uv_work_t work;
+    struct connpair conn;
+    struct api_job *job;
+};
+
+struct auth_failures {
+    char peer[64];
+    int count;
+    int64_t window_start;
+};
+
+struct api {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct http_server *srv;
+    struct lane lanes[API_LANES];
+    struct api_job *queue, **queue_tail;
+    struct api_job *waiting_tick; /* POSTs waiting for a scheduling pass */
+    api_tick_fn tick;
+    void *tick_data;
+    int tick_requested;
+    struct auth_failures failures[AUTH_TABLE];
+    int busy_lanes, stopping, server_stopped;
+    void (*on_stopped)(void *);
+    void *stopped_data;
+};
+
+int api_secret_equal(const char *a, const char *b)
+{
+    unsigned char da[32], db[32];
+    mbedtls_sha256_ret((const unsigned char *)a, strlen(a), da, 0);
+    mbedtls_sha256_ret((const unsigned char *)b, strlen(b), db, 0);
+    unsigned char diff = 0;
+    for (int i = 0; i < 32; i++)
+        diff |= da[i] ^ db[i];
+    return diff == 0;
+}
+
+static void respond_json(struct http_conn *c, int status, json_t *doc, const char *extra)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    http_respond(c, status, "application/json", extra, text ? text : "{}", text ? strlen(text) : 2);
+    free(text);
+}
+
+/* ---- jobs ---- */
+
+static const char sql_counts[] =
+    "SELECT count(*), count(*) FILTER (WHERE next_run_at <= now()) FROM tasks"
+    " WHERE schedule_enabled AND status = 'active'";
+
+static void run_job(uv_work_t *w)
+{
+    struct lane *l = w->data;
+    struct api_job *j = l->job;
+    char err[512];
+    j->error[0] = 0;
+    if (connpair_ensure(&l->conn, err, sizeof err) != 0) {
+        snprintf(j->error, sizeof j->error, "%s", err);
+        j->pg_ok = l->conn.pg != NULL;
+        return;
+    }
+    PGresult *r = PQexec(l->conn.pg, j->kind == JOB_COUNTS ? sql_counts : "SELECT 1");
+    j->pg_ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (j->pg_ok && j->kind == JOB_COUNTS)
+        j->scheduled = strtoll(PQgetvalue(r, 0, 0), NULL, 10), j->due = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    if (!j->pg_ok)
+        snprintf(j->error, sizeof j->error, "postgres: %s", PQerrorMessage(l->conn.pg));
+    PQclear(r);
+    redisReply *p = redisCommand(l->conn.redis, "PING");
+    j->redis_ok = p && p->type == REDIS_REPLY_STATUS;
+    if (!j->redis_ok && !j->error[0])
+        snprintf(j->error, sizeof j->error, "redis: %s", p ? p->str : l->conn.redis->errstr);
+    freeReplyObject(p);
+    connpair_redis_failed(&l->conn);
+    j->error[strcspn(j->error, "\n")] = 0;
+}
+
+static void start_jobs(struct api *a);
+
+static void finish_job(struct api *a, struct api_job *j)
+{
+    char now[TIMEFMT_RFC3339_MAX];
+    timefmt_rfc3339(timefmt_now_ms(), 0, 1, now);
+    const int healthy = j->pg_ok && j->redis_ok;
+    if (j->kind == JOB_READY) {
+        json_t *doc = json_pack("{s:s, s:b, s:b}", "status", healthy ? "ready" : "unavailable", "postgres", j->pg_ok,
+                                "redis", j->redis_ok);
+        if (!healthy)
+            json_object_set_new(doc, "reason", json_string(j->error));
+        respond_json(j->conn, healthy ? 200 : 503, doc, healthy ? NULL : "Retry-After: 5\r\n");
+    } else if (!healthy) {
+        respond_json(j->conn, 503,
+                     json_pack("{s:s, s:s, s:s}", "status", "degraded", "reason", j->error, "timestamp", now),
+                     "Retry-After: 5\r\n");
+    } else if (j->method_post) { /* run a due-check now; answer when it ends */
+        j->next = a->waiting_tick;
+        a->waiting_tick = j;
+        if (!a->tick_requested) {
+            a->tick_requested = 1;
+            a->tick(a->tick_data);
+        }
+        return; /* api_tick_done answers and frees it */
+    } else {
+        respond_json(j->conn, 200,
+                     json_pack("{s:s, s:I, s:I, s:s}", "status", "healthy", "scheduledTasks", (json_int_t)j->scheduled,
+                               "tasksCurrentlyDue", (json_int_t)j->due, "timestamp", now),
+                     NULL);
+    }
+    free(j);
+}
+
+static void after_job(uv_work_t *w, int status)
+{
+    struct lane *l = w->data;
+    struct api *a = l->api;
+    struct api_job *j = l->job;
+    l->job = NULL;
+    a->busy_lanes--;
+    if (status == UV_ECANCELED)
+        j->pg_ok = j->redis_ok = 0, snprintf(j->error, sizeof j->error, "cancelled");
+    finish_job(a, j);
+    start_jobs(a);
+}
+
+static void start_jobs(struct api *a)
+{
+    for (int i = 0; i < API_LANES && a->queue; i++) {
+        struct lane *l = &a->lanes[i];
+        if (l->job)
+            continue;
+        l->job = a->queue;
+        a->queue = a->queue->next;
+        if (!a->queue)
+            a->queue_tail = &a->queue;
+        l->work.data = l;
+        a->busy_lanes++;
+        if (uv_queue_work(a->loop, &l->work, run_job, after_job) != 0) {
+            a->busy_lanes--;
+            struct api_job *j = l->job;
+            l->job = NULL;
+            snprintf(j->error, sizeof j->error, "cannot queue work");
+            finish_job(a, j);
+        }
+    }
+    if (a->stopping && !a->busy_lanes && a->server_stopped && a->on_stopped) {
+        void (*cb)(void *) = a->on_stopped;
+        void *data = a->stopped_data;
+        for (int i = 0; i < API_LANES; i++)
+            connpair_close(&a->lanes[i].conn);
+        free(a);
+        cb(data);
+    }
+}
+
+static void enqueue_job(struct api *a, struct http_conn *c, enum job_kind kind, int post)
+{
+    struct api_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_respond_error(c, 503, NULL, "out of memory", "Retry-After: 1\r\n");
+        return;
+    }
+    j->api = a, j->conn = c, j->kind = kind, j->method_post = post;
+    *a->queue_tail = j;
+    a->queue_tail = &j->next;
+    start_jobs(a);
+}
+
+void api_tick_done(struct api *a, int ok, int64_t enqueued, const char *error)
+{
+    a->tick_requested = 0;
+    struct api_job *j = a->waiting_tick;
+    a->waiting_tick = NULL;
+    char now[TIMEFMT_RFC3339_MAX];
+    timefmt_rfc3339(timefmt_now_ms(), 0, 1, now);
+    while (j) {
+        struct api_job *next = j->next;
+        if (ok)
+            respond_json(j->conn, 200,
+                         json_pack("{s:s, s:I, s:I, s:I, s:s}", "status", "healthy", "enqueued", (json_int_t)enqueued,
+                                   "scheduledTasks", (json_int_t)j->scheduled, "tasksCurrentlyDue", (json_int_t)j->due,
+                                   "timestamp", now),
+                         NULL);
+        else
+            respond_json(j->conn, 503,
+                         json_pack("{s:s, s:s, s:s}", "status", "degraded", "reason", error ? error : "the pass failed",
+                                   "timestamp", now),
+                         "Retry-After: 5\r\n");
+        free(j);
+        j = next;
+    }
+}
+
+/* ---- authentication ---- */
+
+static struct auth_failures *failures_of(struct api *a, const char *peer, int create)
+{
+    const int64_t now = timefmt_now_ms();
+    struct auth_failures *oldest = &a->failures[0];
+    for (int i = 0; i < AUTH_TABLE; i++) {
+        struct auth_failures *f = &a->failures[i];
+        if (f->peer[0] && !strcmp(f->peer, peer)) {
+            if (now - f->window_start >= AUTH_WINDOW_MS)
+                f->count = 0, f->window_start = now;
+            return f;
+        }
+        if (f->window_start < oldest->window_start)
+            oldest = f;
+    }
+    if (!create)
+        return NULL;
+    snprintf(oldest->peer, sizeof oldest->peer, "%s", peer); /* the stalest entry makes room */
+    oldest->count = 0, oldest->window_start = now;
+    return oldest;
+}
+
+/* 0 if the request carries CRON_SECRET; otherwise it has been answered. */
+static int check_cron_secret(struct api *a, struct http_conn *c, const struct http_req *req)
+{
+    if (!a->cfg->cron_secret[0]) {
+        http_respond_error(c, 503, NULL,
+                           "CRON_SECRET is not configured on this orchestrator: the webhook stays closed until it is",
+                           NULL);
+        return -1;
+    }
+    const char *peer = http_conn_peer(c);
+    struct auth_failures *f = failures_of(a, peer, 0);
+    const int64_t now = timefmt_now_ms();
+    if (f && f->count >= AUTH_FAILURES_MAX && now - f->window_start < AUTH_WINDOW_MS) {
+        char retry[64];
+        snprintf(retry, sizeof retry, "Retry-After: %" PRId64 "\r\n", (AUTH_WINDOW_MS - (now - f->window_start)) / 1000 + 1);
+        http_respond_error(c, 429, NULL, "too many failed attempts from this address; wait and try again", retry);
+        return -1;
+    }
+    const char *auth = http_req_header(req, "Authorization");
+    if (auth && !strncasecmp(auth, "Bearer ", 7) && api_secret_equal(auth + 7, a->cfg->cron_secret))
+        return 0;
+    f = failures_of(a, peer, 1);
+    f->count++;
+    LOG(LOG_WARN, "http.auth_failed", LOG_S("client", peer), LOG_S("path", req->path),
+        LOG_S("reason", auth ? "wrong credentials" : "no Authorization header"));
+    http_respond_error(c, 401, NULL,
+                       auth ? "wrong credentials" : "missing credentials: send Authorization: Bearer <CRON_SECRET>",
+                       "WWW-Authenticate: Bearer realm=\"agentcron\"\r\n");
+    return -1;
+}
+
+/* ---- routing ---- */
+
+static void handle(struct http_conn *c, const struct http_req *req, void *data)
+{
+    struct api *a = data;
+    const int get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
+    if (a->stopping) {
+        http_respond_error(c, 503, NULL, "shutting down", "Retry-After: 5\r\n");
+        return;
+    }
+    if (!strcmp(req->path, "/healthz")) {
+        if (!get) {
+            http_respond_error(c, 405, NULL, "use GET", "Allow: GET\r\n");
+            return;
+        }
+        static const char ok[] = "{\"status\":\"ok\"}";
+        http_respond(c, 200, "application/json", NULL, ok, sizeof ok - 1);
+        return;
+    }
+    if (!strcmp(req->path, "/readyz")) {
+        if (!get)
+            http_respond_error(c, 405, NULL, "use GET", "Allow: GET\r\n");
+        else
+            enqueue_job(a, c, JOB_READY, 0);
+        return;
+    }
+    if (!strcmp(req->path, "/check-scheduled-tasks") || !strcmp(req->path, "/api/cron/check-scheduled-tasks")) {
+        if (!get && !post) {
+            http_respond_error(c, 405, NULL, "use GET (status) or POST (run a due-check now)", "Allow: GET, POST\r\n");
+            return;
+        }
+        if (check_cron_secret(a, c, req) == 0)
+            enqueue_job(a, c, JOB_COUNTS, post);
+        return;
+    }
+    http_respond_error(c, 404, NULL, "no such route", NULL);
+}
+
+struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tick, void *tick_data, char *err,
+                      size_t err_len)
+{
+    struct api *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    a->loop = loop, a->cfg = cfg, a->tick = tick, a->tick_data = tick_data;
+    a->queue_tail = &a->queue;
+    for (int i = 0; i < API_LANES; i++) {
+        a->lanes[i].api = a;
+        if (connpair_init(&a->lanes[i].conn, cfg->database_url, cfg->redis_url, "agentcron-api", 5000) != 0) {
+            snprintf(err, err_len, "out of memory");
+            for (int k = 0; k <= i; k++)
+                connpair_close(&a->lanes[k].conn);
+            free(a);
+            return NULL;
+        }
+    }
+    if (!(a->srv = http_server_start(loop, cfg->http_listen, cfg->http_max_connections, handle, a, err, err_len))) {
+        for (int i = 0; i < API_LANES; i++)
+            connpair_close(&a->lanes[i].conn);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void on_server_stopped(void *data)
+{
+    struct api *a = data;
+    a->server_stopped = 1;
+    start_jobs(a);
+}
+
+void api_stop(struct api *a, void (*on_stopped)(void *data), void *data)
+{
+    if (a->stopping)
+        return;
+    a->stopping = 1;
+    a->on_stopped = on_stopped, a->stopped_data = data;
+    api_tick_done(a, 0, 0, "the orchestrator is shutting down");
+    http_server_stop(a->srv, on_server_stopped, a);
+}
+
+int api_port(const struct api *a)
+{
+    return http_server_port(a->srv);
+}

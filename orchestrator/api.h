@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* The orchestrator's HTTP surface (design.md section 6), so far: GET /healthz, GET /readyz,
+ * and GET|POST /check-scheduled-tasks (also /api/cron/check-scheduled-tasks) behind
+ * `Authorization: Bearer $CRON_SECRET`, compared in constant time, with failed attempts limited
+ * per client address. Work that needs Postgres or Redis runs on libuv's thread pool with the
+ * API's own connections. Loop-thread only. */
+#ifndef AGENTCRON_API_H
+#define AGENTCRON_API_H
+
+#include <stdint.h>
+#include <uv.h>
+
+struct config;
+struct api;
+
+/* Asks the orchestrator for a scheduling pass now; it calls api_tick_done when it ends. */
+typedef void (*api_tick_fn)(void *data);
+
+/* Starts the HTTP server on cfg->http_listen. NULL with *err (bad address, port in use). */
+struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tick, void *tick_data, char *err,
+                      size_t err_len);
+
+/* A scheduling pass ended: answers the POSTs waiting for it (enqueued runs, or the error). */
+void api_tick_done(struct api *a, int ok, int64_t enqueued, const char *error);
+
+/* Stops the server; on_stopped fires when every connection and job is done. */
+void api_stop(struct api *a, void (*on_stopped)(void *data), void *data);
+
+/* The port listened on. */
+int api_port(const struct api *a);
+
+/* Whether two secrets are equal, in time that depends on neither (both are hashed first, so
+ * not even their lengths show). */
+int api_secret_equal(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/* The server's connections. Bytes read are kept in a bounded input buffer and fed to the
+ * parser; a complete request stops reading (backpressure) until its response is written, and
+ * then whatever followed it (a pipelined request) is parsed next. A connection is freed only
+ * when no request of it is being handled, so a handler may answer late. */
+#include "http_server.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "timefmt.h"
+
+#define INPUT_MAX 32768 /* unparsed bytes a connection may hold (bodies are copied out as parsed) */
+
+struct http_conn {
+    struct http_server *srv;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct http_parser parser;
+    char *in;
+    size_t in_len;
+    int busy;         /* a request is with the handler */
+    int want_close;   /* close once the current response is written */
+    int closing, handles;
+    int reading;
+    int64_t started_ms; /* the current request's first byte */
+    char peer[64];
+    struct http_conn *next, *prev;
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    http_handler handler;
+    void *data;
+    int max_connections, nconn, port;
+    int unfreed; /* connections whose handles are not closed yet */
+    struct http_conn *conns;
+    int stopping, listener_closed;
+    void (*on_closed)(void *);
+    void *closed_data;
+};
+
+struct write_req {
+    uv_write_t req;
+    struct http_conn *conn;
+    char *buf;
+};
+
+static void process(struct http_conn *c);
+static void maybe_finish_stop(struct http_server *s);
+
+/* ---- closing ---- */
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    struct http_conn *c = h->data;
+    if (--c->handles > 0)
+        return;
+    struct http_server *s = c->srv;
+    http_parser_free(&c->parser);
+    free(c->in);
+    free(c);
+    s->unfreed--;
+    maybe_finish_stop(s);
+}
+
+static void conn_close(struct http_conn *c)
+{
+    if (c->closing)
+        return;
+    if (c->busy) { /* the handler still holds the request: close after it answers */
+        c->want_close = 1;
+        if (c->reading)
+            uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+        return;
+    }
+    c->closing = 1;
+    struct http_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconn--;
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+/* ---- writing ---- */
+
+const char *http_status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct write_req *wr = (struct write_req *)w;
+    struct http_conn *c = wr->conn;
+    free(wr->buf);
+    free(wr);
+    c->busy = 0;
+    if (status < 0 || c->want_close || c->srv->stopping) {
+        c->want_close = 1;
+        conn_close(c);
+        return;
+    }
+    http_parser_next(&c->parser);
+    c->started_ms = 0;
+    process(c); /* a pipelined request may be waiting already */
+}
+
+static void send_response(struct http_conn *c, int status, const char *content_type, const char *extra_headers,
+                          const char *body, size_t body_len, const char *method, const char *target)
+{
+    const int close_after = c->want_close || !c->parser.req.keep_alive || c->parser.error_status;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct write_req *wr = calloc(1, sizeof *wr);
+    if (!f || !wr) {
+        if (f)
+            fclose(f);
+        free(buf), free(wr);
+        c->busy = 0, c->want_close = 1;
+        conn_close(c);
+        return;
+    }
+    char date[TIMEFMT_RFC3339_MAX];
+    timefmt_rfc3339(timefmt_now_ms(), 0, 0, date);
+    fprintf(f, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+               "X-Content-Type-Options: nosniff\r\nServer: agentcron\r\n%s%s\r\n",
+            status, http_status_text(status), content_type ? content_type : "application/json", body_len,
+            extra_headers ? extra_headers : "", close_after ? "Connection: close\r\n" : "");
+    fwrite(body, 1, body_len, f);
+    fclose(f);
+    if (close_after)
+        c->want_close = 1;
+    const int64_t ms = c->started_ms ? timefmt_now_ms() - c->started_ms : 0;
+    LOG(LOG_INFO, "http.request", LOG_S("method", method), LOG_S("path", target), LOG_I("status", status),
+        LOG_I("ms", ms), LOG_S("client", c->peer));
+    wr->conn = c, wr->buf = buf;
+    const uv_buf_t b = uv_buf_init(buf, (unsigned)len);
+    c->busy = 1;
+    uv_timer_stop(&c->timer);
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        free(buf), free(wr);
+        c->busy = 0, c->want_close = 1;
+        conn_close(c);
+    }
+}
+
+void http_respond(struct http_conn *c, int status, const char *content_type, const char *extra_headers,
+                  const char *body, size_t body_len)
+{
+    /* the path only, never the query (secrets sometimes travel in query strings), with bytes
+     * that are not printable ASCII percent-encoded so a log line stays one clean line */
+    char path[256];
+    const char *src = c->parser.req.path ? c->parser.req.path : "-";
+    size_t o = 0;
+    for (; *src && o + 4 < sizeof path; src++) {
+        const unsigned char ch = (unsigned char)*src;
+        if (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+            path[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(path + o, sizeof path - o, "%%%02X", ch);
+    }
+    path[o] = 0;
+    send_response(c, status, content_type, extra_headers, body ? body : "", body ? body_len : 0,
+                  c->parser.req.method[0] ? c->parser.req.method : "-", path);
+}
+
+void http_respond_error(struct http_conn *c, int status, const char *field, const char *message,
+                        const char *extra_headers)
+{
+    json_t *doc = json_pack("{s:s}", "error", message);
+    if (field)
+        json_object_set_new(doc, "field", json_string(field));
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    http_respond(c, status, "application/json", extra_headers, text ? text : "{}", text ? strlen(text) : 2);
+    free(text);
+}
+
+/* ---- reading ---- */
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct http_conn *c = t->data;
+    if (c->busy)
+        return;
+    if (c->in_len || c->started_ms) { /* a request that did not arrive in time (slowloris) */
+        c->want_close = 1;
+        c->busy = 1; /* an answer, then close */
+        if (c->reading)
+            uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+        http_respond_error(c, 408, NULL, "the request did not arrive within 10 s", NULL);
+        return;
+    }
+    conn_close(c); /* idle */
+}
+
+static void arm_timer(struct http_conn *c)
+{
+    const uint64_t ms = c->started_ms ? HTTP_REQUEST_TIMEOUT_MS : HTTP_IDLE_TIMEOUT_MS;
+    uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct http_conn *c = h->data;
+    (void)suggested;
+    if (!c->in && !(c->in = malloc(INPUT_MAX))) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(INPUT_MAX - c->in_len));
+}
+
+static void start_reading(struct http_conn *c);
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct http_conn *c = st->data;
+    (void)buf;
+    if (n < 0) {
+        conn_close(c); /* EOF or error; a request with the handler finishes first */
+        return;
+    }
+    if (n == 0)
+        return;
+    if (!c->started_ms)
+        c->started_ms = timefmt_now_ms();
+    c->in_len += (size_t)n;
+    process(c);
+}
+
+static void start_reading(struct http_conn *c)
+{
+    if (c->reading || c->closing || c->want_close)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = 1;
+}
+
+/* Parses what is buffered; hands a complete request to the handler. */
+static void process(struct http_conn *c)
+{
+    if (c->busy || c->closing)
+        return;
+    struct http_parser *p = &c->parser;
+    if (c->in_len && !c->started_ms)
+        c->started_ms = timefmt_now_ms(); /* a pipelined request: its time starts now */
+    if (c->in_len) {
+        const size_t used = http_parser_feed(p, c->in, c->in_len);
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+    }
+    if (p->error_status) {
+        c->want_close = 1;
+        c->busy = 1;
+        if (c->reading)
+            uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+        http_respond_error(c, p->error_status, NULL, p->error, NULL);
+        return;
+    }
+    if (p->complete) {
+        c->busy = 1;
+        if (c->reading)
+            uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+        uv_timer_stop(&c->timer);
+        c->srv->handler(c, &p->req, c->srv->data);
+        return;
+    }
+    if (c->in_len == INPUT_MAX) { /* cannot happen with the parser's own limits; be safe */
+        c->want_close = 1, c->busy = 1;
+        http_respond_error(c, 431, NULL, "the request is too large", NULL);
+        return;
+    }
+    arm_timer(c);
+    start_reading(c);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    struct http_server *s = l->data;
+    if (status < 0 || s->stopping)
+        return;
+    struct http_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    s->unfreed++;
+    http_parser_init(&c->parser);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconn++;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
+        else
+            uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
+    }
+    if (s->nconn > s->max_connections) { /* over the limit: say so and go */
+        c->want_close = 1, c->busy = 1;
+        http_respond_error(c, 503, NULL, "too many connections (HTTP_MAX_CONNECTIONS); try again shortly",
+                           "Retry-After: 1\r\n");
+        return;
+    }
+    process(c);
+}
+
+/* ---- the server ---- */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *addr, char *err, size_t len)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    int port = colon ? atoi(colon + 1) : -1;
+    if (!colon || port < 0 || port > 65535 || (size_t)(colon - listen) >= sizeof host) {
+        snprintf(err, len, "HTTP_LISTEN \"%s\" must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080", listen);
+        return -1;
+    }
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+        h++, hl -= 2;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)addr) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)addr) != 0) {
+        snprintf(err, len, "HTTP_LISTEN \"%s\": \"%s\" is not an IPv4 or IPv6 address", listen, host);
+        return -1;
+    }
+    return 0;
+}
+
+struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int max_connections, http_handler handler,
+                                      void *data, char *err, size_t err_len)
+{
+    struct sockaddr_storage addr;
+    if (parse_listen(listen, &addr, err, err_len) != 0)
+        return NULL;
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    s->loop = loop, s->handler = handler, s->data = data, s->max_connections = max_connections;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot listen on HTTP_LISTEN %s: %s (another process has the port? set HTTP_LISTEN)",
+                 listen, uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, (uv_close_cb)free);
+        return NULL;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    return s;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct http_server *s = h->data;
+    s->listener_closed = 1;
+    maybe_finish_stop(s);
+}
+
+static void maybe_finish_stop(struct http_server *s)
+{
+    if (!s->stopping || !s->listener_closed || s->unfreed > 0)
+        return;
+    void (*cb)(void *) = s->on_closed;
+    void *data = s->closed_data;
+    free(s);
+    if (cb)
+        cb(data);
+}
+
+void http_server_stop(struct http_server *s, void (*on_closed)(void *data), void *data)
+{
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    s->on_closed = on_closed, s->closed_data = data;
+    for (struct http_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        conn_close(c); /* busy ones close after their answer */
+    }
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+const char *http_conn_peer(const struct http_conn *conn)
+{
+    return conn->peer;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}

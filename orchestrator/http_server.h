@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* An HTTP/1.1 server on a libuv loop: keep-alive, pipelining (one request at a time per
+ * connection, in order), bounded everything (head 16 KiB, body 1 MiB, connections), and
+ * timeouts so slow or stuck clients cannot pin it (the whole request must arrive within
+ * HTTP_REQUEST_TIMEOUT_MS; an idle kept-alive connection closes after HTTP_IDLE_TIMEOUT_MS).
+ * One access-log line per request. Loop-thread only. */
+#ifndef AGENTCRON_HTTP_SERVER_H
+#define AGENTCRON_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http_parse.h"
+
+#define HTTP_REQUEST_TIMEOUT_MS 10000
+#define HTTP_IDLE_TIMEOUT_MS 30000
+
+struct http_server;
+struct http_conn;
+
+/* Called once per request; answer it with http_respond, now or later (the connection and the
+ * request stay valid until then, even if the client hangs up). */
+typedef void (*http_handler)(struct http_conn *conn, const struct http_req *req, void *data);
+
+/* Listens on "host:port" ("[::1]:8080" for IPv6). NULL with *err (a bad address, the port in
+ * use) on failure. */
+struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int max_connections, http_handler handler,
+                                      void *data, char *err, size_t err_len);
+
+/* Stops accepting, closes idle connections, lets requests in progress answer, then closes
+ * everything; on_closed fires once all handles are closed (the server is freed after it). */
+void http_server_stop(struct http_server *s, void (*on_closed)(void *data), void *data);
+
+/* Sends the response to the connection's current request. extra_headers: "Name: value\r\n"
+ * lines or NULL. The body is copied. */
+void http_respond(struct http_conn *conn, int status, const char *content_type, const char *extra_headers,
+                  const char *body, size_t body_len);
+
+/* Responds {"error": message, "field": field} (field may be NULL). */
+void http_respond_error(struct http_conn *conn, int status, const char *field, const char *message,
+                        const char *extra_headers);
+
+/* The client's address ("127.0.0.1", "::1"), for logs and per-client limits. */
+const char *http_conn_peer(const struct http_conn *conn);
+
+/* The port actually listened on (useful with port 0). */
+int http_server_port(const struct http_server *s);
+
+/* The reason phrase of a status code. */
+const char *http_status_text(int status);
+
+#endif
