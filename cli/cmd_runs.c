@@ -218,32 +218,21 @@ static int cmd_retry(struct cli_conn *c, int64_t id, int json)
         json_decref(v);
         return rc;
     }
+    const int64_t task = i_of(v, "task");
     json_decref(v);
-    char ids[24];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *params[1] = {ids};
-    PGresult *r = PQexecParams(c->pg,
-                               "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, enqueued_at)"
-                               " SELECT task_id, user_id, clock_timestamp(), 'manual', priority, clock_timestamp()"
-                               " FROM task_runs WHERE id = $1::bigint"
-                               " RETURNING id, task_id, priority, (extract(epoch FROM scheduled_for) * 1000)::bigint",
-                               1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        cli_error(CMD, CLI_FAILURE, "replaying run %" PRId64 ": %s", id, PQresultErrorMessage(r));
-        PQclear(r);
-        return CLI_FAILURE;
-    }
-    const struct queue_job job = {.id = cli_i64(r, 0, 0), .task_id = cli_i64(r, 0, 1),
-                                  .priority = (int)cli_i64(r, 0, 2), .attempt = 1};
-    const int64_t at = cli_i64(r, 0, 3);
-    PQclear(r);
+    int64_t run, at;
+    char err[1024];
+    const int rc = runctl_trigger(c->pg, c->redis, task, 0, &run, &at, err, sizeof err);
+    if (rc == RUNCTL_NOT_FOUND)
+        return cli_error(CMD, CLI_FAILURE, "task %" PRId64 " of run %" PRId64 " is deleted: nothing to replay", task, id);
+    if (rc != RUNCTL_TRIGGERED)
+        return cli_error(CMD, CLI_FAILURE, "%s", err);
     struct queue q;
     struct queue_error qerr;
-    if (queue_init(&q, "default", &qerr) != 0 || queue_enqueue(&q, c->redis, &job, NULL, at, at, &qerr) < 0)
-        return cli_error(CMD, CLI_FAILURE, "run %" PRId64 " is recorded but not queued (%s); the orchestrator's"
-                         " reconciliation queues it within 30 s", job.id, qerr.message);
+    queue_init(&q, "default", &qerr);
     redisReply *z = redisCommand(c->redis, "ZREM %s %lld", q.dead, (long long)id); /* dealt with */
     freeReplyObject(z);
+    const struct queue_job job = {.id = run, .task_id = task};
     if (json)
         cli_print_json(json_pack("{s:I, s:I, s:I, s:s}", "retried", (json_int_t)id, "run", (json_int_t)job.id, "task",
                                  (json_int_t)job.task_id, "status", "queued"));

@@ -609,35 +609,18 @@ static int cmd_set_status(struct cli_conn *c, int64_t id, const char *verb, int 
 /* trigger: a run now, queued at once. */
 static int cmd_trigger(struct cli_conn *c, int64_t id, int json)
 {
-    char ids[24];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *params[1] = {ids};
-    PGresult *r = PQexecParams(c->pg,
-                               "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, enqueued_at)"
-                               " SELECT id, user_id, clock_timestamp(), 'manual', priority, clock_timestamp() FROM tasks"
-                               " WHERE id = $1::bigint AND status <> 'deleted'"
-                               " RETURNING id, priority, (extract(epoch FROM scheduled_for) * 1000)::bigint",
-                               1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return sql_failed(c->pg, r, "triggering the task");
-    if (PQntuples(r) != 1) {
-        PQclear(r);
+    int64_t run, at;
+    char err[1024], when[TIMEFMT_RFC3339_MAX];
+    const int rc = runctl_trigger(c->pg, c->redis, id, 0, &run, &at, err, sizeof err);
+    if (rc == RUNCTL_NOT_FOUND)
         return cli_error(CMD, CLI_FAILURE, "no task %" PRId64 " (or it is deleted)", id);
-    }
-    const struct queue_job job = {.id = cli_i64(r, 0, 0), .task_id = id, .priority = (int)cli_i64(r, 0, 1), .attempt = 1};
-    const int64_t at = cli_i64(r, 0, 2);
-    PQclear(r);
-    struct queue q;
-    struct queue_error qerr;
-    if (queue_init(&q, "default", &qerr) != 0 || queue_enqueue(&q, c->redis, &job, NULL, at, at, &qerr) < 0)
-        return cli_error(CMD, CLI_FAILURE, "run %" PRId64 " is recorded but not queued (%s); the orchestrator's"
-                         " reconciliation queues it within 30 s", job.id, qerr.message);
-    char when[TIMEFMT_RFC3339_MAX];
+    if (rc != RUNCTL_TRIGGERED)
+        return cli_error(CMD, CLI_FAILURE, "%s", err);
     if (json)
-        cli_print_json(json_pack("{s:I, s:I, s:s, s:s}", "task", (json_int_t)id, "run", (json_int_t)job.id,
+        cli_print_json(json_pack("{s:I, s:I, s:s, s:s}", "task", (json_int_t)id, "run", (json_int_t)run,
                                  "scheduledFor", cli_time(at, when), "status", "queued"));
     else
-        printf("task %" PRId64 ": run %" PRId64 " queued (agentcron runs show %" PRId64 ")\n", id, job.id, job.id);
+        printf("task %" PRId64 ": run %" PRId64 " queued (agentcron runs show %" PRId64 ")\n", id, run, run);
     return CLI_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "queue.h"
@@ -72,4 +73,43 @@ int runctl_cancel(struct pg_conn *pg, redisContext *redis, int64_t id, int64_t u
     snprintf(err, len, "run %" PRId64 " is running but its job is not in the queue (Redis lost it?); the "
              "orchestrator's reconciliation puts it back within 30 s: cancel it again then", id);
     return -1;
+}
+
+static const char sql_trigger[] =
+    "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, enqueued_at)"
+    " SELECT id, user_id, clock_timestamp(), 'manual', priority, clock_timestamp() FROM tasks"
+    " WHERE id = $1::bigint AND status <> 'deleted' AND ($2::bigint = 0 OR user_id = $2::bigint)"
+    " RETURNING id, priority, (extract(epoch FROM scheduled_for) * 1000)::bigint";
+
+int runctl_trigger(struct pg_conn *pg, redisContext *redis, int64_t task_id, int64_t user_id, int64_t *run_id,
+                   int64_t *at_ms, char *err, size_t len)
+{
+    char ids[24], users[24];
+    snprintf(ids, sizeof ids, "%" PRId64, task_id);
+    snprintf(users, sizeof users, "%" PRId64, user_id > 0 ? user_id : 0);
+    const char *params[2] = {ids, users};
+    PGresult *r = PQexecParams(pg, sql_trigger, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, len, "postgres: %s", PQresultErrorMessage(r));
+        err[strcspn(err, "\n")] = 0;
+        PQclear(r);
+        return -1;
+    }
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return RUNCTL_NOT_FOUND;
+    }
+    const struct queue_job job = {.id = strtoll(PQgetvalue(r, 0, 0), NULL, 10), .task_id = task_id,
+                                  .priority = atoi(PQgetvalue(r, 0, 1)), .attempt = 1};
+    *run_id = job.id;
+    *at_ms = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    struct queue q;
+    struct queue_error qerr;
+    if (queue_init(&q, "default", &qerr) != 0 || queue_enqueue(&q, redis, &job, NULL, *at_ms, *at_ms, &qerr) < 0) {
+        snprintf(err, len, "run %" PRId64 " is recorded but not queued (%s); the orchestrator's reconciliation"
+                 " queues it within 30 s", job.id, qerr.message);
+        return RUNCTL_NOT_QUEUED;
+    }
+    return RUNCTL_TRIGGERED;
 }

@@ -2,7 +2,7 @@
 /* Controlling runs from outside the workers (CLI, HTTP API): cancelling one. A queued run is
  * taken out of the queue and ends `cancelled` at once; a running one is signalled through the
  * queue and its worker stops it within a second and records it `cancelled`. Blocking; one
- * thread at a time per connection pair. */
+ * thread at a time per connection pair. Also starting a run of a task now. */
 #ifndef AGENTCRON_RUNCTL_H
 #define AGENTCRON_RUNCTL_H
 
@@ -24,5 +24,13 @@ enum runctl_cancel_result {
  * when Postgres or Redis failed. */
 int runctl_cancel(struct pg_conn *pg, struct redisContext *redis, int64_t id, int64_t user_id, char status[32],
                   char *err, size_t len);
+
+/* Creates a run of task task_id now (trigger manual) and queues it; user_id > 0 restricts it to
+ * that user's tasks. RUNCTL_TRIGGERED with the run's id and slot, RUNCTL_NOT_FOUND (no such
+ * task, or it is deleted), RUNCTL_NOT_QUEUED (recorded, but Redis failed: *err says so, and
+ * the orchestrator's reconciliation queues it within 30 s), or -1 with *err. */
+enum { RUNCTL_TRIGGERED = 0, RUNCTL_NOT_QUEUED = 10 };
+int runctl_trigger(struct pg_conn *pg, struct redisContext *redis, int64_t task_id, int64_t user_id, int64_t *run_id,
+                   int64_t *at_ms, char *err, size_t len);
 
 #endif
