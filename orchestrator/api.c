@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agents.h"
+#include "api_tasks.h"
 #include "config.h"
 #include "connpair.h"
 #include "http_server.h"
@@ -27,7 +29,7 @@
 #define AUTH_WINDOW_MS 60000
 #define AUTH_TABLE 256
 
-enum job_kind { JOB_READY, JOB_COUNTS };
+enum job_kind { JOB_READY, JOB_COUNTS, JOB_CALL };
 
 struct api_job {
     struct api *api;
@@ -38,6 +40,8 @@ struct api_job {
     int pg_ok, redis_ok;
     int64_t scheduled, due;
     char error[512];
+    const struct http_req *req; /* JOB_CALL: the request (valid until answered) */
+    struct api_response resp;
     struct api_job *next;
 };
 
@@ -65,6 +69,7 @@ struct api {
     void *tick_data;
     int tick_requested;
     struct auth_failures failures[AUTH_TABLE];
+    struct agent_set agents; /* what agentType may name */
     int busy_lanes, stopping, server_stopped;
     void (*on_stopped)(void *);
     void *stopped_data;
@@ -99,6 +104,10 @@ static void run_job(uv_work_t *w)
 {
     struct lane *l = w->data;
     struct api_job *j = l->job;
+    if (j->kind == JOB_CALL) {
+        api_tasks_serve(&l->conn, &l->api->agents, j->req, &j->resp);
+        return;
+    }
     char err[512];
     j->error[0] = 0;
     if (connpair_ensure(&l->conn, err, sizeof err) != 0) {
@@ -129,7 +138,12 @@ static void finish_job(struct api *a, struct api_job *j)
     char now[TIMEFMT_RFC3339_MAX];
     timefmt_rfc3339(timefmt_now_ms(), 0, 1, now);
     const int healthy = j->pg_ok && j->redis_ok;
-    if (j->kind == JOB_READY) {
+    if (j->kind == JOB_CALL) {
+        if (!j->resp.status) /* cancelled before it ran */
+            http_respond_error(j->conn, 503, NULL, "shutting down", "Retry-After: 5\r\n");
+        else
+            respond_json(j->conn, j->resp.status, j->resp.doc, j->resp.extra[0] ? j->resp.extra : NULL);
+    } else if (j->kind == JOB_READY) {
         json_t *doc = json_pack("{s:s, s:b, s:b}", "status", healthy ? "ready" : "unavailable", "postgres", j->pg_ok,
                                 "redis", j->redis_ok);
         if (!healthy)
@@ -194,19 +208,20 @@ static void start_jobs(struct api *a)
         void *data = a->stopped_data;
         for (int i = 0; i < API_LANES; i++)
             connpair_close(&a->lanes[i].conn);
+        agents_free(&a->agents);
         free(a);
         cb(data);
     }
 }
 
-static void enqueue_job(struct api *a, struct http_conn *c, enum job_kind kind, int post)
+static void enqueue_job(struct api *a, struct http_conn *c, enum job_kind kind, int post, const struct http_req *req)
 {
     struct api_job *j = calloc(1, sizeof *j);
     if (!j) {
         http_respond_error(c, 503, NULL, "out of memory", "Retry-After: 1\r\n");
         return;
     }
-    j->api = a, j->conn = c, j->kind = kind, j->method_post = post;
+    j->api = a, j->conn = c, j->kind = kind, j->method_post = post, j->req = req;
     *a->queue_tail = j;
     a->queue_tail = &j->next;
     start_jobs(a);
@@ -314,7 +329,7 @@ static void handle(struct http_conn *c, const struct http_req *req, void *data)
         if (!get)
             http_respond_error(c, 405, NULL, "use GET", "Allow: GET\r\n");
         else
-            enqueue_job(a, c, JOB_READY, 0);
+            enqueue_job(a, c, JOB_READY, 0, req);
         return;
     }
     if (!strcmp(req->path, "/check-scheduled-tasks") || !strcmp(req->path, "/api/cron/check-scheduled-tasks")) {
@@ -323,7 +338,11 @@ static void handle(struct http_conn *c, const struct http_req *req, void *data)
             return;
         }
         if (check_cron_secret(a, c, req) == 0)
-            enqueue_job(a, c, JOB_COUNTS, post);
+            enqueue_job(a, c, JOB_COUNTS, post, req);
+        return;
+    }
+    if (api_tasks_owns(req->path)) {
+        enqueue_job(a, c, JOB_CALL, post, req);
         return;
     }
     http_respond_error(c, 404, NULL, "no such route", NULL);
@@ -339,12 +358,19 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tic
     }
     a->loop = loop, a->cfg = cfg, a->tick = tick, a->tick_data = tick_data;
     a->queue_tail = &a->queue;
+    struct agents_error aerr;
+    if (agents_load(&a->agents, cfg->agents_file, &aerr) != 0) {
+        snprintf(err, err_len, "%s", aerr.message);
+        free(a);
+        return NULL;
+    }
     for (int i = 0; i < API_LANES; i++) {
         a->lanes[i].api = a;
         if (connpair_init(&a->lanes[i].conn, cfg->database_url, cfg->redis_url, "agentcron-api", 5000) != 0) {
             snprintf(err, err_len, "out of memory");
             for (int k = 0; k <= i; k++)
                 connpair_close(&a->lanes[k].conn);
+            agents_free(&a->agents);
             free(a);
             return NULL;
         }
@@ -352,6 +378,7 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tic
     if (!(a->srv = http_server_start(loop, cfg->http_listen, cfg->http_max_connections, handle, a, err, err_len))) {
         for (int i = 0; i < API_LANES; i++)
             connpair_close(&a->lanes[i].conn);
+        agents_free(&a->agents);
         free(a);
         return NULL;
     }

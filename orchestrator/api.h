@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The orchestrator's HTTP surface (design.md section 6), so far: GET /healthz, GET /readyz,
- * and GET|POST /check-scheduled-tasks (also /api/cron/check-scheduled-tasks) behind
- * `Authorization: Bearer $CRON_SECRET`, compared in constant time, with failed attempts limited
- * per client address. Work that needs Postgres or Redis runs on libuv's thread pool with the
- * API's own connections. Loop-thread only. */
+/* The orchestrator's HTTP surface (design.md section 6): GET /healthz, GET /readyz, GET|POST
+ * /check-scheduled-tasks (also /api/cron/check-scheduled-tasks) behind `Authorization: Bearer
+ * $CRON_SECRET`, compared in constant time, with failed attempts limited per client address,
+ * and the task API (api_tasks.h). Work that needs Postgres or Redis runs on libuv's thread pool
+ * with the API's own connections. Loop-thread only. */
 #ifndef AGENTCRON_API_H
 #define AGENTCRON_API_H
 

@@ -141,6 +141,88 @@ check "the per-second task kept firing on time meanwhile ($n runs, latest enqueu
 check "the access log never shows the secret" '! grep -q "$CRON_SECRET" "$tmp/orch.log" && grep -q "event=http.request method=GET path=/healthz status=200" "$tmp/orch.log"'
 stop_all
 
+# --- the task API: API keys, isolation between users, validation
+port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=http://127.0.0.1:$port
+"$orch" --instance api >"$tmp/api.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do curl -s "$base/healthz" >/dev/null && break; sleep 0.1; done
+"$cli" users add alice@example.com --credits 100 >/dev/null
+"$cli" users add bob@example.com --credits 100 >/dev/null
+"$cli" users add broke@example.com --credits 0 >/dev/null
+ka=$("$cli" keys create alice@example.com --json | jq -r .key)
+kb=$("$cli" keys create bob@example.com --json | jq -r .key)
+kc=$("$cli" keys create broke@example.com --json | jq -r .key)
+A=(-H "Authorization: Bearer $ka") B=(-H "Authorization: Bearer $kb") J=(-H "Content-Type: application/json")
+req GET /api/tasks
+check "API without a key: 401: $code" '[ "$code" = 401 ] && grep -qi "^WWW-Authenticate: Bearer" "$tmp/headers"'
+req GET /api/tasks -H "Authorization: Bearer ak_notarealkeyatall000000000000"
+check "API with a made-up key: 401" '[ "$code" = 401 ]'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "Check competitor pricing and send report", "agentType": "noop",
+  "title": "Daily competitor check", "priority": "high", "async": true,
+  "schedule": {"enabled": true, "cron": "0 9 * * 1-5", "timezone": "US/Eastern"}}'
+ta=$(jq -r .task "$tmp/body")
+check "execute with a schedule: 201 and nextRunAt: $code $(cat "$tmp/body")" \
+  '[ "$code" = 201 ] && [ "$(jq -r .timezone "$tmp/body")" = America/New_York ] && [[ "$(jq -r .nextRunAt "$tmp/body")" =~ T1[34]:00:00Z$ ]]'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "now", "agentType": "noop", "async": true}'
+ra=$(jq -r .run "$tmp/body")
+check "execute now: 202 with the run: $code $(cat "$tmp/body")" '[ "$code" = 202 ] && [ "$(sql "select status from task_runs where id = $ra")" = queued ]'
+req POST /api/agent/execute "${B[@]}" "${J[@]}" -d '{"goal": "bob", "agentType": "noop", "schedule": {"cron": "*/5 * * * *"}}'
+tb=$(jq -r .task "$tmp/body")
+for bad in '{' '[]' '{"agentType": "noop"}' '{"goal": "x", "agentType": "ghost"}' '{"goal": "x", "agentType": "noop", "priority": "asap"}' \
+           '{"goal": "x", "agentType": "noop", "priority": 1e400}' '{"goal": "x", "agentType": "noop", "schedule": {"cron": "61 * * * *"}}' \
+           '{"goal": "x", "agentType": "noop", "schedule": {"cron": "* * * * *", "timezone": "Mars/Base"}}' \
+           '{"goal": 5, "agentType": "noop"}' '{"goal": "\udcff", "agentType": "noop"}'; do
+  req POST /api/agent/execute "${A[@]}" "${J[@]}" -d "$bad"
+  [ "$code" = 400 ] && jq -e .error "$tmp/body" >/dev/null || bad "invalid body $bad: $code $(cat "$tmp/body")"
+done
+ok
+req POST /api/agent/execute "${A[@]}" -H "Content-Type: text/plain" -d '{"goal": "x", "agentType": "noop"}'
+check "415 without JSON" '[ "$code" = 415 ]'
+req POST /api/agent/execute -H "Authorization: Bearer $kc" "${J[@]}" -d '{"goal": "x", "agentType": "noop"}'
+check "402 without credits: $code" '[ "$code" = 402 ]'
+req GET /api/tasks "${A[@]}"
+check "a user lists only their own tasks" '[ "$code" = 200 ] && [ "$(jq -r "[.tasks[].id] | map(tostring) | join(\",\")" "$tmp/body")" = "$ta,$((ta + 1))" ]'
+req GET "/api/tasks?limit=1" "${A[@]}"
+check "pagination" '[ "$(jq -r "[(.tasks | length), .next] | join(\",\")" "$tmp/body")" = "1,$ta" ]'
+for route in "GET /api/tasks/$tb" "GET /api/tasks/$tb/runs" "POST /api/tasks/$tb/pause" "POST /api/tasks/$tb/resume" \
+             "POST /api/tasks/$tb/trigger" "POST /api/tasks/$tb/cancel" "DELETE /api/tasks/$tb" "GET /api/runs/$ra"; do
+  set -- $route
+  if [ "$2" = "/api/runs/$ra" ]; then req "$1" "$2" "${B[@]}"; else req "$1" "$2" "${A[@]}"; fi
+  [ "$code" = 404 ] || bad "isolation: $route with the other user's key: $code"
+done
+check "isolation: nothing of the other user's task changed: $(sql "select status, schedule_enabled from tasks where id = $tb") $(sql "select count(*) from task_runs where task_id = $tb and trigger <> 'schedule'")" '[ "$(sql "select status || schedule_enabled from tasks where id = $tb")" = activetrue ] && [ "$(sql "select count(*) from task_runs where task_id = $tb and trigger <> '"'schedule'"'")" = 0 ]'
+req POST "/api/tasks/$ta/pause" "${A[@]}"
+check "pause" '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = paused ]'
+req POST "/api/tasks/$ta/resume" "${A[@]}"
+check "resume" '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = active ]'
+req POST "/api/tasks/$ta/trigger" "${A[@]}"
+rt=$(jq -r .run "$tmp/body")
+check "trigger: 202" '[ "$code" = 202 ] && [ "$(sql "select trigger from task_runs where id = $rt")" = manual ]'
+req POST "/api/tasks/$ta/cancel" "${A[@]}"
+check "cancel: $(cat "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -r .cancelled "$tmp/body")" = 1 ] && [ "$(sql "select status from task_runs where id = $rt")" = cancelled ]'
+req GET "/api/tasks/$ta/runs" "${A[@]}"
+check "runs of a task" '[ "$code" = 200 ] && [ "$(jq -r ".runs[0].id" "$tmp/body")" = "$rt" ]'
+req GET "/api/runs/$ra" "${A[@]}"
+check "a run" '[ "$code" = 200 ] && [ "$(jq -r .task "$tmp/body")" = "$((ta + 1))" ]'
+req PUT /api/tasks "${A[@]}"
+check "405 on /api/tasks" '[ "$code" = 405 ] && grep -qi "^Allow: GET" "$tmp/headers"'
+req DELETE "/api/tasks/$ta" "${A[@]}"
+check "delete" '[ "$code" = 200 ] && [ "$(sql "select status from tasks where id = $ta")" = deleted ]'
+req GET "/api/tasks/$ta" "${A[@]}"
+check "a deleted task is gone" '[ "$code" = 404 ]'
+"$cli" keys revoke "$(sql "select id from api_keys where user_id = (select id from users where email = 'bob@example.com')")" >/dev/null
+req GET /api/tasks "${B[@]}"
+check "a revoked key: 401" '[ "$code" = 401 ]'
+python3 - "$port" "$ka" >"$tmp/rate" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+for _ in range(120):  # on one kept-alive connection: well over 50 a second
+    c.request("GET", "/api/tasks", headers={"Authorization": "Bearer " + sys.argv[2]})
+    r = c.getresponse(); r.read(); print(r.status)
+PY
+check "per-key rate limit: $(sort "$tmp/rate" | uniq -c | tr '\n' ' ')" 'grep -q 429 "$tmp/rate" && grep -q 200 "$tmp/rate"'
+check "the access log never shows an API key" '! grep -q "$ka" "$tmp/api.log"'
+stop_all
+
 # --- configuration: no CRON_SECRET keeps the webhook closed; a port in use stops start-up; IPv6
 port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=http://127.0.0.1:$port
 env -u CRON_SECRET "$orch" --instance nosecret >"$tmp/nosecret.log" 2>&1 & pids+=($!)

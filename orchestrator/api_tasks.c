@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: MIT */
+/* The task API's routes. Every statement names the caller's user id, so isolation does not
+ * depend on remembering a check: another user's task simply is not found. API keys are found
+ * by their prefix and compared by SHA-256 in constant time; a key makes at most
+ * KEY_RATE_PER_S requests a second across every orchestrator (a counter in Redis). */
+#include "api_tasks.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <mbedtls/sha256.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "agents.h"
+#include "connpair.h"
+#include "http_parse.h"
+#include "runctl.h"
+#include "taskdef.h"
+#include "timefmt.h"
+
+#define KEY_RATE_PER_S 50
+
+int api_tasks_owns(const char *path)
+{
+    return !strncmp(path, "/api/", 5) && strncmp(path, "/api/cron/", 10) != 0;
+}
+
+static void reply(struct api_response *out, int status, json_t *doc)
+{
+    out->status = status;
+    out->doc = doc;
+}
+
+static void error(struct api_response *out, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void error(struct api_response *out, int status, const char *field, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *doc = json_pack("{s:s}", "error", msg);
+    if (field)
+        json_object_set_new(doc, "field", json_string(field));
+    reply(out, status, doc);
+}
+
+static void db_error(struct api_response *out, PGconn *pg)
+{
+    error(out, 503, NULL, "the database is unavailable: %.200s", PQerrorMessage(pg));
+    snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
+}
+
+static int64_t i64(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? -1 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static const char *when(int64_t ms, char out[TIMEFMT_RFC3339_MAX])
+{
+    if (ms < 0)
+        return NULL;
+    timefmt_rfc3339(ms, 0, 1, out);
+    return out;
+}
+
+/* ---- authentication ---- */
+
+/* The user of the request's API key, or -1 after answering 401/429. */
+static int64_t authenticate(struct connpair *c, const struct http_req *req, struct api_response *out)
+{
+    const char *auth = http_req_header(req, "Authorization");
+    const char *key = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
+    snprintf(out->extra, sizeof out->extra, "WWW-Authenticate: Bearer realm=\"agentcron\"\r\n");
+    if (!key || strncmp(key, "ak_", 3) != 0 || strlen(key) < 12 || strlen(key) > 100) {
+        error(out, 401, NULL, key ? "wrong credentials" : "missing credentials: send Authorization: Bearer <API key>");
+        return -1;
+    }
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%.11s", key);
+    const char *params[1] = {prefix};
+    PGresult *r = PQexecParams(c->pg,
+                               "SELECT user_id, encode(key_sha256, 'hex') FROM api_keys WHERE prefix = $1"
+                               " AND revoked_at IS NULL",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        out->extra[0] = 0;
+        db_error(out, c->pg);
+        return -1;
+    }
+    unsigned char digest[32];
+    mbedtls_sha256_ret((const unsigned char *)key, strlen(key), digest, 0);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", digest[i]);
+    const char *stored = PQntuples(r) == 1 ? PQgetvalue(r, 0, 1) : "";
+    unsigned char diff = PQntuples(r) == 1 ? 0 : 1;
+    for (int i = 0; i < 64; i++) /* constant time over the digest */
+        diff |= (unsigned char)(hex[i] ^ (stored[0] ? stored[i] : 0));
+    const int64_t user = diff ? -1 : i64(r, 0, 0);
+    PQclear(r);
+    if (user < 0) {
+        error(out, 401, NULL, "wrong credentials");
+        return -1;
+    }
+    /* per-key rate, across orchestrators: a counter per key and second */
+    redisReply *rr = redisCommand(c->redis, "EVAL %s 1 agentcron:ratelimit:%s 1000",
+                                  "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1],"
+                                  " ARGV[1]) end return n",
+                                  prefix);
+    const long long n = rr && rr->type == REDIS_REPLY_INTEGER ? rr->integer : 0;
+    freeReplyObject(rr);
+    connpair_redis_failed(c);
+    out->extra[0] = 0;
+    if (n > KEY_RATE_PER_S) {
+        error(out, 429, NULL, "more than %d requests a second with this key; slow down", KEY_RATE_PER_S);
+        snprintf(out->extra, sizeof out->extra, "Retry-After: 1\r\n");
+        return -1;
+    }
+    return user;
+}
+
+/* ---- tasks ---- */
+
+static const char sql_task[] =
+    "SELECT id, title, goal, agent_type, priority, schedule, schedule_enabled, timezone,"
+    " coalesce((extract(epoch FROM next_run_at) * 1000)::bigint, -1), status, max_attempts, timeout_ms,"
+    " (extract(epoch FROM created_at) * 1000)::bigint FROM tasks";
+
+static json_t *task_json(PGresult *r, int i)
+{
+    char next[TIMEFMT_RFC3339_MAX], created[TIMEFMT_RFC3339_MAX];
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s?, s:b, s:s}, s:s?, s:s, s:I, s:I, s:s}", "id",
+                     (json_int_t)i64(r, i, 0), "title", PQgetvalue(r, i, 1), "goal", PQgetvalue(r, i, 2), "agentType",
+                     PQgetvalue(r, i, 3), "priority", taskdef_priority_name((int)i64(r, i, 4)), "schedule", "cron",
+                     PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5), "enabled", PQgetvalue(r, i, 6)[0] == 't',
+                     "timezone", PQgetvalue(r, i, 7), "nextRunAt", when(i64(r, i, 8), next), "status",
+                     PQgetvalue(r, i, 9), "maxAttempts", (json_int_t)i64(r, i, 10), "timeoutMs",
+                     (json_int_t)i64(r, i, 11), "createdAt", when(i64(r, i, 12), created));
+}
+
+/* The caller's task id as JSON, or NULL after answering 404 (also for another user's task). */
+static json_t *own_task(PGconn *pg, int64_t user, int64_t id, struct api_response *out)
+{
+    char sql[512], ids[24], users[24];
+    snprintf(sql, sizeof sql, "%s WHERE id = $1::bigint AND user_id = $2::bigint AND status <> 'deleted'", sql_task);
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(users, sizeof users, "%" PRId64, user);
+    const char *params[2] = {ids, users};
+    PGresult *r = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        db_error(out, pg);
+        return NULL;
+    }
+    json_t *t = PQntuples(r) == 1 ? task_json(r, 0) : NULL;
+    PQclear(r);
+    if (!t)
+        error(out, 404, NULL, "no task %" PRId64, id);
+    return t;
+}
+
+static void list_tasks(PGconn *pg, int64_t user, const char *query, struct api_response *out)
+{
+    long limit = 50;
+    long long after = 0;
+    const char *l = strstr(query, "limit="), *a = strstr(query, "after=");
+    if (l && ((limit = strtol(l + 6, NULL, 10)) < 1 || limit > 500)) {
+        error(out, 400, "limit", "limit must be 1-500");
+        return;
+    }
+    if (a && (after = strtoll(a + 6, NULL, 10)) < 0) {
+        error(out, 400, "after", "after must be a task id");
+        return;
+    }
+    char sql[512], users[24], afters[24], lims[16];
+    snprintf(sql, sizeof sql,
+             "%s WHERE user_id = $1::bigint AND status <> 'deleted' AND id > $2::bigint ORDER BY id LIMIT $3::int",
+             sql_task);
+    snprintf(users, sizeof users, "%" PRId64, user);
+    snprintf(afters, sizeof afters, "%lld", after);
+    snprintf(lims, sizeof lims, "%ld", limit + 1);
+    const char *params[3] = {users, afters, lims};
+    PGresult *r = PQexecParams(pg, sql, 3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        db_error(out, pg);
+        return;
+    }
+    json_t *list = json_array();
+    const int n = PQntuples(r) > limit ? (int)limit : PQntuples(r);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(list, task_json(r, i));
+    json_t *doc = json_pack("{s:o}", "tasks", list);
+    if (PQntuples(r) > limit) /* more after this page */
+        json_object_set_new(doc, "next", json_integer(i64(r, n - 1, 0)));
+    PQclear(r);
+    reply(out, 200, doc);
+}
+
+static const char sql_run[] =
+    "SELECT r.id, r.task_id, r.status, r.trigger, r.attempt, (extract(epoch FROM r.scheduled_for) * 1000)::bigint,"
+    " coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, -1),"
+    " coalesce((extract(epoch FROM r.finished_at) * 1000)::bigint, -1), r.prompt_tokens, r.completion_tokens,"
+    " r.credits_charged, r.error, r.output FROM task_runs r";
+
+static json_t *run_json(PGresult *r, int i)
+{
+    char s[TIMEFMT_RFC3339_MAX], st[TIMEFMT_RFC3339_MAX], f[TIMEFMT_RFC3339_MAX];
+    return json_pack("{s:I, s:I, s:s, s:s, s:I, s:s, s:s?, s:s?, s:I, s:I, s:I, s:s?, s:s?}", "id",
+                     (json_int_t)i64(r, i, 0), "task", (json_int_t)i64(r, i, 1), "status", PQgetvalue(r, i, 2), "trigger",
+                     PQgetvalue(r, i, 3), "attempt", (json_int_t)i64(r, i, 4), "scheduledFor", when(i64(r, i, 5), s),
+                     "startedAt", when(i64(r, i, 6), st), "finishedAt", when(i64(r, i, 7), f), "promptTokens",
+                     (json_int_t)i64(r, i, 8), "completionTokens", (json_int_t)i64(r, i, 9), "credits",
+                     (json_int_t)i64(r, i, 10), "error", PQgetisnull(r, i, 11) ? NULL : PQgetvalue(r, i, 11), "output",
+                     PQgetisnull(r, i, 12) ? NULL : PQgetvalue(r, i, 12));
+}
+
+static void runs_of(PGconn *pg, int64_t user, int64_t task, int64_t run, struct api_response *out)
+{
+    char sql[768], ids[24], users[24];
+    snprintf(sql, sizeof sql, "%s WHERE r.user_id = $2::bigint AND %s ORDER BY r.scheduled_for DESC, r.id DESC LIMIT 50",
+             sql_run, run ? "r.id = $1::bigint" : "r.task_id = $1::bigint");
+    snprintf(ids, sizeof ids, "%" PRId64, run ? run : task);
+    snprintf(users, sizeof users, "%" PRId64, user);
+    const char *params[2] = {ids, users};
+    PGresult *r = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        db_error(out, pg);
+        return;
+    }
+    if (run) {
+        if (PQntuples(r) == 1)
+            reply(out, 200, run_json(r, 0));
+        else
+            error(out, 404, NULL, "no run %" PRId64, run);
+    } else {
+        json_t *list = json_array();
+        for (int i = 0; i < PQntuples(r); i++)
+            json_array_append_new(list, run_json(r, i));
+        reply(out, 200, json_pack("{s:o}", "runs", list));
+    }
+    PQclear(r);
+}
+
+/* pause, resume, delete: the task's status (resume starts from the next slot). */
+static void set_status(PGconn *pg, int64_t user, int64_t id, const char *status, struct api_response *out)
+{
+    json_t *t = own_task(pg, user, id, out);
+    if (!t)
+        return;
+    char ids[24], next_s[24] = "-1", zone[128];
+    const char *cron = json_string_value(json_object_get(json_object_get(t, "schedule"), "cron"));
+    int64_t next = -1;
+    struct taskdef_error terr;
+    if (!strcmp(status, "active") && cron &&
+        taskdef_schedule(cron, json_string_value(json_object_get(json_object_get(t, "schedule"), "timezone")), id,
+                         timefmt_now_ms(), zone, &next, &terr) == 0)
+        snprintf(next_s, sizeof next_s, "%" PRId64, next);
+    json_decref(t);
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *params[3] = {ids, status, next_s};
+    PGresult *r = PQexecParams(pg,
+                               "UPDATE tasks SET status = $2, schedule_enabled = schedule_enabled AND $2 <> 'deleted',"
+                               " next_run_at = CASE WHEN $3::bigint >= 0 THEN to_timestamp($3::bigint / 1000.0)"
+                               " ELSE next_run_at END, updated_at = now() WHERE id = $1::bigint",
+                               3, NULL, params, NULL, NULL, 0);
+    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        db_error(out, pg);
+        return;
+    }
+    if (!strcmp(status, "deleted")) {
+        reply(out, 200, json_pack("{s:I, s:s}", "id", (json_int_t)id, "status", "deleted"));
+        return;
+    }
+    if ((t = own_task(pg, user, id, out)))
+        reply(out, 200, t);
+}
+
+static void cancel_runs(struct connpair *c, int64_t user, int64_t id, struct api_response *out)
+{
+    json_t *t = own_task(c->pg, user, id, out);
+    if (!t)
+        return;
+    json_decref(t);
+    char ids[24], st[32], err[512];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *params[1] = {ids};
+    PGresult *r = PQexecParams(c->pg,
+                               "SELECT id FROM task_runs WHERE task_id = $1::bigint AND status IN ('queued', 'retrying',"
+                               " 'running')",
+                               1, NULL, params, NULL, NULL, 0);
+    int cancelled = 0, stopping = 0;
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+        const int rc = runctl_cancel(c->pg, c->redis, i64(r, i, 0), user, st, err, sizeof err);
+        cancelled += rc == RUNCTL_CANCELLED, stopping += rc == RUNCTL_STOPPING;
+    }
+    PQclear(r);
+    reply(out, 200, json_pack("{s:I, s:i, s:i}", "task", (json_int_t)id, "cancelled", cancelled, "stopping", stopping));
+}
+
+static void trigger(struct connpair *c, int64_t user, int64_t id, struct api_response *out)
+{
+    int64_t run, at;
+    char err[512], t[TIMEFMT_RFC3339_MAX];
+    const int rc = runctl_trigger(c->pg, c->redis, id, user, &run, &at, err, sizeof err);
+    if (rc == RUNCTL_NOT_FOUND)
+        error(out, 404, NULL, "no task %" PRId64, id);
+    else if (rc < 0)
+        db_error(out, c->pg);
+    else
+        reply(out, 202, json_pack("{s:I, s:I, s:s, s:s}", "task", (json_int_t)id, "run", (json_int_t)run, "status",
+                                  "queued", "scheduledFor", when(at, t)));
+}
+
+/* ---- POST /api/agent/execute ---- */
+
+static int has_credits(PGconn *pg, int64_t user)
+{
+    char users[24];
+    snprintf(users, sizeof users, "%" PRId64, user);
+    const char *params[1] = {users};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT credits_used + credits_reserved < monthly_credits + granted_credits FROM users"
+                               " WHERE id = $1::bigint",
+                               1, NULL, params, NULL, NULL, 0);
+    const int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0)[0] == 't' : -1;
+    PQclear(r);
+    return ok;
+}
+
+static void execute(struct connpair *c, const struct agent_set *agents, int64_t user, const struct http_req *req,
+                    struct api_response *out)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
+        return;
+    }
+    const json_t *goal = json_object_get(body, "goal"), *agent = json_object_get(body, "agentType"),
+                 *title = json_object_get(body, "title"), *prio = json_object_get(body, "priority"),
+                 *async = json_object_get(body, "async"), *sched = json_object_get(body, "schedule");
+    struct taskdef_error terr;
+    int priority = 3;
+    char zone[128] = "UTC";
+    int64_t next = -1;
+    const char *cron = NULL, *tz = NULL;
+    int enabled = 1;
+    if (!json_is_string(goal) || !json_string_length(goal) || json_string_length(goal) > 20000)
+        error(out, 400, "goal", "goal must be a string of 1-20000 characters");
+    else if (!json_is_string(agent) || !(agents && agents_find(agents, json_string_value(agent))))
+        error(out, 400, "agentType", "agentType must name an agent this deployment defines");
+    else if (title && (!json_is_string(title) || !json_string_length(title) || json_string_length(title) > 200))
+        error(out, 400, "title", "title must be a string of 1-200 characters");
+    else if (prio && (!json_is_string(prio) || (priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
+        error(out, 400, "priority", "priority must be urgent, high, normal or low");
+    else if (async && !json_is_boolean(async))
+        error(out, 400, "async", "async must be true or false");
+    else if (async && json_is_false(async))
+        error(out, 400, "async", "async: false (wait for the run) is not supported yet; poll GET /api/runs/{id}");
+    else if (sched && !json_is_object(sched))
+        error(out, 400, "schedule", "schedule must be an object {enabled, cron, timezone}");
+    if (out->status) {
+        json_decref(body);
+        return;
+    }
+    if (sched) {
+        cron = json_string_value(json_object_get(sched, "cron"));
+        tz = json_string_value(json_object_get(sched, "timezone"));
+        enabled = !json_is_false(json_object_get(sched, "enabled"));
+        if (!cron || taskdef_schedule(cron, tz, 1, timefmt_now_ms(), zone, &next, &terr) != 0) {
+            error(out, 400, cron ? terr.field : "schedule.cron", "%s", cron ? terr.message : "schedule.cron is required");
+            json_decref(body);
+            return;
+        }
+    }
+    const int credits = has_credits(c->pg, user);
+    if (credits < 0) {
+        json_decref(body);
+        db_error(out, c->pg);
+        return;
+    }
+    if (!credits) {
+        json_decref(body);
+        error(out, 402, NULL, "no credits left this period: ask for a grant or wait for the next period");
+        return;
+    }
+    char users[24], pr[8];
+    snprintf(users, sizeof users, "%" PRId64, user);
+    snprintf(pr, sizeof pr, "%d", priority);
+    const char *params[5] = {users, title ? json_string_value(title) : json_string_value(goal),
+                             json_string_value(goal), json_string_value(agent), pr};
+    char ttl[201];
+    if (!title) { /* the goal, shortened, names the task */
+        snprintf(ttl, sizeof ttl, "%.200s", json_string_value(goal));
+        params[1] = ttl;
+    }
+    PGresult *r = PQexecParams(c->pg,
+                               "INSERT INTO tasks (user_id, title, goal, agent_type, priority) VALUES ($1::bigint, $2, $3,"
+                               " $4, $5::smallint) RETURNING id",
+                               5, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        error(out, 400, NULL, "the task was refused: %.300s", PQresultErrorMessage(r));
+        PQclear(r);
+        json_decref(body);
+        return;
+    }
+    const int64_t id = i64(r, 0, 0);
+    PQclear(r);
+    if (cron) { /* the first slot with the task's own id as H key */
+        taskdef_schedule(cron, tz, id, timefmt_now_ms(), zone, &next, &terr);
+        char ids[24], next_s[24];
+        snprintf(ids, sizeof ids, "%" PRId64, id);
+        snprintf(next_s, sizeof next_s, "%" PRId64, next);
+        const char *p2[5] = {ids, cron, zone, next_s, enabled ? "true" : "false"};
+        r = PQexecParams(c->pg,
+                         "UPDATE tasks SET schedule = $2, timezone = $3, next_run_at = to_timestamp($4::bigint / 1000.0),"
+                         " schedule_enabled = $5::boolean WHERE id = $1::bigint",
+                         5, NULL, p2, NULL, NULL, 0);
+        PQclear(r);
+        char t[TIMEFMT_RFC3339_MAX];
+        reply(out, 201, json_pack("{s:I, s:s, s:s, s:s, s:b}", "task", (json_int_t)id, "nextRunAt", when(next, t),
+                                  "timezone", zone, "cron", cron, "enabled", enabled));
+    } else
+        trigger(c, user, id, out);
+    json_decref(body); /* cron and tz point into it */
+}
+
+/* ---- routing ---- */
+
+/* "/api/tasks/12/runs" -> id 12, rest "/runs". 0 if not a number. */
+static int64_t path_id(const char *path, const char *prefix, const char **rest)
+{
+    const size_t n = strlen(prefix);
+    if (strncmp(path, prefix, n) != 0)
+        return 0;
+    char *end;
+    const long long id = strtoll(path + n, &end, 10);
+    if (end == path + n || id <= 0)
+        return 0;
+    *rest = end;
+    return id;
+}
+
+void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const struct http_req *req,
+                     struct api_response *out)
+{
+    memset(out, 0, sizeof *out);
+    char err[512];
+    if (connpair_ensure(c, err, sizeof err) != 0) {
+        error(out, 503, NULL, "unavailable: %.300s", err);
+        snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
+        return;
+    }
+    const int64_t user = authenticate(c, req, out);
+    if (user < 0)
+        return;
+    const char *m = req->method, *rest = "";
+    const int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
+    int64_t id;
+    if (post && req->body_len) {
+        const char *ct = http_req_header(req, "Content-Type");
+        if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+            error(out, 415, NULL, "send the body as Content-Type: application/json");
+            return;
+        }
+    }
+    if (!strcmp(req->path, "/api/agent/execute")) {
+        if (!post)
+            error(out, 405, NULL, "use POST"), snprintf(out->extra, sizeof out->extra, "Allow: POST\r\n");
+        else
+            execute(c, agents, user, req, out);
+    } else if (!strcmp(req->path, "/api/tasks")) {
+        if (!get)
+            error(out, 405, NULL, "use GET"), snprintf(out->extra, sizeof out->extra, "Allow: GET\r\n");
+        else
+            list_tasks(c->pg, user, req->query, out);
+    } else if ((id = path_id(req->path, "/api/tasks/", &rest))) {
+        if (!*rest && get) {
+            json_t *t = own_task(c->pg, user, id, out);
+            if (t)
+                reply(out, 200, t);
+        } else if (!*rest && del)
+            set_status(c->pg, user, id, "deleted", out);
+        else if (!strcmp(rest, "/runs") && get) {
+            json_t *t = own_task(c->pg, user, id, out); /* 404 for anyone else's */
+            json_decref(t);
+            if (t)
+                runs_of(c->pg, user, id, 0, out);
+        }
+        else if (!strcmp(rest, "/pause") && post)
+            set_status(c->pg, user, id, "paused", out);
+        else if (!strcmp(rest, "/resume") && post)
+            set_status(c->pg, user, id, "active", out);
+        else if (!strcmp(rest, "/trigger") && post)
+            trigger(c, user, id, out);
+        else if (!strcmp(rest, "/cancel") && post)
+            cancel_runs(c, user, id, out);
+        else if (!*rest || !strcmp(rest, "/runs") || !strcmp(rest, "/pause") || !strcmp(rest, "/resume") ||
+                 !strcmp(rest, "/trigger") || !strcmp(rest, "/cancel")) {
+            const char *allow = !*rest ? "GET, DELETE" : !strcmp(rest, "/runs") ? "GET" : "POST";
+            error(out, 405, NULL, "use %s", allow);
+            snprintf(out->extra, sizeof out->extra, "Allow: %s\r\n", allow);
+        } else
+            error(out, 404, NULL, "no such route");
+    } else if ((id = path_id(req->path, "/api/runs/", &rest)) && !*rest) {
+        if (!get)
+            error(out, 405, NULL, "use GET"), snprintf(out->extra, sizeof out->extra, "Allow: GET\r\n");
+        else
+            runs_of(c->pg, user, 0, id, out);
+    } else
+        error(out, 404, NULL, "no such route");
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* The task API under /api/ (design.md sections 6 and 8), served with a user's API key
+ * (`Authorization: Bearer ak_...`): create a task and run it now or schedule it, list, read,
+ * pause, resume, trigger, cancel and delete tasks, read runs. A user sees and changes only their
+ * own tasks: anyone else's is a 404. Blocking (Postgres and Redis): called on the API's lanes,
+ * one request per lane at a time. */
+#ifndef AGENTCRON_API_TASKS_H
+#define AGENTCRON_API_TASKS_H
+
+struct agent_set;
+struct connpair;
+struct http_req;
+struct json_t;
+
+struct api_response {
+    int status;
+    struct json_t *doc;  /* the body, owned (the caller sends and frees it) */
+    char extra[160];     /* extra header lines */
+};
+
+/* Whether path belongs to the task API. */
+int api_tasks_owns(const char *path);
+
+/* Authenticates and serves one request. agents may be NULL (only noop exists). */
+void api_tasks_serve(struct connpair *conn, const struct agent_set *agents, const struct http_req *req,
+                     struct api_response *out);
+
+#endif
