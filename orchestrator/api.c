@@ -22,6 +22,7 @@
 #include "connpair.h"
 #include "http_server.h"
 #include "log.h"
+#include "queue.h"
 #include "timefmt.h"
 
 #define API_LANES 4
@@ -29,7 +30,7 @@
 #define AUTH_WINDOW_MS 60000
 #define AUTH_TABLE 256
 
-enum job_kind { JOB_READY, JOB_COUNTS, JOB_CALL };
+enum job_kind { JOB_READY, JOB_COUNTS, JOB_CALL, JOB_METRICS };
 
 struct api_job {
     struct api *api;
@@ -42,6 +43,7 @@ struct api_job {
     char error[512];
     const struct http_req *req; /* JOB_CALL: the request (valid until answered) */
     struct api_response resp;
+    char *metrics; /* JOB_METRICS: the text gathered on the lane */
     struct api_job *next;
 };
 
@@ -100,10 +102,87 @@ static const char sql_counts[] =
     "SELECT count(*), count(*) FILTER (WHERE next_run_at <= now()) FROM tasks"
     " WHERE schedule_enabled AND status = 'active'";
 
+/* Prometheus text for what Postgres and Redis know; the loop adds its own counters. */
+static const char sql_metrics[] =
+    "SELECT (SELECT coalesce(json_object_agg(status, n), '{}') FROM (SELECT status, count(*) AS n FROM task_runs"
+    "        WHERE status IN ('queued', 'running', 'retrying') OR finished_at > now() - interval '1 day'"
+    "        GROUP BY status) s)::text,"
+    " count(*) FILTER (WHERE l <= 0.01), count(*) FILTER (WHERE l <= 0.05), count(*) FILTER (WHERE l <= 0.1),"
+    " count(*) FILTER (WHERE l <= 0.5), count(*) FILTER (WHERE l <= 1), count(*) FILTER (WHERE l <= 5),"
+    " count(*) FILTER (WHERE l <= 30), count(*), coalesce(sum(l), 0),"
+    " (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM task_runs WHERE finished_at > now() - interval '1 day'),"
+    " (SELECT coalesce(sum(credits_charged), 0) FROM task_runs WHERE finished_at > now() - interval '1 day'),"
+    " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active')"
+    " FROM (SELECT extract(epoch FROM enqueued_at - scheduled_for) AS l FROM task_runs"
+    "       WHERE trigger = 'schedule' AND enqueued_at > now() - interval '1 hour') x";
+
+static void gather_metrics(struct lane *l, struct api_job *j)
+{
+    PGresult *r = PQexec(l->conn.pg, sql_metrics);
+    j->pg_ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!j->pg_ok) {
+        snprintf(j->error, sizeof j->error, "postgres: %s", PQerrorMessage(l->conn.pg));
+        PQclear(r);
+        return;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        PQclear(r);
+        return;
+    }
+    fputs("# HELP agentcron_runs Runs by status: queued, running and retrying now; others finished in the last day.\n"
+          "# TYPE agentcron_runs gauge\n", f);
+    json_t *by = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    static const char *const statuses[] = {"queued", "running", "retrying", "succeeded", "failed", "timed_out",
+                                           "cancelled", "insufficient_credits"};
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        fprintf(f, "agentcron_runs{status=\"%s\"} %lld\n", statuses[i],
+                (long long)json_integer_value(json_object_get(by, statuses[i])));
+    json_decref(by);
+    static const char *const le[] = {"0.01", "0.05", "0.1", "0.5", "1", "5", "30", "+Inf"};
+    fputs("# HELP agentcron_fire_lateness_seconds From a slot to its run being queued (scheduled runs, last hour).\n"
+          "# TYPE agentcron_fire_lateness_seconds histogram\n", f);
+    for (int i = 0; i < 8; i++)
+        fprintf(f, "agentcron_fire_lateness_seconds_bucket{le=\"%s\"} %s\n", le[i], PQgetvalue(r, 0, 1 + i));
+    fprintf(f, "agentcron_fire_lateness_seconds_sum %s\nagentcron_fire_lateness_seconds_count %s\n",
+            PQgetvalue(r, 0, 9), PQgetvalue(r, 0, 8));
+    fprintf(f, "# HELP agentcron_tokens Tokens of runs finished in the last day.\n# TYPE agentcron_tokens gauge\n"
+               "agentcron_tokens %s\n# HELP agentcron_credits Credits charged for runs finished in the last day.\n"
+               "# TYPE agentcron_credits gauge\nagentcron_credits %s\n"
+               "# HELP agentcron_scheduled_tasks Tasks with an active schedule.\n# TYPE agentcron_scheduled_tasks gauge\n"
+               "agentcron_scheduled_tasks %s\n",
+            PQgetvalue(r, 0, 10), PQgetvalue(r, 0, 11), PQgetvalue(r, 0, 12));
+    PQclear(r);
+    struct queue q;
+    struct queue_stats st;
+    struct queue_error qerr;
+    j->redis_ok = queue_init(&q, "default", &qerr) == 0 && queue_stats(&q, l->conn.redis, &st, &qerr) == 0;
+    if (j->redis_ok)
+        fprintf(f, "# HELP agentcron_queue_jobs Jobs in the Redis queue by state.\n# TYPE agentcron_queue_jobs gauge\n"
+                   "agentcron_queue_jobs{state=\"waiting\"} %lld\nagentcron_queue_jobs{state=\"active\"} %lld\n"
+                   "agentcron_queue_jobs{state=\"delayed\"} %lld\nagentcron_queue_jobs{state=\"dead\"} %lld\n",
+                (long long)st.waiting, (long long)st.active, (long long)st.delayed, (long long)st.dead);
+    else
+        snprintf(j->error, sizeof j->error, "%s", qerr.message);
+    fclose(f);
+    j->metrics = text;
+}
+
 static void run_job(uv_work_t *w)
 {
     struct lane *l = w->data;
     struct api_job *j = l->job;
+    if (j->kind == JOB_METRICS) {
+        char err[512];
+        if (connpair_ensure(&l->conn, err, sizeof err) != 0)
+            snprintf(j->error, sizeof j->error, "%s", err);
+        else
+            gather_metrics(l, j);
+        connpair_redis_failed(&l->conn);
+        return;
+    }
     if (j->kind == JOB_CALL) {
         api_tasks_serve(&l->conn, &l->api->agents, j->req, &j->resp);
         return;
@@ -138,7 +217,29 @@ static void finish_job(struct api *a, struct api_job *j)
     char now[TIMEFMT_RFC3339_MAX];
     timefmt_rfc3339(timefmt_now_ms(), 0, 1, now);
     const int healthy = j->pg_ok && j->redis_ok;
-    if (j->kind == JOB_CALL) {
+    if (j->kind == JOB_METRICS) {
+        if (!j->metrics || !j->pg_ok || !j->redis_ok) {
+            http_respond_error(j->conn, 503, NULL, j->error[0] ? j->error : "metrics unavailable", "Retry-After: 5\r\n");
+        } else {
+            char *text = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&text, &len);
+            if (f) {
+                fputs(j->metrics, f);
+                struct http_count counts[HTTP_COUNTS_MAX];
+                const int n = http_server_counts(a->srv, counts);
+                fputs("# HELP agentcron_http_requests_total Requests answered, by route and status.\n"
+                      "# TYPE agentcron_http_requests_total counter\n", f);
+                for (int i = 0; i < n; i++)
+                    fprintf(f, "agentcron_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", counts[i].route,
+                            counts[i].status, (unsigned long long)counts[i].count);
+                fclose(f);
+            }
+            http_respond(j->conn, 200, "text/plain; version=0.0.4", NULL, text ? text : "", text ? len : 0);
+            free(text);
+        }
+        free(j->metrics);
+    } else if (j->kind == JOB_CALL) {
         if (!j->resp.status) /* cancelled before it ran */
             http_respond_error(j->conn, 503, NULL, "shutting down", "Retry-After: 5\r\n");
         else
@@ -339,6 +440,13 @@ static void handle(struct http_conn *c, const struct http_req *req, void *data)
         }
         if (check_cron_secret(a, c, req) == 0)
             enqueue_job(a, c, JOB_COUNTS, post, req);
+        return;
+    }
+    if (!strcmp(req->path, "/metrics")) {
+        if (!get)
+            http_respond_error(c, 405, NULL, "use GET", "Allow: GET\r\n");
+        else
+            enqueue_job(a, c, JOB_METRICS, 0, req);
         return;
     }
     if (api_tasks_owns(req->path)) {

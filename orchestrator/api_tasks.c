@@ -323,6 +323,83 @@ static void trigger(struct connpair *c, int64_t user, int64_t id, struct api_res
                                   "queued", "scheduledFor", when(at, t)));
 }
 
+/* PATCH: title, goal, priority, and the schedule (cron, timezone, enabled), given flat or as
+ * {"schedule": {...}}; next_run_at follows any schedule change. */
+static void patch_task(PGconn *pg, int64_t user, int64_t id, const struct http_req *req, struct api_response *out)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *t = json_is_object(body) ? own_task(pg, user, id, out) : NULL;
+    if (!json_is_object(body))
+        error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
+    if (!t) {
+        json_decref(body);
+        return;
+    }
+    const json_t *sched = json_object_get(body, "schedule");
+    const json_t *src = json_is_object(sched) ? sched : body;
+    const json_t *title = json_object_get(body, "title"), *goal = json_object_get(body, "goal"),
+                 *prio = json_object_get(body, "priority"), *cron = json_object_get(src, "cron"),
+                 *tz = json_object_get(src, "timezone"), *enabled = json_object_get(src, "enabled");
+    const json_t *old = json_object_get(t, "schedule");
+    struct taskdef_error terr;
+    int priority = 0;
+    char zone[128] = "", next_s[24] = "-1";
+    if (sched && !json_is_object(sched))
+        error(out, 400, "schedule", "schedule must be an object {cron, timezone, enabled}");
+    else if (title && (!json_is_string(title) || !json_string_length(title) || json_string_length(title) > 200))
+        error(out, 400, "title", "title must be a string of 1-200 characters");
+    else if (goal && (!json_is_string(goal) || json_string_length(goal) > 20000))
+        error(out, 400, "goal", "goal must be a string of at most 20000 characters");
+    else if (prio && (!json_is_string(prio) || (priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
+        error(out, 400, "priority", "priority must be urgent, high, normal or low");
+    else if ((cron && !json_is_string(cron)) || (tz && !json_is_string(tz)) || (enabled && !json_is_boolean(enabled)))
+        error(out, 400, cron && !json_is_string(cron) ? "cron" : tz && !json_is_string(tz) ? "timezone" : "enabled",
+              "cron and timezone must be strings, enabled true or false");
+    if (!out->status && (cron || tz || enabled)) {
+        const char *c = cron ? json_string_value(cron) : json_string_value(json_object_get(old, "cron"));
+        const char *z = tz ? json_string_value(tz) : cron ? NULL : json_string_value(json_object_get(old, "timezone"));
+        const int on = enabled ? json_is_true(enabled) : cron ? 1 : json_is_true(json_object_get(old, "enabled"));
+        int64_t next = -1;
+        if (!c && on)
+            error(out, 400, "cron", "the task has no schedule: give cron");
+        else if (c && taskdef_schedule(c, z, id, timefmt_now_ms(), zone, &next, &terr) != 0)
+            error(out, 400, terr.field, "%s", terr.message);
+        else if (on)
+            snprintf(next_s, sizeof next_s, "%" PRId64, next);
+        if (!out->status && !on)
+            snprintf(next_s, sizeof next_s, "-2"); /* keep the schedule, switched off */
+    }
+    if (out->status) {
+        json_decref(body);
+        json_decref(t);
+        return;
+    }
+    char ids[24], pr[8];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(pr, sizeof pr, "%d", priority);
+    const char *params[7] = {ids, title ? json_string_value(title) : NULL, goal ? json_string_value(goal) : NULL,
+                             priority ? pr : NULL, cron ? json_string_value(cron) : NULL, zone[0] ? zone : NULL, next_s};
+    PGresult *r = PQexecParams(
+        pg,
+        "UPDATE tasks SET title = coalesce($2, title), goal = coalesce($3, goal), priority = coalesce($4::smallint, priority),"
+        " schedule = coalesce($5, schedule), timezone = coalesce($6, timezone),"
+        " schedule_enabled = CASE WHEN $7::bigint >= 0 THEN true WHEN $7::bigint = -2 THEN false ELSE schedule_enabled END,"
+        " next_run_at = CASE WHEN $7::bigint >= 0 THEN to_timestamp($7::bigint / 1000.0) ELSE next_run_at END,"
+        " updated_at = now() WHERE id = $1::bigint",
+        7, NULL, params, NULL, NULL, 0);
+    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    json_decref(body);
+    json_decref(t);
+    if (!ok) {
+        db_error(out, pg);
+        return;
+    }
+    if ((t = own_task(pg, user, id, out)))
+        reply(out, 200, t);
+}
+
 /* ---- POST /api/agent/execute ---- */
 
 static int has_credits(PGconn *pg, int64_t user)
@@ -403,8 +480,14 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
     const char *params[5] = {users, title ? json_string_value(title) : json_string_value(goal),
                              json_string_value(goal), json_string_value(agent), pr};
     char ttl[201];
-    if (!title) { /* the goal, shortened, names the task */
-        snprintf(ttl, sizeof ttl, "%.200s", json_string_value(goal));
+    if (!title) { /* the goal, shortened at a character boundary, names the task */
+        const char *g = json_string_value(goal);
+        size_t n = strlen(g);
+        if (n > 200)
+            for (n = 200; n > 0 && ((unsigned char)g[n] & 0xC0) == 0x80;)
+                n--; /* g[n] continues a character that began before the cut: cut before it */
+        memcpy(ttl, g, n);
+        ttl[n] = 0;
         params[1] = ttl;
     }
     PGresult *r = PQexecParams(c->pg,
@@ -470,7 +553,8 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
     const char *m = req->method, *rest = "";
     const int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
     int64_t id;
-    if (post && req->body_len) {
+    const int patch = !strcmp(m, "PATCH");
+    if ((post || patch) && req->body_len) {
         const char *ct = http_req_header(req, "Content-Type");
         if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
             error(out, 415, NULL, "send the body as Content-Type: application/json");
@@ -494,6 +578,8 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
                 reply(out, 200, t);
         } else if (!*rest && del)
             set_status(c->pg, user, id, "deleted", out);
+        else if (!*rest && patch)
+            patch_task(c->pg, user, id, req, out);
         else if (!strcmp(rest, "/runs") && get) {
             json_t *t = own_task(c->pg, user, id, out); /* 404 for anyone else's */
             json_decref(t);
@@ -510,7 +596,7 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
             cancel_runs(c, user, id, out);
         else if (!*rest || !strcmp(rest, "/runs") || !strcmp(rest, "/pause") || !strcmp(rest, "/resume") ||
                  !strcmp(rest, "/trigger") || !strcmp(rest, "/cancel")) {
-            const char *allow = !*rest ? "GET, DELETE" : !strcmp(rest, "/runs") ? "GET" : "POST";
+            const char *allow = !*rest ? "GET, PATCH, DELETE" : !strcmp(rest, "/runs") ? "GET" : "POST";
             error(out, 405, NULL, "use %s", allow);
             snprintf(out->extra, sizeof out->extra, "Allow: %s\r\n", allow);
         } else

@@ -39,6 +39,8 @@ struct http_server {
     void *data;
     int max_connections, nconn, port;
     int unfreed; /* connections whose handles are not closed yet */
+    struct http_count counts[HTTP_COUNTS_MAX];
+    int ncounts;
     struct http_conn *conns;
     int stopping, listener_closed;
     void (*on_closed)(void *);
@@ -139,6 +141,37 @@ static void on_written(uv_write_t *w, int status)
     process(c); /* a pipelined request may be waiting already */
 }
 
+/* Counts a request under its route: the path with each run of digits as {id}, so the set of
+ * labels stays small; past HTTP_COUNTS_MAX routes, the rest count as "other". */
+static void count_request(struct http_server *s, const char *path, int status)
+{
+    char route[64];
+    size_t o = 0;
+    for (const char *p = path; *p && o + 5 < sizeof route; p++) {
+        if (*p >= '0' && *p <= '9') {
+            memcpy(route + o, "{id}", 4), o += 4;
+            while (p[1] >= '0' && p[1] <= '9')
+                p++;
+        } else
+            route[o++] = *p;
+    }
+    route[o] = 0;
+    for (int i = 0; i < s->ncounts; i++)
+        if (s->counts[i].status == status && !strcmp(s->counts[i].route, route)) {
+            s->counts[i].count++;
+            return;
+        }
+    if (s->ncounts == HTTP_COUNTS_MAX - 1 && strcmp(route, "other") != 0) {
+        count_request(s, "other", status);
+        return;
+    }
+    if (s->ncounts < HTTP_COUNTS_MAX) {
+        struct http_count *n = &s->counts[s->ncounts++];
+        snprintf(n->route, sizeof n->route, "%s", route);
+        n->status = status, n->count = 1;
+    }
+}
+
 static void send_response(struct http_conn *c, int status, const char *content_type, const char *extra_headers,
                           const char *body, size_t body_len, const char *method, const char *target)
 {
@@ -166,6 +199,7 @@ static void send_response(struct http_conn *c, int status, const char *content_t
     if (close_after)
         c->want_close = 1;
     const int64_t ms = c->started_ms ? timefmt_now_ms() - c->started_ms : 0;
+    count_request(c->srv, target, status);
     LOG(LOG_INFO, "http.request", LOG_S("method", method), LOG_S("path", target), LOG_I("status", status),
         LOG_I("ms", ms), LOG_S("client", c->peer));
     wr->conn = c, wr->buf = buf;
@@ -448,4 +482,10 @@ const char *http_conn_peer(const struct http_conn *conn)
 int http_server_port(const struct http_server *s)
 {
     return s->port;
+}
+
+int http_server_counts(const struct http_server *s, struct http_count *out)
+{
+    memcpy(out, s->counts, (size_t)s->ncounts * sizeof *out);
+    return s->ncounts;
 }

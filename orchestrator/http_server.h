@@ -47,6 +47,16 @@ const char *http_conn_peer(const struct http_conn *conn);
 /* The port actually listened on (useful with port 0). */
 int http_server_port(const struct http_server *s);
 
+/* Requests answered since start, by route (the path with numbers as {id}) and status. */
+struct http_count {
+    char route[64];
+    int status;
+    uint64_t count;
+};
+#define HTTP_COUNTS_MAX 128
+/* Copies up to HTTP_COUNTS_MAX counts into out; returns how many. */
+int http_server_counts(const struct http_server *s, struct http_count *out);
+
 /* The reason phrase of a status code. */
 const char *http_status_text(int status);
 

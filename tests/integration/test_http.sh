@@ -175,6 +175,11 @@ for bad in '{' '[]' '{"agentType": "noop"}' '{"goal": "x", "agentType": "ghost"}
   [ "$code" = 400 ] && jq -e .error "$tmp/body" >/dev/null || bad "invalid body $bad: $code $(cat "$tmp/body")"
 done
 ok
+long=$(printf 'é%.0s' $(seq 150))
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d "{\"goal\": \"$long\", \"agentType\": \"noop\", \"async\": true}"
+check "a long non-ASCII goal names its task whole characters: $code" \
+  '[ "$code" = 202 ] && [ "$(sql "select length(title) from tasks where id = $(jq -r .task "$tmp/body")")" = 100 ]'
+sql "delete from tasks where id = $(jq -r .task "$tmp/body")"
 req POST /api/agent/execute "${A[@]}" -H "Content-Type: text/plain" -d '{"goal": "x", "agentType": "noop"}'
 check "415 without JSON" '[ "$code" = 415 ]'
 req POST /api/agent/execute -H "Authorization: Bearer $kc" "${J[@]}" -d '{"goal": "x", "agentType": "noop"}'
@@ -189,6 +194,8 @@ for route in "GET /api/tasks/$tb" "GET /api/tasks/$tb/runs" "POST /api/tasks/$tb
   if [ "$2" = "/api/runs/$ra" ]; then req "$1" "$2" "${B[@]}"; else req "$1" "$2" "${A[@]}"; fi
   [ "$code" = 404 ] || bad "isolation: $route with the other user's key: $code"
 done
+req PATCH "/api/tasks/$tb" "${A[@]}" "${J[@]}" -d '{"title": "hijacked"}'
+check "isolation: PATCH of another user's task: $code" '[ "$code" = 404 ]'
 check "isolation: nothing of the other user's task changed: $(sql "select status, schedule_enabled from tasks where id = $tb") $(sql "select count(*) from task_runs where task_id = $tb and trigger <> 'schedule'")" '[ "$(sql "select status || schedule_enabled from tasks where id = $tb")" = activetrue ] && [ "$(sql "select count(*) from task_runs where task_id = $tb and trigger <> '"'schedule'"'")" = 0 ]'
 req POST "/api/tasks/$ta/pause" "${A[@]}"
 check "pause" '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = paused ]'
@@ -203,6 +210,15 @@ req GET "/api/tasks/$ta/runs" "${A[@]}"
 check "runs of a task" '[ "$code" = 200 ] && [ "$(jq -r ".runs[0].id" "$tmp/body")" = "$rt" ]'
 req GET "/api/runs/$ra" "${A[@]}"
 check "a run" '[ "$code" = 200 ] && [ "$(jq -r .task "$tmp/body")" = "$((ta + 1))" ]'
+req PATCH "/api/tasks/$tb" "${B[@]}" "${J[@]}" -d '{"schedule": {"cron": "0 6 * * *", "timezone": "Europe/Paris"}, "priority": "low", "goal": "new goal"}'
+check "PATCH the schedule: $code $(cat "$tmp/body")" \
+  '[ "$code" = 200 ] && [ "$(jq -r "[.schedule.cron, .schedule.timezone, .priority, .goal] | join(\",\")" "$tmp/body")" = "0 6 * * *,Europe/Paris,low,new goal" ] && [[ "$(jq -r .nextRunAt "$tmp/body")" =~ T0[45]:00:00Z$ ]]'
+req PATCH "/api/tasks/$tb" "${B[@]}" "${J[@]}" -d '{"cron": "0 25 * * *"}'
+check "PATCH with a bad cron: 400 naming the field: $(cat "$tmp/body")" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = schedule ] && [ "$(sql "select schedule from tasks where id = $tb")" = "0 6 * * *" ]'
+req PATCH "/api/tasks/$tb" "${B[@]}" "${J[@]}" -d '{"enabled": false}'
+check "PATCH enabled false" '[ "$code" = 200 ] && [ "$(jq -r .schedule.enabled "$tmp/body")" = false ] && [ "$(sql "select schedule_enabled from tasks where id = $tb")" = f ]'
+req GET /metrics
+check "metrics in Prometheus text: $code" '[ "$code" = 200 ] && grep -q "^agentcron_runs{status=\"cancelled\"} [0-9]" "$tmp/body" && grep -q "^agentcron_fire_lateness_seconds_bucket{le=\"+Inf\"}" "$tmp/body" && grep -q "^agentcron_queue_jobs{state=\"waiting\"}" "$tmp/body" && grep -q "^agentcron_http_requests_total{route=\"/api/tasks/{id}\",status=\"404\"} [0-9]" "$tmp/body"'
 req PUT /api/tasks "${A[@]}"
 check "405 on /api/tasks" '[ "$code" = 405 ] && grep -qi "^Allow: GET" "$tmp/headers"'
 req DELETE "/api/tasks/$ta" "${A[@]}"
