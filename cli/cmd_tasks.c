@@ -37,7 +37,8 @@ static const char usage_text[] =
     "(default), skip, catch_up; --overlap: allow (default), skip, queue_one, cancel_previous.\n"
     "--config is the agent settings the task overrides (JSON; only what the agent allows).\n"
     "pause keeps the schedule but stops firing; resume fires again from the next slot; trigger\n"
-    "runs it now; cancel stops its queued and running runs; rm deletes it (runs are kept).\n"
+    "runs it now; cancel stops its queued and running runs; rm deletes it and cancels its runs\n"
+    "(their history is kept).\n"
     "backfill creates the runs of the past slots from --from to --to (RFC 3339), never twice.\n"
     "\n"
     "exit status: 0 ok, 1 failure (e.g. no such task), 2 usage or invalid input\n";
@@ -584,13 +585,11 @@ static int cmd_set_status(struct cli_conn *c, int64_t id, const char *verb, int 
     json_decref(t);
     if (rc)
         return rc;
-    if (!strcmp(verb, "rm")) { /* its queued runs go too */
-        PGresult *q = PQexecParams(c->pg, "SELECT id FROM task_runs WHERE task_id = $1::bigint AND status IN ('queued', 'retrying')",
-                                   1, NULL, params, NULL, NULL, 0);
-        char st[32], err[512];
-        for (int i = 0; PQresultStatus(q) == PGRES_TUPLES_OK && i < PQntuples(q); i++)
-            runctl_cancel(c->pg, c->redis, cli_i64(q, i, 0), 0, st, err, sizeof err);
-        PQclear(q);
+    if (!strcmp(verb, "rm")) { /* its queued and running runs are cancelled too */
+        int cancelled, stopping;
+        char err[512];
+        if (runctl_cancel_task(c->pg, c->redis, id, 0, &cancelled, &stopping, err, sizeof err) != 0)
+            cli_error(CMD, 0, "task %" PRId64 " deleted, but cancelling its runs failed: %s", id, err);
     }
     if (!(t = load_task(c->pg, id)))
         return CLI_FAILURE;
@@ -631,29 +630,16 @@ static int cmd_cancel(struct cli_conn *c, int64_t id, int json)
     if (!t)
         return CLI_FAILURE;
     json_decref(t);
-    char ids[24], st[32], err[512];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *params[1] = {ids};
-    PGresult *r = PQexecParams(c->pg,
-                               "SELECT id FROM task_runs WHERE task_id = $1::bigint AND status IN ('queued', 'retrying',"
-                               " 'running') ORDER BY id",
-                               1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return sql_failed(c->pg, r, "finding the task's runs");
-    int cancelled = 0, stopping = 0, failed = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        const int rc = runctl_cancel(c->pg, c->redis, cli_i64(r, i, 0), 0, st, err, sizeof err);
-        cancelled += rc == RUNCTL_CANCELLED, stopping += rc == RUNCTL_STOPPING;
-        if (rc < 0)
-            failed++, cli_error(CMD, 0, "run %" PRId64 ": %s", cli_i64(r, i, 0), err);
-    }
-    PQclear(r);
+    int cancelled, stopping;
+    char err[512];
+    if (runctl_cancel_task(c->pg, c->redis, id, 0, &cancelled, &stopping, err, sizeof err) != 0)
+        return cli_error(CMD, CLI_FAILURE, "cancelling the runs of task %" PRId64 ": %s", id, err);
     if (json)
         cli_print_json(json_pack("{s:I, s:i, s:i}", "task", (json_int_t)id, "cancelled", cancelled, "stopping", stopping));
     else
         printf("task %" PRId64 ": %d queued run%s cancelled, %d running run%s stopping\n", id, cancelled,
                cancelled == 1 ? "" : "s", stopping, stopping == 1 ? "" : "s");
-    return failed ? CLI_FAILURE : CLI_OK;
+    return CLI_OK;
 }
 
 static int cmd_backfill(struct cli_conn *c, int64_t id, const struct task_opts *o)

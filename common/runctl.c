@@ -113,3 +113,31 @@ int runctl_trigger(struct pg_conn *pg, redisContext *redis, int64_t task_id, int
     }
     return RUNCTL_TRIGGERED;
 }
+
+int runctl_cancel_task(struct pg_conn *pg, redisContext *redis, int64_t task_id, int64_t user_id, int *cancelled,
+                       int *stopping, char *err, size_t len)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRId64, task_id);
+    const char *params[1] = {ids};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT id FROM task_runs WHERE task_id = $1::bigint AND status IN ('queued', 'retrying',"
+                               " 'running') ORDER BY id",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, len, "postgres: %s", PQresultErrorMessage(r));
+        err[strcspn(err, "\n")] = 0;
+        PQclear(r);
+        return -1;
+    }
+    *cancelled = *stopping = 0;
+    int rc = 0;
+    char status[32];
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        const int one = runctl_cancel(pg, redis, strtoll(PQgetvalue(r, i, 0), NULL, 10), user_id, status, err, len);
+        *cancelled += one == RUNCTL_CANCELLED, *stopping += one == RUNCTL_STOPPING;
+        rc = one < 0 ? -1 : 0;
+    }
+    PQclear(r);
+    return rc;
+}

@@ -25,6 +25,12 @@ enum runctl_cancel_result {
 int runctl_cancel(struct pg_conn *pg, struct redisContext *redis, int64_t id, int64_t user_id, char status[32],
                   char *err, size_t len);
 
+/* Cancels every queued, retrying or running run of task task_id (user_id > 0: only that user's),
+ * as runctl_cancel does for each; counts those cancelled at once and those stopping. 0, or -1
+ * with *err (the runs handled before the failure stay handled). */
+int runctl_cancel_task(struct pg_conn *pg, struct redisContext *redis, int64_t task_id, int64_t user_id,
+                       int *cancelled, int *stopping, char *err, size_t len);
+
 /* Creates a run of task task_id now (trigger manual) and queues it; user_id > 0 restricts it to
  * that user's tasks. RUNCTL_TRIGGERED with the run's id and slot, RUNCTL_NOT_FOUND (no such
  * task, or it is deleted), RUNCTL_NOT_QUEUED (recorded, but Redis failed: *err says so, and

@@ -293,19 +293,13 @@ static void cancel_runs(struct connpair *c, int64_t user, int64_t id, struct api
     if (!t)
         return;
     json_decref(t);
-    char ids[24], st[32], err[512];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *params[1] = {ids};
-    PGresult *r = PQexecParams(c->pg,
-                               "SELECT id FROM task_runs WHERE task_id = $1::bigint AND status IN ('queued', 'retrying',"
-                               " 'running')",
-                               1, NULL, params, NULL, NULL, 0);
-    int cancelled = 0, stopping = 0;
-    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
-        const int rc = runctl_cancel(c->pg, c->redis, i64(r, i, 0), user, st, err, sizeof err);
-        cancelled += rc == RUNCTL_CANCELLED, stopping += rc == RUNCTL_STOPPING;
+    int cancelled, stopping;
+    char err[512];
+    if (runctl_cancel_task(c->pg, c->redis, id, user, &cancelled, &stopping, err, sizeof err) != 0) {
+        error(out, 503, NULL, "cancelling failed: %.300s", err);
+        snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
+        return;
     }
-    PQclear(r);
     reply(out, 200, json_pack("{s:I, s:i, s:i}", "task", (json_int_t)id, "cancelled", cancelled, "stopping", stopping));
 }
 

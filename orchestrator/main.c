@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #include "agents.h"
-#include "api.h"
+#include "http_api.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"

@@ -4,7 +4,7 @@
  * pool); requests beyond that wait in order. Failed webhook authentications are counted per
  * client address in a small table: past AUTH_FAILURES_MAX in a minute, 429 until the minute is
  * over, so guessing CRON_SECRET is slow even before it is hard. */
-#include "api.h"
+#include "http_api.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>

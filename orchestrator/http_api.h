@@ -4,8 +4,8 @@
  * $CRON_SECRET`, compared in constant time, with failed attempts limited per client address,
  * and the task API (api_tasks.h). Work that needs Postgres or Redis runs on libuv's thread pool
  * with the API's own connections. Loop-thread only. */
-#ifndef AGENTCRON_API_H
-#define AGENTCRON_API_H
+#ifndef AGENTCRON_HTTP_API_H
+#define AGENTCRON_HTTP_API_H
 
 #include <stdint.h>
 #include <uv.h>
