@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct execution *executor_new(execution_done_cb cb, void *data)
+static struct execution *executor_new(execution_done_cb cb, void *data)
 {
     struct execution *x = calloc(1, sizeof *x);
     if (x)

@@ -252,8 +252,9 @@ static void runs_of(PGconn *pg, int64_t user, int64_t task, int64_t run, struct 
 }
 
 /* pause, resume, delete: the task's status (resume starts from the next slot). */
-static void set_status(PGconn *pg, int64_t user, int64_t id, const char *status, struct api_response *out)
+static void set_status(struct connpair *c, int64_t user, int64_t id, const char *status, struct api_response *out)
 {
+    PGconn *pg = c->pg;
     json_t *t = own_task(pg, user, id, out);
     if (!t)
         return;
@@ -279,8 +280,12 @@ static void set_status(PGconn *pg, int64_t user, int64_t id, const char *status,
         db_error(out, pg);
         return;
     }
-    if (!strcmp(status, "deleted")) {
-        reply(out, 200, json_pack("{s:I, s:s}", "id", (json_int_t)id, "status", "deleted"));
+    if (!strcmp(status, "deleted")) { /* as `agentcron tasks rm`: its runs are cancelled too */
+        int cancelled = 0, stopping = 0;
+        char err[512];
+        runctl_cancel_task(c->pg, c->redis, id, user, &cancelled, &stopping, err, sizeof err);
+        reply(out, 200, json_pack("{s:I, s:s, s:i, s:i}", "id", (json_int_t)id, "status", "deleted", "cancelled",
+                                  cancelled, "stopping", stopping));
         return;
     }
     if ((t = own_task(pg, user, id, out)))
@@ -571,7 +576,7 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
             if (t)
                 reply(out, 200, t);
         } else if (!*rest && del)
-            set_status(c->pg, user, id, "deleted", out);
+            set_status(c, user, id, "deleted", out);
         else if (!*rest && patch)
             patch_task(c->pg, user, id, req, out);
         else if (!strcmp(rest, "/runs") && get) {
@@ -581,9 +586,9 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
                 runs_of(c->pg, user, id, 0, out);
         }
         else if (!strcmp(rest, "/pause") && post)
-            set_status(c->pg, user, id, "paused", out);
+            set_status(c, user, id, "paused", out);
         else if (!strcmp(rest, "/resume") && post)
-            set_status(c->pg, user, id, "active", out);
+            set_status(c, user, id, "active", out);
         else if (!strcmp(rest, "/trigger") && post)
             trigger(c, user, id, out);
         else if (!strcmp(rest, "/cancel") && post)

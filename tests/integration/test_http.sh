@@ -221,8 +221,11 @@ req GET /metrics
 check "metrics in Prometheus text: $code" '[ "$code" = 200 ] && grep -q "^agentcron_runs{status=\"cancelled\"} [0-9]" "$tmp/body" && grep -q "^agentcron_fire_lateness_seconds_bucket{le=\"+Inf\"}" "$tmp/body" && grep -q "^agentcron_queue_jobs{state=\"waiting\"}" "$tmp/body" && grep -q "^agentcron_http_requests_total{route=\"/api/tasks/{id}\",status=\"404\"} [0-9]" "$tmp/body"'
 req PUT /api/tasks "${A[@]}"
 check "405 on /api/tasks" '[ "$code" = 405 ] && grep -qi "^Allow: GET" "$tmp/headers"'
+req POST "/api/tasks/$ta/trigger" "${A[@]}"
+rd=$(jq -r .run "$tmp/body")
 req DELETE "/api/tasks/$ta" "${A[@]}"
-check "delete" '[ "$code" = 200 ] && [ "$(sql "select status from tasks where id = $ta")" = deleted ]'
+check "delete cancels the task's queued runs, as tasks rm does: $(cat "$tmp/body")" \
+  '[ "$code" = 200 ] && [ "$(sql "select status from tasks where id = $ta")" = deleted ] && [ "$(sql "select status from task_runs where id = $rd")" = cancelled ]'
 req GET "/api/tasks/$ta" "${A[@]}"
 check "a deleted task is gone" '[ "$code" = 404 ]'
 "$cli" keys revoke "$(sql "select id from api_keys where user_id = (select id from users where email = 'bob@example.com')")" >/dev/null
