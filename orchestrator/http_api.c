@@ -483,7 +483,8 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tic
             return NULL;
         }
     }
-    if (!(a->srv = http_server_start(loop, cfg->http_listen, cfg->http_max_connections, handle, a, err, err_len))) {
+    if (!(a->srv = http_server_start(loop, cfg->http_listen, cfg->http_max_connections, cfg->tls_cert_file,
+                                    cfg->tls_key_file, handle, a, err, err_len))) {
         for (int i = 0; i < API_LANES; i++)
             connpair_close(&a->lanes[i].conn);
         agents_free(&a->agents);
@@ -508,6 +509,16 @@ void api_stop(struct api *a, void (*on_stopped)(void *data), void *data)
     a->on_stopped = on_stopped, a->stopped_data = data;
     api_tick_done(a, 0, 0, "the orchestrator is shutting down");
     http_server_stop(a->srv, on_server_stopped, a);
+}
+
+int api_reload_tls(struct api *a, char *err, size_t err_len)
+{
+    return http_server_reload_tls(a->srv, err, err_len);
+}
+
+int api_is_tls(const struct api *a)
+{
+    return http_server_is_tls(a->srv);
 }
 
 int api_port(const struct api *a)

@@ -16,7 +16,8 @@ struct api;
 /* Asks the orchestrator for a scheduling pass now; it calls api_tick_done when it ends. */
 typedef void (*api_tick_fn)(void *data);
 
-/* Starts the HTTP server on cfg->http_listen. NULL with *err (bad address, port in use). */
+/* Starts the HTTP server on cfg->http_listen, HTTPS when cfg names a certificate and key. NULL
+ * with *err (bad address, port in use, a certificate that cannot be used). */
 struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tick, void *tick_data, char *err,
                       size_t err_len);
 
@@ -25,6 +26,12 @@ void api_tick_done(struct api *a, int ok, int64_t enqueued, const char *error);
 
 /* Stops the server; on_stopped fires when every connection and job is done. */
 void api_stop(struct api *a, void (*on_stopped)(void *data), void *data);
+
+/* SIGHUP: reads the certificate and key again (http_server_reload_tls). */
+int api_reload_tls(struct api *a, char *err, size_t err_len);
+
+/* Whether the surface speaks HTTPS. */
+int api_is_tls(const struct api *a);
 
 /* The port listened on. */
 int api_port(const struct api *a);

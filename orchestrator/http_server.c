@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "timefmt.h"
+#include "tls_server.h"
 
 #define INPUT_MAX 32768 /* unparsed bytes a connection may hold (bodies are copied out as parsed) */
 
@@ -27,6 +28,8 @@ struct http_conn {
     int want_close;   /* close once the current response is written */
     int closing, handles;
     int reading;
+    int reject;       /* over HTTP_MAX_CONNECTIONS: answer 503 once the channel is up */
+    struct tls_session *tls; /* NULL for plain HTTP */
     int64_t started_ms; /* the current request's first byte */
     char peer[64];
     struct http_conn *next, *prev;
@@ -42,6 +45,8 @@ struct http_server {
     struct http_count counts[HTTP_COUNTS_MAX];
     int ncounts;
     struct http_conn *conns;
+    struct tls_creds *creds; /* NULL for plain HTTP; new connections take these */
+    char cert_file[1024], key_file[1024];
     int stopping, listener_closed;
     void (*on_closed)(void *);
     void *closed_data;
@@ -51,6 +56,7 @@ struct write_req {
     uv_write_t req;
     struct http_conn *conn;
     char *buf;
+    int response; /* the end of a response, not TLS handshake bytes */
 };
 
 static void process(struct http_conn *c);
@@ -65,6 +71,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
         return;
     struct http_server *s = c->srv;
     http_parser_free(&c->parser);
+    tls_session_free(c->tls);
     free(c->in);
     free(c);
     s->unfreed--;
@@ -128,8 +135,14 @@ static void on_written(uv_write_t *w, int status)
 {
     struct write_req *wr = (struct write_req *)w;
     struct http_conn *c = wr->conn;
+    const int response = wr->response;
     free(wr->buf);
     free(wr);
+    if (!response) { /* handshake bytes: what comes next depends on the client */
+        if (status < 0)
+            conn_close(c);
+        return;
+    }
     c->busy = 0;
     if (status < 0 || c->want_close || c->srv->stopping) {
         c->want_close = 1;
@@ -139,6 +152,43 @@ static void on_written(uv_write_t *w, int status)
     http_parser_next(&c->parser);
     c->started_ms = 0;
     process(c); /* a pipelined request may be waiting already */
+}
+
+/* Writes bytes to the socket as they are (taking buf). -1 (buf freed) on error. */
+static int write_bytes(struct http_conn *c, char *buf, size_t len, int response)
+{
+    struct write_req *wr = calloc(1, sizeof *wr);
+    if (!wr) {
+        free(buf);
+        return -1;
+    }
+    wr->conn = c, wr->buf = buf, wr->response = response;
+    const uv_buf_t b = uv_buf_init(buf, (unsigned)len);
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        free(buf), free(wr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends a response (taking buf), through TLS when the connection has it. -1 on error. */
+static int write_response(struct http_conn *c, char *buf, size_t len)
+{
+    if (c->tls) {
+        const int rc = tls_session_write(c->tls, buf, len);
+        free(buf);
+        if (rc != 0 || !(buf = tls_session_take_output(c->tls, &len)))
+            return -1;
+    }
+    return write_bytes(c, buf, len, 1);
+}
+
+/* Sends what TLS produced on its own (handshake messages, alerts). */
+static int flush_tls(struct http_conn *c)
+{
+    size_t len;
+    char *out = tls_session_take_output(c->tls, &len);
+    return out ? write_bytes(c, out, len, 0) : 0;
 }
 
 /* Counts a request under its route: the path with each run of digits as {id}, so the set of
@@ -179,11 +229,7 @@ static void send_response(struct http_conn *c, int status, const char *content_t
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    struct write_req *wr = calloc(1, sizeof *wr);
-    if (!f || !wr) {
-        if (f)
-            fclose(f);
-        free(buf), free(wr);
+    if (!f) {
         c->busy = 0, c->want_close = 1;
         conn_close(c);
         return;
@@ -202,12 +248,9 @@ static void send_response(struct http_conn *c, int status, const char *content_t
     count_request(c->srv, target, status);
     LOG(LOG_INFO, "http.request", LOG_S("method", method), LOG_S("path", target), LOG_I("status", status),
         LOG_I("ms", ms), LOG_S("client", c->peer));
-    wr->conn = c, wr->buf = buf;
-    const uv_buf_t b = uv_buf_init(buf, (unsigned)len);
     c->busy = 1;
     uv_timer_stop(&c->timer);
-    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-        free(buf), free(wr);
+    if (write_response(c, buf, len) < 0) {
         c->busy = 0, c->want_close = 1;
         conn_close(c);
     }
@@ -252,6 +295,10 @@ static void on_timeout(uv_timer_t *t)
     struct http_conn *c = t->data;
     if (c->busy)
         return;
+    if (c->tls && !tls_session_established(c->tls)) { /* no channel to answer on */
+        conn_close(c);
+        return;
+    }
     if (c->in_len || c->started_ms) { /* a request that did not arrive in time (slowloris) */
         c->want_close = 1;
         c->busy = 1; /* an answer, then close */
@@ -273,6 +320,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct http_conn *c = h->data;
     (void)suggested;
+    if (c->tls) { /* ciphertext goes to the session, plaintext comes out in process() */
+        size_t space;
+        char *at = tls_session_inbuf(c->tls, &space);
+        *buf = uv_buf_init(at, (unsigned)space);
+        return;
+    }
     if (!c->in && !(c->in = malloc(INPUT_MAX))) {
         *buf = uv_buf_init(NULL, 0);
         return;
@@ -294,7 +347,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     if (!c->started_ms)
         c->started_ms = timefmt_now_ms();
-    c->in_len += (size_t)n;
+    if (c->tls)
+        tls_session_received(c->tls, (size_t)n);
+    else
+        c->in_len += (size_t)n;
     process(c);
 }
 
@@ -302,8 +358,33 @@ static void start_reading(struct http_conn *c)
 {
     if (c->reading || c->closing || c->want_close)
         return;
+    size_t space = 1;
+    if (c->tls)
+        tls_session_inbuf(c->tls, &space);
+    if (!space) /* the session holds all it buffers: process() drains it first */
+        return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
         c->reading = 1;
+}
+
+/* Decrypts what TLS has into the input buffer and sends what the handshake wrote. 0 when
+ * plaintext may flow, 1 while the handshake is still going, -1 when the connection is done. */
+static int pull_tls(struct http_conn *c)
+{
+    if (!c->in && !(c->in = malloc(INPUT_MAX)))
+        return -1;
+    char err[200];
+    ssize_t n;
+    while ((n = tls_session_read(c->tls, c->in + c->in_len, INPUT_MAX - c->in_len, err, sizeof err)) > 0)
+        c->in_len += (size_t)n;
+    if (flush_tls(c) != 0)
+        return -1;
+    if (n < 0) {
+        if (!tls_session_established(c->tls)) /* port scanners and wrong trust stores, mostly */
+            LOG(LOG_WARN, "http.tls_failed", LOG_S("client", c->peer), LOG_S("reason", err));
+        return -1;
+    }
+    return tls_session_established(c->tls) ? 0 : 1;
 }
 
 /* Parses what is buffered; hands a complete request to the handler. */
@@ -311,6 +392,33 @@ static void process(struct http_conn *c)
 {
     if (c->busy || c->closing)
         return;
+    if (c->tls && tls_session_plain_http(c->tls)) { /* say so in plain HTTP, as nginx does */
+        tls_session_free(c->tls);
+        c->tls = NULL;
+        c->want_close = 1, c->busy = 1;
+        if (c->reading)
+            uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+        http_respond_error(c, 400, NULL, "this port speaks HTTPS: use https://", NULL);
+        return;
+    }
+    if (c->tls) {
+        const int rc = pull_tls(c);
+        if (rc < 0) {
+            conn_close(c);
+            return;
+        }
+        if (rc > 0) {
+            arm_timer(c);
+            start_reading(c);
+            return;
+        }
+    }
+    if (c->reject) {
+        c->want_close = 1, c->busy = 1;
+        http_respond_error(c, 503, NULL, "too many connections (HTTP_MAX_CONNECTIONS); try again shortly",
+                           "Retry-After: 1\r\n");
+        return;
+    }
     struct http_parser *p = &c->parser;
     if (c->in_len && !c->started_ms)
         c->started_ms = timefmt_now_ms(); /* a pipelined request: its time starts now */
@@ -378,10 +486,9 @@ static void on_connection(uv_stream_t *l, int status)
         else
             uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
     }
-    if (s->nconn > s->max_connections) { /* over the limit: say so and go */
-        c->want_close = 1, c->busy = 1;
-        http_respond_error(c, 503, NULL, "too many connections (HTTP_MAX_CONNECTIONS); try again shortly",
-                           "Retry-After: 1\r\n");
+    c->reject = s->nconn > s->max_connections; /* over the limit: say so and go */
+    if (s->creds && !(c->tls = tls_session_new(s->creds))) {
+        conn_close(c);
         return;
     }
     process(c);
@@ -412,18 +519,53 @@ static int parse_listen(const char *listen, struct sockaddr_storage *addr, char 
     return 0;
 }
 
-struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int max_connections, http_handler handler,
-                                      void *data, char *err, size_t err_len)
+/* Loads the certificate and key into s->creds (new connections use them) and logs what was
+ * loaded; the previous credentials stay with the connections that hold them. */
+static int load_tls(struct http_server *s, char *err, size_t err_len)
+{
+    struct tls_creds *creds = tls_creds_load(s->cert_file, s->key_file, err, err_len);
+    if (!creds)
+        return -1;
+    tls_creds_unref(s->creds);
+    s->creds = creds;
+    char subject[256], until[TIMEFMT_RFC3339_MAX];
+    int64_t not_after;
+    tls_creds_describe(creds, subject, sizeof subject, &not_after);
+    timefmt_rfc3339(not_after, 0, 0, until);
+    const int64_t left_ms = not_after - timefmt_now_ms();
+    const char *note = left_ms < 0                          ? "the certificate has expired: replace it, then send SIGHUP"
+                       : left_ms < 14LL * 24 * 3600 * 1000 ? "the certificate expires within 14 days: renew it, then send SIGHUP"
+                                                            : "ok";
+    LOG(strcmp(note, "ok") ? LOG_WARN : LOG_INFO, "http.tls_loaded", LOG_S("cert", s->cert_file),
+        LOG_S("subject", subject), LOG_S("not_after", until), LOG_S("note", note));
+    return 0;
+}
+
+struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int max_connections, const char *cert_file,
+                                      const char *key_file, http_handler handler, void *data, char *err,
+                                      size_t err_len)
 {
     struct sockaddr_storage addr;
     if (parse_listen(listen, &addr, err, err_len) != 0)
         return NULL;
+    cert_file = cert_file ? cert_file : "", key_file = key_file ? key_file : "";
+    if (!*cert_file != !*key_file) {
+        snprintf(err, err_len, "%s is set but %s is not: set both for HTTPS, or neither for plain HTTP",
+                 *cert_file ? "TLS_CERT_FILE" : "TLS_KEY_FILE", *cert_file ? "TLS_KEY_FILE" : "TLS_CERT_FILE");
+        return NULL;
+    }
     struct http_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, err_len, "out of memory");
         return NULL;
     }
     s->loop = loop, s->handler = handler, s->data = data, s->max_connections = max_connections;
+    snprintf(s->cert_file, sizeof s->cert_file, "%s", cert_file);
+    snprintf(s->key_file, sizeof s->key_file, "%s", key_file);
+    if (*cert_file && load_tls(s, err, err_len) != 0) {
+        free(s);
+        return NULL;
+    }
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
@@ -432,6 +574,7 @@ struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int m
     if (rc != 0) {
         snprintf(err, err_len, "cannot listen on HTTP_LISTEN %s: %s (another process has the port? set HTTP_LISTEN)",
                  listen, uv_strerror(rc));
+        tls_creds_unref(s->creds);
         uv_close((uv_handle_t *)&s->listener, (uv_close_cb)free);
         return NULL;
     }
@@ -456,6 +599,7 @@ static void maybe_finish_stop(struct http_server *s)
         return;
     void (*cb)(void *) = s->on_closed;
     void *data = s->closed_data;
+    tls_creds_unref(s->creds);
     free(s);
     if (cb)
         cb(data);
@@ -472,6 +616,20 @@ void http_server_stop(struct http_server *s, void (*on_closed)(void *data), void
         conn_close(c); /* busy ones close after their answer */
     }
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+int http_server_reload_tls(struct http_server *s, char *err, size_t err_len)
+{
+    if (!s->creds) {
+        snprintf(err, err_len, "HTTPS is off (TLS_CERT_FILE is not set): nothing to reload");
+        return 1;
+    }
+    return load_tls(s, err, err_len);
+}
+
+int http_server_is_tls(const struct http_server *s)
+{
+    return s->creds != NULL;
 }
 
 const char *http_conn_peer(const struct http_conn *conn)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* An HTTP/1.1 server on a libuv loop: keep-alive, pipelining (one request at a time per
- * connection, in order), bounded everything (head 16 KiB, body 1 MiB, connections), and
- * timeouts so slow or stuck clients cannot pin it (the whole request must arrive within
- * HTTP_REQUEST_TIMEOUT_MS; an idle kept-alive connection closes after HTTP_IDLE_TIMEOUT_MS).
- * One access-log line per request. Loop-thread only. */
+/* An HTTP/1.1 server on a libuv loop, plain or over TLS: keep-alive, pipelining (one request
+ * at a time per connection, in order), bounded everything (head 16 KiB, body 1 MiB,
+ * connections), and timeouts so slow or stuck clients cannot pin it (the whole request, TLS
+ * handshake included, must arrive within HTTP_REQUEST_TIMEOUT_MS; an idle kept-alive connection
+ * closes after HTTP_IDLE_TIMEOUT_MS). One access-log line per request. Loop-thread only. */
 #ifndef AGENTCRON_HTTP_SERVER_H
 #define AGENTCRON_HTTP_SERVER_H
 
@@ -23,10 +23,20 @@ struct http_conn;
  * request stay valid until then, even if the client hangs up). */
 typedef void (*http_handler)(struct http_conn *conn, const struct http_req *req, void *data);
 
-/* Listens on "host:port" ("[::1]:8080" for IPv6). NULL with *err (a bad address, the port in
- * use) on failure. */
-struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int max_connections, http_handler handler,
-                                      void *data, char *err, size_t err_len);
+/* Listens on "host:port" ("[::1]:8080" for IPv6). With cert_file and key_file (PEM; both
+ * or neither, "" or NULL for neither) it speaks HTTPS only (tls_server.h). NULL with *err (a
+ * bad address, the port in use, an unreadable or mismatched certificate) on failure. */
+struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int max_connections, const char *cert_file,
+                                      const char *key_file, http_handler handler, void *data, char *err,
+                                      size_t err_len);
+
+/* Reads the certificate and key files again (after a renewal): new connections get them,
+ * open ones keep what they have. 0 on success; -1 with *err, the old ones kept; 1 when the
+ * server is plain HTTP. */
+int http_server_reload_tls(struct http_server *s, char *err, size_t err_len);
+
+/* Whether the server speaks HTTPS. */
+int http_server_is_tls(const struct http_server *s);
 
 /* Stops accepting, closes idle connections, lets requests in progress answer, then closes
  * everything; on_closed fires once all handles are closed (the server is freed after it). */

@@ -58,7 +58,7 @@ struct orchestrator {
     int64_t started_ms;
     uv_loop_t *loop;
     uv_timer_t due_timer, reconcile_timer, status_timer, watchdog_timer;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_poll_t listen_poll;
     PGconn *listen_conn;  /* owned by the loop thread while polled */
     PGconn *new_listen;   /* handed over by JOB_LISTEN */
@@ -419,7 +419,7 @@ static void finish_shutdown(struct orchestrator *o)
     stop_listening(o);
     uv_handle_t *handles[] = {(uv_handle_t *)&o->due_timer, (uv_handle_t *)&o->reconcile_timer,
                               (uv_handle_t *)&o->status_timer, (uv_handle_t *)&o->watchdog_timer,
-                              (uv_handle_t *)&o->sigterm, (uv_handle_t *)&o->sigint};
+                              (uv_handle_t *)&o->sigterm, (uv_handle_t *)&o->sigint, (uv_handle_t *)&o->sighup};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         if (!uv_is_closing(handles[i]))
             uv_close(handles[i], NULL);
@@ -435,6 +435,22 @@ static void on_signal(uv_signal_t *s, int signum)
     LOG(LOG_INFO, "orchestrator.stopping", LOG_S("signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"),
         LOG_S("action", o->running_job != JOB_NONE ? "finishing the current pass" : "exiting"));
     finish_shutdown(o);
+}
+
+/* SIGHUP: a renewed certificate takes effect without a restart. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    struct orchestrator *o = s->data;
+    (void)signum;
+    char err[1024];
+    if (!o->api || o->stopping)
+        return;
+    const int rc = api_reload_tls(o->api, err, sizeof err);
+    if (rc < 0)
+        LOG(LOG_ERROR, "http.tls_reload_failed", LOG_S("reason", err),
+            LOG_S("action", "kept the previous certificate; fix the files and send SIGHUP again"));
+    else if (rc > 0)
+        LOG(LOG_INFO, "orchestrator.sighup", LOG_S("action", err));
 }
 
 /* POST /check-scheduled-tasks: a pass now, answered when it ends. */
@@ -453,7 +469,8 @@ static const char usage_text[] =
     "Turns due tasks into runs in the Redis queue. --workers N also runs them here, N at a time\n"
     "(as agentcron-worker would), for a one-box setup. Settings come from the environment, then\n"
     "FILE (default " CONFIG_DEFAULT_ENV_FILE " if present); see deploy/agentcron.env.example.\n"
-    "Any number of orchestrators may run at once. SIGTERM or SIGINT: finish the current pass, exit 0.\n";
+    "Any number of orchestrators may run at once. SIGTERM or SIGINT: finish the current pass, exit 0.\n"
+    "SIGHUP: read TLS_CERT_FILE and TLS_KEY_FILE again.\n";
 
 /* Refuses to run on a schema with pending migrations. */
 static int check_schema(const struct config *cfg)
@@ -539,6 +556,8 @@ int main(int argc, char **argv)
     uv_signal_init(o.loop, &o.sigint), o.sigint.data = &o;
     uv_signal_start(&o.sigterm, on_signal, SIGTERM);
     uv_signal_start(&o.sigint, on_signal, SIGINT);
+    uv_signal_init(o.loop, &o.sighup), o.sighup.data = &o;
+    uv_signal_start(&o.sighup, on_sighup, SIGHUP);
     uv_timer_start(&o.reconcile_timer, on_reconcile, RECONCILE_INTERVAL_MS, RECONCILE_INTERVAL_MS);
     uv_timer_start(&o.status_timer, on_status, (uint64_t)o.cfg.status_interval_s * 1000,
                    (uint64_t)o.cfg.status_interval_s * 1000);
@@ -556,6 +575,7 @@ int main(int argc, char **argv)
             return 1;
         }
         LOG(LOG_INFO, "http.listening", LOG_S("listen", o.cfg.http_listen),
+            LOG_S("scheme", api_is_tls(o.api) ? "https" : "http"),
             LOG_S("webhook", o.cfg.cron_secret[0] ? "on" : "off: set CRON_SECRET"));
     }
     if (workers) {

@@ -29,3 +29,18 @@ fresh_db() {
   created_dbs+=("$db")
   echo "$AGENTCRON_TEST_PG/$db"
 }
+
+# test_ca: a certificate authority for this test, $tmp/ca.crt and $tmp/ca.key
+test_ca() {
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/ca.key" -out "$tmp/ca.crt" -days 2 \
+    -subj "/CN=agentcron test CA" 2>/dev/null || { echo "openssl cannot make a CA" >&2; exit 1; }
+}
+
+# test_cert NAME DAYS [CN]: $tmp/NAME.crt and $tmp/NAME.key for localhost, 127.0.0.1 and ::1,
+# signed by the test CA, valid for DAYS days
+test_cert() {
+  openssl req -newkey rsa:2048 -nodes -keyout "$tmp/$1.key" -out "$tmp/$1.csr" -subj "/CN=${3:-localhost}" 2>/dev/null
+  printf "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n" >"$tmp/$1.ext"
+  openssl x509 -req -in "$tmp/$1.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial -out "$tmp/$1.crt" \
+    -days "$2" -extfile "$tmp/$1.ext" 2>/dev/null || { echo "openssl cannot sign $1" >&2; exit 1; }
+}

@@ -3,9 +3,12 @@
 # The orchestrator's HTTP surface with real clients (curl, raw sockets): /healthz, /readyz, the
 # authenticated /check-scheduled-tasks (GET and POST), errors by status, keep-alive and
 # pipelining, and hostile input (oversized heads and bodies, malformed requests, a slowloris
-# client, a flood of wrong secrets) while a task due every second keeps firing on time.
-# Usage: test_http.sh BUILD_DIR
-build=${1:?usage: test_http.sh BUILD_DIR}
+# client, a flood of wrong secrets) while a task due every second keeps firing on time. With
+# "https", all of it again over TLS with a certificate made here, then what only HTTPS has:
+# plain HTTP on the port, old protocols and suites refused, a stalled handshake, SIGHUP reloads.
+# Usage: test_http.sh BUILD_DIR [https]
+build=${1:?usage: test_http.sh BUILD_DIR [https]}
+scheme=${2:-http}
 . "$(dirname "$0")/lib.sh"
 orch=$build/orchestrator/agentcron-orchestrator
 cli=$build/cli/agentcron
@@ -17,6 +20,24 @@ stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; for p 
 trap 'stop_all; cleanup' EXIT
 check() { if eval "$2"; then ok; else bad "$1"; fi; }
 sql() { psql -qtAX "$DATABASE_URL" -c "$1"; }
+# raw-socket clients (python) connect through wire.connect, which speaks TLS in https mode
+cat >"$tmp/wire.py" <<'PY'
+import http.client, os, socket, ssl
+CA = os.environ.get("TEST_TLS_CA")
+def connect(port, host="127.0.0.1"):
+    s = socket.create_connection((host, port))
+    return ssl.create_default_context(cafile=CA).wrap_socket(s, server_hostname=host) if CA else s
+def http_connection(port, host="127.0.0.1"):
+    if CA:
+        return http.client.HTTPSConnection(host, port, context=ssl.create_default_context(cafile=CA))
+    return http.client.HTTPConnection(host, port)
+PY
+export PYTHONPATH=$tmp
+if [ "$scheme" = https ]; then
+  test_ca
+  test_cert srv 30
+  export TLS_CERT_FILE=$tmp/srv.crt TLS_KEY_FILE=$tmp/srv.key CURL_CA_BUNDLE=$tmp/ca.crt TEST_TLS_CA=$tmp/ca.crt
+fi
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export DATABASE_URL; DATABASE_URL=$(fresh_db http)
 export REDIS_URL="$AGENTCRON_TEST_REDIS/14"
@@ -25,7 +46,7 @@ redis-cli -u "$REDIS_URL" flushdb >/dev/null
 sql "insert into users (email, monthly_credits) values ('t@example.com', 100)"
 port=$(free_port)
 export HTTP_LISTEN=127.0.0.1:$port
-base=http://127.0.0.1:$port
+base=$scheme://127.0.0.1:$port
 "$orch" --instance http >"$tmp/orch.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -s "$base/healthz" >/dev/null && break; sleep 0.1; done
 # req METHOD PATH [curl args...]: status in $code, body in $tmp/body, headers in $tmp/headers
@@ -67,8 +88,8 @@ check "405 on healthz" '[ "$code" = 405 ]'
 curl -sv "$base/healthz" "$base/healthz" -o /dev/null -o /dev/null 2>"$tmp/keepalive"
 check "keep-alive: the second request reuses the connection" 'grep -q "Re-using existing connection" "$tmp/keepalive"'
 python3 - "$port" >"$tmp/pipelined" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+import sys, wire
+s = wire.connect(int(sys.argv[1]))
 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 data = b""
 while True:
@@ -86,8 +107,8 @@ sql "update tasks set schedule_enabled = true, next_run_at = date_trunc('second'
 before=$(sql "select count(*) from task_runs")
 raw() { # raw BYTES...: sends them on one connection, prints the status line's code
   python3 - "$port" "$1" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+import sys, wire
+s = wire.connect(int(sys.argv[1]))
 s.settimeout(15)
 try:
     s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
@@ -112,8 +133,8 @@ check "path traversal is just a path: 404" '[ "$(raw "GET /../../etc/passwd HTTP
 check "invalid UTF-8 in the path: 404" '[ "$(raw "GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n")" = 404 ] || [ "$(raw "GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n")" = 400 ]'
 # a slowloris client: half a request, then silence; the server answers 408 and hangs up
 python3 - "$port" >"$tmp/slow" <<'EOF' &
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+import sys, time, wire
+s = wire.connect(int(sys.argv[1]))
 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
 t = time.time()
 s.settimeout(20)
@@ -142,7 +163,7 @@ check "the access log never shows the secret" '! grep -q "$CRON_SECRET" "$tmp/or
 stop_all
 
 # --- the task API: API keys, isolation between users, validation
-port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=http://127.0.0.1:$port
+port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=$scheme://127.0.0.1:$port
 "$orch" --instance api >"$tmp/api.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -s "$base/healthz" >/dev/null && break; sleep 0.1; done
 "$cli" users add alice@example.com --credits 100 >/dev/null
@@ -232,8 +253,8 @@ check "a deleted task is gone" '[ "$code" = 404 ]'
 req GET /api/tasks "${B[@]}"
 check "a revoked key: 401" '[ "$code" = 401 ]'
 python3 - "$port" "$ka" >"$tmp/rate" <<'PY'
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+import sys, wire
+c = wire.http_connection(int(sys.argv[1]))
 for _ in range(120):  # on one kept-alive connection: well over 50 a second
     c.request("GET", "/api/tasks", headers={"Authorization": "Bearer " + sys.argv[2]})
     r = c.getresponse(); r.read(); print(r.status)
@@ -243,7 +264,7 @@ check "the access log never shows an API key" '! grep -q "$ka" "$tmp/api.log"'
 stop_all
 
 # --- configuration: no CRON_SECRET keeps the webhook closed; a port in use stops start-up; IPv6
-port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=http://127.0.0.1:$port
+port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=$scheme://127.0.0.1:$port
 env -u CRON_SECRET "$orch" --instance nosecret >"$tmp/nosecret.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -s "$base/healthz" >/dev/null && break; sleep 0.1; done
 req GET /check-scheduled-tasks -H "Authorization: Bearer anything"
@@ -256,9 +277,95 @@ check "bad HTTP_LISTEN" '[ "$status" = 1 ] && grep -q "HTTP_LISTEN" "$tmp/err"'
 if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
   port=$(free_port)
   HTTP_LISTEN="[::1]:$port" "$orch" --instance v6 >"$tmp/v6.log" 2>&1 & pids+=($!)
-  for _ in $(seq 50); do curl -s "http://[::1]:$port/healthz" >/dev/null && break; sleep 0.1; done
-  check "IPv6" '[ "$(curl -s "http://[::1]:$port/healthz" | jq -r .status)" = ok ]'
+  for _ in $(seq 50); do curl -s "$scheme://[::1]:$port/healthz" >/dev/null && break; sleep 0.1; done
+  check "IPv6" '[ "$(curl -s "$scheme://[::1]:$port/healthz" | jq -r .status)" = ok ]'
   stop_all
+fi
+if [ "$scheme" = https ]; then
+  # --- what only HTTPS has
+  port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=https://127.0.0.1:$port
+  "$orch" --instance tls >"$tmp/tls.log" 2>&1 & pids+=($!); tls_pid=$!
+  for _ in $(seq 50); do curl -s "$base/healthz" >/dev/null && break; sleep 0.1; done
+  code=$(curl -s -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$port/healthz")
+  check "plain HTTP on the HTTPS port: 400 saying so: $code $(cat "$tmp/body")" '[ "$code" = 400 ] && grep -q "speaks HTTPS" "$tmp/body"'
+  handshake() { # handshake MAX_VERSION CIPHERS: prints the version and suite agreed, or "refused"
+    python3 -W ignore::DeprecationWarning - "$port" "$1" "$2" <<'PY'
+import socket, ssl, sys, wire
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(wire.CA)
+ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+ctx.maximum_version = getattr(ssl.TLSVersion, sys.argv[2])
+ctx.set_ciphers(sys.argv[3])
+try:
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+    print(s.version(), s.cipher()[0])
+except (ssl.SSLError, ConnectionError) as e:
+    print("refused")
+PY
+  }
+  agreed=$(handshake TLSv1_2 DEFAULT)
+  check "a modern client gets TLS 1.2 with an AEAD suite: $agreed" '[[ "$agreed" =~ ^TLSv1.2\ ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM|CHACHA20-POLY1305) ]]'
+  fails_before=$(grep -c "event=http.tls_failed" "$tmp/tls.log")
+  check "TLS 1.1 is refused by the server" '[ "$(handshake TLSv1_1 "ALL:@SECLEVEL=0")" = refused ]'
+  check "a CBC suite is refused by the server" '[ "$(handshake TLSv1_2 "ECDHE-RSA-AES128-SHA:@SECLEVEL=0")" = refused ]'
+  check "each refusal is one log line naming the client" '[ "$(grep -c "event=http.tls_failed client=127.0.0.1" "$tmp/tls.log")" = $((fails_before + 2)) ]'
+  # a client that starts a handshake and stalls is cut off with the request timeout
+  python3 - "$port" >"$tmp/stall" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"\x16\x03\x01\x02\x00")  # the header of a ClientHello record, and no more
+t = time.time()
+s.settimeout(20)
+print("closed" if s.recv(100) == b"" else "data", round(time.time() - t))
+PY
+  stall=$!
+  # SIGHUP with a renewed certificate: new connections get it; a connection open across the
+  # reload keeps working
+  python3 - "$port" >"$tmp/across" <<'PY' &
+import sys, time, wire
+c = wire.http_connection(int(sys.argv[1]), "localhost")
+c.request("GET", "/healthz"); r = c.getresponse(); r.read(); first = r.status
+time.sleep(2)
+c.request("GET", "/healthz"); r = c.getresponse(); r.read()
+print(first, r.status)
+PY
+  across=$!
+  peer_cn() {
+    python3 - "$port" <<'PY'
+import sys, wire
+s = wire.connect(int(sys.argv[1]))
+print(dict(x[0] for x in s.getpeercert()["subject"])["commonName"])
+PY
+  }
+  check "before the reload: CN=localhost" '[ "$(peer_cn)" = localhost ]'
+  sleep 0.5
+  test_cert renewed 3 renewed
+  cp "$tmp/renewed.crt" "$tmp/srv.crt" && cp "$tmp/renewed.key" "$tmp/srv.key"
+  kill -HUP "$tls_pid"
+  sleep 0.5
+  check "after SIGHUP new connections get the renewed certificate: $(peer_cn)" '[ "$(peer_cn)" = renewed ]'
+  check "the reload is logged, with a warning as it expires within 14 days" \
+    'grep -q "level=warn event=http.tls_loaded.*subject=\"CN=renewed\".*expires within 14 days" "$tmp/tls.log"'
+  wait $across
+  check "a connection open across the reload keeps working: $(cat "$tmp/across")" '[ "$(cat "$tmp/across")" = "200 200" ]'
+  echo "not a key" >"$tmp/srv.key"
+  kill -HUP "$tls_pid"
+  sleep 0.5
+  check "a broken reload is logged and keeps the previous certificate" \
+    'grep -q "event=http.tls_reload_failed.*TLS_KEY_FILE" "$tmp/tls.log" && [ "$(peer_cn)" = renewed ]'
+  wait $stall
+  check "a stalled handshake is closed after 10 s: $(cat "$tmp/stall")" '[[ "$(cat "$tmp/stall")" =~ ^closed\ (9|10|11)$ ]]'
+  req GET /healthz
+  check "still serving HTTPS" '[ "$code" = 200 ]'
+  stop_all
+  cp "$tmp/renewed.key" "$tmp/srv.key"
+  test_cert other 30
+  run env TLS_KEY_FILE= "$orch"
+  check "a certificate without a key stops start-up: $(cat "$tmp/err")" '[ "$status" = 1 ] && grep -q "TLS_CERT_FILE is set but TLS_KEY_FILE is not" "$tmp/err"'
+  run env TLS_KEY_FILE="$tmp/other.key" "$orch"
+  check "a key of another certificate stops start-up: $(cat "$tmp/err")" '[ "$status" = 1 ] && grep -q "is not the private key of the first certificate" "$tmp/err"'
+  run env TLS_CERT_FILE="$tmp/missing.crt" "$orch"
+  check "a missing certificate stops start-up: $(cat "$tmp/err")" '[ "$status" = 1 ] && grep -q "cannot read TLS_CERT_FILE $tmp/missing.crt: No such file" "$tmp/err"'
 fi
 if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$tmp"/*.log 2>/dev/null; then
   bad "sanitizer report in daemon logs"; grep -h -A5 "Sanitizer\|runtime error:" "$tmp"/*.log | head -40

@@ -20,11 +20,8 @@ peer_pid=
 trap 'stop_all; [ -n "$peer_pid" ] && kill "$peer_pid"; pkill -f "agentcron-test-marker-$$"; cleanup' EXIT
 
 # --- the peer: HTTP and HTTPS with a certificate from a CA made here
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/ca.key" -out "$tmp/ca.crt" -days 1 -subj "/CN=agentcron test CA" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout "$tmp/srv.key" -out "$tmp/srv.csr" -subj "/CN=localhost" 2>/dev/null
-printf "subjectAltName=DNS:localhost,IP:127.0.0.1\n" >"$tmp/ext.cnf"
-openssl x509 -req -in "$tmp/srv.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial -out "$tmp/srv.crt" \
-  -days 1 -extfile "$tmp/ext.cnf" 2>/dev/null
+test_ca
+test_cert srv 1
 export PEER_BEARER=peer-bearer-secret SIGN_NEW=signing-key-new SIGN_OLD=signing-key-old
 peerlog=$tmp/peer.jsonl
 # The peer knows only the old signing key: requests verify through the second v1 (rotation).
