@@ -3,8 +3,8 @@
 # The local agentcron: installs what it needs, builds, and runs the whole system on loopback,
 # data under .dev/dev: a private Postgres and Redis, the schema, the orchestrator with two
 # in-process workers, a local webhook receiver standing in for your app, a demo user with
-# credits and two demo tasks (an http call to that receiver, a local command); then
-# `agentcron status`.
+# credits and demo tasks (an http call to that receiver, a local command); then the runs,
+# `agentcron status`, the webhook, and a run over the task API that waits for its result.
 #   deploy/dev.sh         start (or keep running) and show it working
 #   deploy/dev.sh stop    stop everything (data kept)
 #   deploy/dev.sh env     print the settings, for running agentcron commands by hand
@@ -101,5 +101,14 @@ echo "\$ agentcron status"
 echo
 echo "\$ curl -H \"Authorization: Bearer \$CRON_SECRET\" http://127.0.0.1:$http_port/check-scheduled-tasks"
 curl -s -H "Authorization: Bearer $CRON_SECRET" "http://127.0.0.1:$http_port/check-scheduled-tasks"; echo
+# An API key for the demo user (shown once at creation, so kept here for the next start)
+[ -s "$state/api_key" ] || "$bin" keys create demo@example.com --json | jq -r .key >"$state/api_key"
+echo
+echo "\$ curl -H \"Authorization: Bearer \$KEY\" -H \"Content-Type: application/json\" \\"
+echo "    -d '{\"goal\": \"A report now\", \"agentType\": \"demo-report\", \"async\": false}' http://127.0.0.1:$http_port/api/agent/execute"
+curl -s -H "Authorization: Bearer $(cat "$state/api_key")" -H "Content-Type: application/json" \
+  -d '{"goal": "A report now", "agentType": "demo-report", "async": false}' "http://127.0.0.1:$http_port/api/agent/execute"
+echo
+echo "(the API key is in $state/api_key)"
 echo
 echo "Next: \`eval \"\$(deploy/dev.sh env)\"\` then \`build/cli/agentcron --help\`; stop with \`deploy/dev.sh stop\`."

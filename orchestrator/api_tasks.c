@@ -24,6 +24,7 @@
 #include "timefmt.h"
 
 #define KEY_RATE_PER_S 50
+#define WAIT_MARGIN_MS 5000 /* async: false waits for the task's timeout and this (queueing, recording) */
 
 int api_tasks_owns(const char *path)
 {
@@ -427,7 +428,8 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
     }
     const json_t *goal = json_object_get(body, "goal"), *agent = json_object_get(body, "agentType"),
                  *title = json_object_get(body, "title"), *prio = json_object_get(body, "priority"),
-                 *async = json_object_get(body, "async"), *sched = json_object_get(body, "schedule");
+                 *async = json_object_get(body, "async"), *sched = json_object_get(body, "schedule"),
+                 *timeout = json_object_get(body, "timeoutMs"), *attempts = json_object_get(body, "maxAttempts");
     struct taskdef_error terr;
     int priority = 3;
     char zone[128] = "UTC";
@@ -444,8 +446,12 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
         error(out, 400, "priority", "priority must be urgent, high, normal or low");
     else if (async && !json_is_boolean(async))
         error(out, 400, "async", "async must be true or false");
-    else if (async && json_is_false(async))
-        error(out, 400, "async", "async: false (wait for the run) is not supported yet; poll GET /api/runs/{id}");
+    else if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 1000 ||
+                         json_integer_value(timeout) > 86400000))
+        error(out, 400, "timeoutMs", "timeoutMs must be an integer from 1000 to 86400000 (24 h)");
+    else if (attempts && (!json_is_integer(attempts) || json_integer_value(attempts) < 1 ||
+                          json_integer_value(attempts) > 100))
+        error(out, 400, "maxAttempts", "maxAttempts must be an integer from 1 to 100");
     else if (sched && !json_is_object(sched))
         error(out, 400, "schedule", "schedule must be an object {enabled, cron, timezone}");
     if (out->status) {
@@ -473,11 +479,16 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
         error(out, 402, NULL, "no credits left this period: ask for a grant or wait for the next period");
         return;
     }
-    char users[24], pr[8];
+    char users[24], pr[8], timeout_s[24] = "", attempts_s[24] = "";
     snprintf(users, sizeof users, "%" PRId64, user);
     snprintf(pr, sizeof pr, "%d", priority);
-    const char *params[5] = {users, title ? json_string_value(title) : json_string_value(goal),
-                             json_string_value(goal), json_string_value(agent), pr};
+    if (timeout)
+        snprintf(timeout_s, sizeof timeout_s, "%" JSON_INTEGER_FORMAT, json_integer_value(timeout));
+    if (attempts)
+        snprintf(attempts_s, sizeof attempts_s, "%" JSON_INTEGER_FORMAT, json_integer_value(attempts));
+    const char *params[7] = {users, title ? json_string_value(title) : json_string_value(goal),
+                             json_string_value(goal), json_string_value(agent), pr, timeout ? timeout_s : NULL,
+                             attempts ? attempts_s : NULL};
     char ttl[201];
     if (!title) { /* the goal, shortened at a character boundary, names the task */
         const char *g = json_string_value(goal);
@@ -490,16 +501,17 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
         params[1] = ttl;
     }
     PGresult *r = PQexecParams(c->pg,
-                               "INSERT INTO tasks (user_id, title, goal, agent_type, priority) VALUES ($1::bigint, $2, $3,"
-                               " $4, $5::smallint) RETURNING id",
-                               5, NULL, params, NULL, NULL, 0);
+                               "INSERT INTO tasks (user_id, title, goal, agent_type, priority, timeout_ms, max_attempts)"
+                               " VALUES ($1::bigint, $2, $3, $4, $5::smallint, coalesce($6::int, 300000),"
+                               " coalesce($7::int, 3)) RETURNING id, timeout_ms",
+                               7, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         error(out, 400, NULL, "the task was refused: %.300s", PQresultErrorMessage(r));
         PQclear(r);
         json_decref(body);
         return;
     }
-    const int64_t id = i64(r, 0, 0);
+    const int64_t id = i64(r, 0, 0), timeout_ms = i64(r, 0, 1);
     PQclear(r);
     if (cron) { /* the first slot with the task's own id as H key */
         taskdef_schedule(cron, tz, id, timefmt_now_ms(), zone, &next, &terr);
@@ -515,9 +527,56 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
         char t[TIMEFMT_RFC3339_MAX];
         reply(out, 201, json_pack("{s:I, s:s, s:s, s:s, s:b}", "task", (json_int_t)id, "nextRunAt", when(next, t),
                                   "timezone", zone, "cron", cron, "enabled", enabled));
-    } else
+    } else {
         trigger(c, user, id, out);
+        if (out->status == 202 && json_is_false(async)) { /* answer when the run ends (http_api waits) */
+            out->wait_run = json_integer_value(json_object_get(out->doc, "run"));
+            out->wait_user = user;
+            out->wait_ms = timeout_ms + WAIT_MARGIN_MS;
+        }
+    }
     json_decref(body); /* cron and tz point into it */
+}
+
+/* ---- async: false ---- */
+
+void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int n, int64_t now_ms)
+{
+    char err[512];
+    if (n <= 0 || connpair_ensure(c, err, sizeof err) != 0)
+        return; /* the next check tries again; deadlines still apply then */
+    char *ids = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&ids, &len);
+    if (!f)
+        return;
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%" PRId64, i ? "," : "{", waits[i]->run);
+    fputc('}', f);
+    fclose(f);
+    const char *params[1] = {ids};
+    PGresult *r = PQexecParams(c->pg,
+                               "SELECT id FROM task_runs WHERE id = ANY($1::bigint[])"
+                               " AND status NOT IN ('queued', 'running', 'retrying')",
+                               1, NULL, params, NULL, NULL, 0);
+    free(ids);
+    const int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    for (int i = 0; i < n; i++) {
+        struct api_wait *w = waits[i];
+        int ended = 0;
+        for (int k = 0; ok && k < PQntuples(r) && !ended; k++)
+            ended = i64(r, k, 0) == w->run;
+        if (!ended && now_ms < w->deadline_ms)
+            continue;
+        memset(&w->resp, 0, sizeof w->resp);
+        runs_of(c->pg, w->user, 0, w->run, &w->resp);
+        if (!ended && w->resp.status == 200) { /* still going: say where to look */
+            w->resp.status = 202;
+            snprintf(w->resp.extra, sizeof w->resp.extra, "Location: /api/runs/%" PRId64 "\r\n", w->run);
+        }
+        w->done = 1;
+    }
+    PQclear(r);
 }
 
 /* ---- routing ---- */

@@ -30,7 +30,9 @@
 #define AUTH_WINDOW_MS 60000
 #define AUTH_TABLE 256
 
-enum job_kind { JOB_READY, JOB_COUNTS, JOB_CALL, JOB_METRICS };
+#define WAIT_CHECK_MS 100 /* how often runs that `async: false` requests wait for are checked */
+
+enum job_kind { JOB_READY, JOB_COUNTS, JOB_CALL, JOB_METRICS, JOB_WAIT };
 
 struct api_job {
     struct api *api;
@@ -44,6 +46,9 @@ struct api_job {
     const struct http_req *req; /* JOB_CALL: the request (valid until answered) */
     struct api_response resp;
     char *metrics; /* JOB_METRICS: the text gathered on the lane */
+    struct api_wait wait; /* JOB_CALL with async: false: the run it waits for */
+    struct api_wait **waits; /* JOB_WAIT: the waiting calls it checks */
+    int nwaits;
     struct api_job *next;
 };
 
@@ -67,6 +72,9 @@ struct api {
     struct lane lanes[API_LANES];
     struct api_job *queue, **queue_tail;
     struct api_job *waiting_tick; /* POSTs waiting for a scheduling pass */
+    struct api_job *waiting_runs; /* async: false calls waiting for their runs */
+    uv_timer_t wait_timer;
+    int wait_checking; /* a JOB_WAIT is queued or running */
     api_tick_fn tick;
     void *tick_data;
     int tick_requested;
@@ -187,6 +195,10 @@ static void run_job(uv_work_t *w)
         api_tasks_serve(&l->conn, &l->api->agents, j->req, &j->resp);
         return;
     }
+    if (j->kind == JOB_WAIT) {
+        api_tasks_wait_check(&l->conn, j->waits, j->nwaits, timefmt_now_ms());
+        return;
+    }
     char err[512];
     j->error[0] = 0;
     if (connpair_ensure(&l->conn, err, sizeof err) != 0) {
@@ -211,6 +223,79 @@ static void run_job(uv_work_t *w)
 }
 
 static void start_jobs(struct api *a);
+static void enqueue(struct api *a, struct api_job *j);
+
+/* ---- async: false: calls waiting for their runs, checked together every WAIT_CHECK_MS ---- */
+
+static void answer_waiter(struct api_job *j)
+{
+    respond_json(j->conn, j->wait.resp.status, j->wait.resp.doc, j->wait.resp.extra[0] ? j->wait.resp.extra : NULL);
+    free(j);
+}
+
+/* Answers the waiting calls a check found done and drops them from the list; on shutdown,
+ * answers the rest with where to look, as the run goes on without this orchestrator. */
+static void sweep_waiters(struct api *a)
+{
+    for (struct api_job **p = &a->waiting_runs; *p;) {
+        struct api_job *j = *p;
+        if (!j->wait.done && a->stopping) {
+            char loc[80];
+            snprintf(loc, sizeof loc, "Location: /api/runs/%" PRId64 "\r\n", j->wait.run);
+            respond_json(j->conn, 202,
+                         json_pack("{s:I, s:s}", "run", (json_int_t)j->wait.run, "note",
+                                   "the orchestrator is stopping; the run goes on: poll GET /api/runs/{id}"),
+                         loc);
+            *p = j->next;
+            free(j);
+        } else if (j->wait.done) {
+            *p = j->next;
+            answer_waiter(j);
+        } else
+            p = &j->next;
+    }
+    if (!a->waiting_runs)
+        uv_timer_stop(&a->wait_timer);
+}
+
+static void finish_wait_check(struct api *a, struct api_job *check)
+{
+    a->wait_checking = 0;
+    free(check->waits);
+    sweep_waiters(a);
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    struct api *a = t->data;
+    if (a->wait_checking || !a->waiting_runs)
+        return;
+    struct api_job *check = calloc(1, sizeof *check);
+    int n = 0;
+    for (struct api_job *j = a->waiting_runs; j; j = j->next)
+        n++;
+    if (!check || !(check->waits = calloc((size_t)n, sizeof *check->waits))) {
+        free(check);
+        return; /* try again at the next tick */
+    }
+    for (struct api_job *j = a->waiting_runs; j; j = j->next)
+        check->waits[check->nwaits++] = &j->wait;
+    check->api = a, check->kind = JOB_WAIT;
+    a->wait_checking = 1;
+    enqueue(a, check);
+}
+
+static void wait_for_run(struct api *a, struct api_job *j)
+{
+    j->wait = (struct api_wait){.run = j->resp.wait_run, .user = j->resp.wait_user,
+                                .deadline_ms = timefmt_now_ms() + j->resp.wait_ms};
+    json_decref(j->resp.doc); /* the 202 it would have sent */
+    j->resp.doc = NULL;
+    j->next = a->waiting_runs;
+    a->waiting_runs = j;
+    if (!uv_is_active((uv_handle_t *)&a->wait_timer))
+        uv_timer_start(&a->wait_timer, on_wait_timer, WAIT_CHECK_MS, WAIT_CHECK_MS);
+}
 
 static void finish_job(struct api *a, struct api_job *j)
 {
@@ -239,10 +324,15 @@ static void finish_job(struct api *a, struct api_job *j)
             free(text);
         }
         free(j->metrics);
+    } else if (j->kind == JOB_WAIT) {
+        finish_wait_check(a, j);
     } else if (j->kind == JOB_CALL) {
         if (!j->resp.status) /* cancelled before it ran */
             http_respond_error(j->conn, 503, NULL, "shutting down", "Retry-After: 5\r\n");
-        else
+        else if (j->resp.wait_run > 0 && !a->stopping) {
+            wait_for_run(a, j);
+            return; /* answered and freed when the run ends or the wait is over */
+        } else
             respond_json(j->conn, j->resp.status, j->resp.doc, j->resp.extra[0] ? j->resp.extra : NULL);
     } else if (j->kind == JOB_READY) {
         json_t *doc = json_pack("{s:s, s:b, s:b}", "status", healthy ? "ready" : "unavailable", "postgres", j->pg_ok,
@@ -284,6 +374,20 @@ static void after_job(uv_work_t *w, int status)
     start_jobs(a);
 }
 
+/* The last handle closed: everything is done. */
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct api *a = h->data;
+    void (*cb)(void *) = a->on_stopped;
+    void *data = a->stopped_data;
+    for (int i = 0; i < API_LANES; i++)
+        connpair_close(&a->lanes[i].conn);
+    agents_free(&a->agents);
+    free(a);
+    if (cb)
+        cb(data);
+}
+
 static void start_jobs(struct api *a)
 {
     for (int i = 0; i < API_LANES && a->queue; i++) {
@@ -304,15 +408,8 @@ static void start_jobs(struct api *a)
             finish_job(a, j);
         }
     }
-    if (a->stopping && !a->busy_lanes && a->server_stopped && a->on_stopped) {
-        void (*cb)(void *) = a->on_stopped;
-        void *data = a->stopped_data;
-        for (int i = 0; i < API_LANES; i++)
-            connpair_close(&a->lanes[i].conn);
-        agents_free(&a->agents);
-        free(a);
-        cb(data);
-    }
+    if (a->stopping && !a->busy_lanes && a->server_stopped && !uv_is_closing((uv_handle_t *)&a->wait_timer))
+        uv_close((uv_handle_t *)&a->wait_timer, on_timer_closed);
 }
 
 static void enqueue_job(struct api *a, struct http_conn *c, enum job_kind kind, int post, const struct http_req *req)
@@ -323,6 +420,11 @@ static void enqueue_job(struct api *a, struct http_conn *c, enum job_kind kind, 
         return;
     }
     j->api = a, j->conn = c, j->kind = kind, j->method_post = post, j->req = req;
+    enqueue(a, j);
+}
+
+static void enqueue(struct api *a, struct api_job *j)
+{
     *a->queue_tail = j;
     a->queue_tail = &j->next;
     start_jobs(a);
@@ -491,6 +593,8 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tic
         free(a);
         return NULL;
     }
+    uv_timer_init(loop, &a->wait_timer);
+    a->wait_timer.data = a;
     return a;
 }
 
@@ -508,6 +612,8 @@ void api_stop(struct api *a, void (*on_stopped)(void *data), void *data)
     a->stopping = 1;
     a->on_stopped = on_stopped, a->stopped_data = data;
     api_tick_done(a, 0, 0, "the orchestrator is shutting down");
+    if (!a->wait_checking)
+        sweep_waiters(a);
     http_server_stop(a->srv, on_server_stopped, a);
 }
 

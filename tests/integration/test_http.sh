@@ -33,6 +33,11 @@ def http_connection(port, host="127.0.0.1"):
     return http.client.HTTPConnection(host, port)
 PY
 export PYTHONPATH=$tmp
+cat >"$tmp/agents.json" <<'EOF'
+{"agents": {"sleepy": {"kind": "exec", "command": ["/bin/sh", "-c", "sleep 1; echo slept"]},
+            "stuck": {"kind": "exec", "command": ["/bin/sleep", "30"], "kill_grace_ms": 200}}}
+EOF
+export AGENTS_FILE=$tmp/agents.json
 if [ "$scheme" = https ]; then
   test_ca
   test_cert srv 30
@@ -252,6 +257,18 @@ check "a deleted task is gone" '[ "$code" = 404 ]'
 "$cli" keys revoke "$(sql "select id from api_keys where user_id = (select id from users where email = 'bob@example.com')")" >/dev/null
 req GET /api/tasks "${B[@]}"
 check "a revoked key: 401" '[ "$code" = 401 ]'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "x", "agentType": "noop", "timeoutMs": "soon"}'
+check "timeoutMs must be an integer: 400 naming it" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = timeoutMs ]'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "x", "agentType": "noop", "maxAttempts": 0}'
+check "maxAttempts 0: 400 naming it" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = maxAttempts ]'
+# async: false with no worker to run it: the wait ends at the task's timeout plus 5 s, with the
+# run as it stands and where to look
+t0=$(date +%s%N)
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "nobody runs this", "agentType": "noop", "async": false, "timeoutMs": 1000}'
+waited=$((($(date +%s%N) - t0) / 1000000))
+check "async: false past its bound: 202 after ~6 s with a Location: $code ${waited} ms $(cat "$tmp/body")" \
+  '[ "$code" = 202 ] && [ "$waited" -ge 5900 ] && [ "$waited" -le 8000 ] && [ "$(jq -r .status "$tmp/body")" = queued ] && grep -qi "^Location: /api/runs/$(jq -r .id "$tmp/body")" "$tmp/headers"'
+sleep 1 # a fresh second for the per-key limit
 python3 - "$port" "$ka" >"$tmp/rate" <<'PY'
 import sys, wire
 c = wire.http_connection(int(sys.argv[1]))
@@ -262,6 +279,38 @@ PY
 check "per-key rate limit: $(sort "$tmp/rate" | uniq -c | tr '\n' ' ')" 'grep -q 429 "$tmp/rate" && grep -q 200 "$tmp/rate"'
 check "the access log never shows an API key" '! grep -q "$ka" "$tmp/api.log"'
 stop_all
+
+# --- async: false with workers in the orchestrator: the answer comes when the run ends
+port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=$scheme://127.0.0.1:$port
+SHUTDOWN_GRACE_S=1 "$orch" --instance wait --workers 2 >"$tmp/wait.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do curl -s "$base/healthz" >/dev/null && break; sleep 0.1; done
+"$cli" users add carol@example.com --credits 100 >/dev/null
+K=(-H "Authorization: Bearer $("$cli" keys create carol@example.com --json | jq -r .key)")
+execute() { # execute BODY: POST /api/agent/execute as carol; also sets $took (ms)
+  local t0; t0=$(date +%s%N)
+  req POST /api/agent/execute "${K[@]}" "${J[@]}" -d "$1"
+  took=$((($(date +%s%N) - t0) / 1000000))
+}
+execute '{"goal": "quick", "agentType": "noop", "async": false}'
+check "async: false, a no-op: 200 with the finished run: $code ${took} ms $(cat "$tmp/body")" \
+  '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = succeeded ] && [ "$(jq -r .finishedAt "$tmp/body")" != null ] && [ "$took" -lt 1000 ]'
+execute '{"goal": "take a second", "agentType": "sleepy", "async": false}'
+check "async: false, a one-second command: 200 after it, with its output: $code ${took} ms $(jq -c "{status, output}" "$tmp/body")" \
+  '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = succeeded ] && jq -r .output "$tmp/body" | grep -q slept && [ "$took" -ge 1000 ] && [ "$took" -lt 3000 ]'
+execute '{"goal": "too slow", "agentType": "stuck", "async": false, "timeoutMs": 1000, "maxAttempts": 1}'
+check "async: false, a run that times out: 200 saying so: $code ${took} ms $(jq -c "{status, error}" "$tmp/body")" \
+  '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = timed_out ] && [ "$took" -ge 1000 ] && [ "$took" -lt 4000 ]'
+curl -s -m 1 -o /dev/null -X POST "${K[@]}" "${J[@]}" -d '{"goal": "the client gives up", "agentType": "stuck", "async": false}' "$base/api/agent/execute"
+execute '{"goal": "after a client gave up", "agentType": "noop", "async": false}'
+check "a client that hangs up while waiting harms nothing: $code" '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = succeeded ]'
+curl -s -o "$tmp/stop.body" -D "$tmp/stop.headers" -w '%{http_code}' -X POST "${K[@]}" "${J[@]}" \
+  -d '{"goal": "cut short", "agentType": "stuck", "async": false}' "$base/api/agent/execute" >"$tmp/stop.code" &
+waiter=$!
+sleep 1
+stop_all
+wait $waiter
+check "a wait cut short by shutdown: 202 with where to look: $(cat "$tmp/stop.code") $(cat "$tmp/stop.body")" \
+  '[ "$(cat "$tmp/stop.code")" = 202 ] && grep -q "orchestrator is stopping" "$tmp/stop.body" && grep -qi "^Location: /api/runs/[0-9]" "$tmp/stop.headers"'
 
 # --- configuration: no CRON_SECRET keeps the webhook closed; a port in use stops start-up; IPv6
 port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=$scheme://127.0.0.1:$port
