@@ -49,6 +49,7 @@ struct api_job {
     struct api_wait wait; /* JOB_CALL with async: false: the run it waits for */
     struct api_wait **waits; /* JOB_WAIT: the waiting calls it checks */
     int nwaits;
+    struct api_job *followers; /* JOB_COUNTS: webhook calls answered with this job's counts */
     struct api_job *next;
 };
 
@@ -73,6 +74,8 @@ struct api {
     struct api_job *queue, **queue_tail;
     struct api_job *waiting_tick; /* POSTs waiting for a scheduling pass */
     struct api_job *waiting_runs; /* async: false calls waiting for their runs */
+    struct api_job *counts_waiting; /* webhook calls waiting for the next count */
+    int counts_running;             /* a count is queued or running */
     uv_timer_t wait_timer;
     int wait_checking; /* a JOB_WAIT is queued or running */
     api_tick_fn tick;
@@ -297,6 +300,75 @@ static void wait_for_run(struct api *a, struct api_job *j)
         uv_timer_start(&a->wait_timer, on_wait_timer, WAIT_CHECK_MS, WAIT_CHECK_MS);
 }
 
+/* ---- the webhook's counts: one query at a time, shared by every call that arrived before it
+ * began (so each answer is fresh, and Postgres sees one query however many calls come) ---- */
+
+static void start_counts(struct api *a)
+{
+    struct api_job *lead = a->counts_waiting;
+    a->counts_waiting = NULL;
+    lead->followers = lead->next;
+    lead->next = NULL;
+    a->counts_running = 1;
+    enqueue(a, lead);
+}
+
+static void want_counts(struct api *a, struct http_conn *c, int post)
+{
+    struct api_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_respond_error(c, 503, NULL, "out of memory", "Retry-After: 1\r\n");
+        return;
+    }
+    j->api = a, j->conn = c, j->kind = JOB_COUNTS, j->method_post = post;
+    j->next = a->counts_waiting; /* order does not matter: all get the same answer */
+    a->counts_waiting = j;
+    if (!a->counts_running)
+        start_counts(a);
+}
+
+/* Answers one webhook call with the counts it was given (frees it, or parks a POST). */
+static void answer_counts(struct api *a, struct api_job *j)
+{
+    char now[TIMEFMT_RFC3339_MAX];
+    timefmt_rfc3339(timefmt_now_ms(), 0, 1, now);
+    if (!j->pg_ok || !j->redis_ok) {
+        respond_json(j->conn, 503,
+                     json_pack("{s:s, s:s, s:s}", "status", "degraded", "reason", j->error, "timestamp", now),
+                     "Retry-After: 5\r\n");
+    } else if (j->method_post) { /* run a due-check now; answer when it ends */
+        j->next = a->waiting_tick;
+        a->waiting_tick = j;
+        if (!a->tick_requested) {
+            a->tick_requested = 1;
+            a->tick(a->tick_data);
+        }
+        return; /* api_tick_done answers and frees it */
+    } else {
+        respond_json(j->conn, 200,
+                     json_pack("{s:s, s:I, s:I, s:s}", "status", "healthy", "scheduledTasks", (json_int_t)j->scheduled,
+                               "tasksCurrentlyDue", (json_int_t)j->due, "timestamp", now),
+                     NULL);
+    }
+    free(j);
+}
+
+static void finish_counts(struct api *a, struct api_job *lead)
+{
+    struct api_job *f = lead->followers;
+    while (f) {
+        struct api_job *next = f->next;
+        f->pg_ok = lead->pg_ok, f->redis_ok = lead->redis_ok, f->scheduled = lead->scheduled, f->due = lead->due;
+        memcpy(f->error, lead->error, sizeof f->error);
+        answer_counts(a, f);
+        f = next;
+    }
+    answer_counts(a, lead);
+    a->counts_running = 0;
+    if (a->counts_waiting)
+        start_counts(a);
+}
+
 static void finish_job(struct api *a, struct api_job *j)
 {
     char now[TIMEFMT_RFC3339_MAX];
@@ -340,23 +412,9 @@ static void finish_job(struct api *a, struct api_job *j)
         if (!healthy)
             json_object_set_new(doc, "reason", json_string(j->error));
         respond_json(j->conn, healthy ? 200 : 503, doc, healthy ? NULL : "Retry-After: 5\r\n");
-    } else if (!healthy) {
-        respond_json(j->conn, 503,
-                     json_pack("{s:s, s:s, s:s}", "status", "degraded", "reason", j->error, "timestamp", now),
-                     "Retry-After: 5\r\n");
-    } else if (j->method_post) { /* run a due-check now; answer when it ends */
-        j->next = a->waiting_tick;
-        a->waiting_tick = j;
-        if (!a->tick_requested) {
-            a->tick_requested = 1;
-            a->tick(a->tick_data);
-        }
-        return; /* api_tick_done answers and frees it */
     } else {
-        respond_json(j->conn, 200,
-                     json_pack("{s:s, s:I, s:I, s:s}", "status", "healthy", "scheduledTasks", (json_int_t)j->scheduled,
-                               "tasksCurrentlyDue", (json_int_t)j->due, "timestamp", now),
-                     NULL);
+        finish_counts(a, j);
+        return;
     }
     free(j);
 }
@@ -541,7 +599,7 @@ static void handle(struct http_conn *c, const struct http_req *req, void *data)
             return;
         }
         if (check_cron_secret(a, c, req) == 0)
-            enqueue_job(a, c, JOB_COUNTS, post, req);
+            want_counts(a, c, post);
         return;
     }
     if (!strcmp(req->path, "/metrics")) {

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The server's connections. Bytes read are kept in a bounded input buffer and fed to the
- * parser; a complete request stops reading (backpressure) until its response is written, and
- * then whatever followed it (a pipelined request) is parsed next. A connection is freed only
- * when no request of it is being handled, so a handler may answer late. */
+/* The server's connections. Bytes read are kept in a bounded input buffer (for HTTPS, the
+ * ciphertext in the TLS session's) and fed to the parser one request at a time: while a request
+ * is with the handler, what follows it (a pipelined request) only accumulates, and reading
+ * pauses when the buffer is full (backpressure). Pausing only then, not after every request,
+ * saves two epoll_ctl calls per request. A connection is freed only when no request of it is
+ * being handled, so a handler may answer late. */
 #include "http_server.h"
 
 #include <inttypes.h>
@@ -339,6 +341,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct http_conn *c = st->data;
     (void)buf;
+    if (n == UV_ENOBUFS) { /* the buffer is full: pause until process() has made room */
+        uv_read_stop(st), c->reading = 0;
+        return;
+    }
     if (n < 0) {
         conn_close(c); /* EOF or error; a request with the handler finishes first */
         return;
@@ -358,10 +364,10 @@ static void start_reading(struct http_conn *c)
 {
     if (c->reading || c->closing || c->want_close)
         return;
-    size_t space = 1;
+    size_t space = c->in ? INPUT_MAX - c->in_len : INPUT_MAX;
     if (c->tls)
         tls_session_inbuf(c->tls, &space);
-    if (!space) /* the session holds all it buffers: process() drains it first */
+    if (!space) /* full: process() makes room first */
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
         c->reading = 1;
@@ -435,10 +441,8 @@ static void process(struct http_conn *c)
         http_respond_error(c, p->error_status, NULL, p->error, NULL);
         return;
     }
-    if (p->complete) {
+    if (p->complete) { /* reading goes on into the bounded buffer: no syscalls to pause it */
         c->busy = 1;
-        if (c->reading)
-            uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
         uv_timer_stop(&c->timer);
         c->srv->handler(c, &p->req, c->srv->data);
         return;

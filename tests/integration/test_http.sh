@@ -106,6 +106,36 @@ import re
 print(" ".join(code.decode() for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)))
 EOF
 check "pipelined requests answered in order: $(cat "$tmp/pipelined")" '[ "$(cat "$tmp/pipelined")" = "200 404 200" ]'
+# 3,000 pipelined requests at once (about 130 KiB, four times the input buffer): reading pauses
+# when the buffer is full and resumes as answers go out; every one is answered
+python3 - "$port" >"$tmp/flood-pipelined" <<'EOF'
+import select, ssl, sys, time, wire
+s = wire.connect(int(sys.argv[1]))
+out = b"GET /healthz HTTP/1.1\r\nHost: pipelined.example\r\n\r\n" * 2999
+out += b"GET /healthz HTTP/1.1\r\nHost: pipelined.example\r\nConnection: close\r\n\r\n"
+s.setblocking(False)
+data, end, done = b"", time.time() + 20, False
+retry = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError)
+while not done and time.time() < end:  # send and receive at once, as a real client would
+    readable, writable, _ = select.select([s], [s] if out else [], [], 1)
+    if writable:
+        try:
+            out = out[s.send(out[:16384]):]
+        except retry:
+            pass
+    while readable:
+        try:
+            chunk = s.recv(65536)
+        except retry:
+            break
+        if not chunk:
+            done = True
+            break
+        data += chunk
+        readable = getattr(s, "pending", lambda: 0)()
+print(data.count(b"HTTP/1.1 200 OK"))
+EOF
+check "3,000 pipelined requests, all answered: $(cat "$tmp/flood-pipelined")" '[ "$(cat "$tmp/flood-pipelined")" = 3000 ]'
 
 # --- hostile input, while a task due every second keeps firing
 sql "update tasks set schedule_enabled = true, next_run_at = date_trunc('second', now()) + interval '1 second' where title = 'due'"
