@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs the Debian 12 packages agentcron needs to build, run and test. Idempotent: installs
-# only what is missing, and runs `apt-get update` only then. Works as root or with sudo.
+# Installs the Debian 12 packages agentcron needs to build, run and test, and any packages
+# named as arguments (the benchmarks add theirs). Idempotent: installs only what is missing, and
+# runs `apt-get update` only then. Works as root or with sudo.
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
 )
 # Benchmark peers run on Node.js; an image may already ship a Node.js that bundles npm.
 command -v npm >/dev/null || packages+=(nodejs npm)
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
