@@ -416,33 +416,30 @@ static int has_credits(PGconn *pg, int64_t user)
     return ok;
 }
 
-static void execute(struct connpair *c, const struct agent_set *agents, int64_t user, const struct http_req *req,
-                    struct api_response *out)
+int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set *agents, struct execute_body *b,
+                            struct api_response *out)
 {
+    memset(b, 0, sizeof *b);
     json_error_t jerr;
-    json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(body)) {
         json_decref(body);
         error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
-        return;
+        return -1;
     }
     const json_t *goal = json_object_get(body, "goal"), *agent = json_object_get(body, "agentType"),
                  *title = json_object_get(body, "title"), *prio = json_object_get(body, "priority"),
                  *async = json_object_get(body, "async"), *sched = json_object_get(body, "schedule"),
                  *timeout = json_object_get(body, "timeoutMs"), *attempts = json_object_get(body, "maxAttempts");
     struct taskdef_error terr;
-    int priority = 3;
-    char zone[128] = "UTC";
-    int64_t next = -1;
-    const char *cron = NULL, *tz = NULL;
-    int enabled = 1;
+    b->priority = 3, b->enabled = 1, b->timeout_ms = b->max_attempts = -1;
     if (!json_is_string(goal) || !json_string_length(goal) || json_string_length(goal) > 20000)
         error(out, 400, "goal", "goal must be a string of 1-20000 characters");
     else if (!json_is_string(agent) || !(agents && agents_find(agents, json_string_value(agent))))
         error(out, 400, "agentType", "agentType must name an agent this deployment defines");
     else if (title && (!json_is_string(title) || !json_string_length(title) || json_string_length(title) > 200))
         error(out, 400, "title", "title must be a string of 1-200 characters");
-    else if (prio && (!json_is_string(prio) || (priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
+    else if (prio && (!json_is_string(prio) || (b->priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
         error(out, 400, "priority", "priority must be urgent, high, normal or low");
     else if (async && !json_is_boolean(async))
         error(out, 400, "async", "async must be true or false");
@@ -456,50 +453,69 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
         error(out, 400, "schedule", "schedule must be an object {enabled, cron, timezone}");
     if (out->status) {
         json_decref(body);
-        return;
+        return -1;
+    }
+    b->body = body;
+    b->goal = json_string_value(goal), b->agent = json_string_value(agent);
+    b->wait = json_is_false(async);
+    if (timeout)
+        b->timeout_ms = json_integer_value(timeout);
+    if (attempts)
+        b->max_attempts = json_integer_value(attempts);
+    if (title)
+        b->title = json_string_value(title);
+    else { /* the goal, shortened at a character boundary, names the task */
+        size_t n = strlen(b->goal);
+        if (n > 200)
+            for (n = 200; n > 0 && ((unsigned char)b->goal[n] & 0xC0) == 0x80;)
+                n--; /* goal[n] continues a character that began before the cut: cut before it */
+        memcpy(b->title_from_goal, b->goal, n);
+        b->title_from_goal[n] = 0;
+        b->title = b->title_from_goal;
     }
     if (sched) {
-        cron = json_string_value(json_object_get(sched, "cron"));
-        tz = json_string_value(json_object_get(sched, "timezone"));
-        enabled = !json_is_false(json_object_get(sched, "enabled"));
-        if (!cron || taskdef_schedule(cron, tz, 1, timefmt_now_ms(), zone, &next, &terr) != 0) {
-            error(out, 400, cron ? terr.field : "schedule.cron", "%s", cron ? terr.message : "schedule.cron is required");
-            json_decref(body);
-            return;
+        int64_t next;
+        b->cron = json_string_value(json_object_get(sched, "cron"));
+        b->timezone = json_string_value(json_object_get(sched, "timezone"));
+        b->enabled = !json_is_false(json_object_get(sched, "enabled"));
+        if (!b->cron || taskdef_schedule(b->cron, b->timezone, 1, timefmt_now_ms(), b->zone, &next, &terr) != 0) {
+            error(out, 400, b->cron ? terr.field : "schedule.cron", "%s",
+                  b->cron ? terr.message : "schedule.cron is required");
+            api_tasks_execute_body_free(b);
+            return -1;
         }
     }
+    return 0;
+}
+
+void api_tasks_execute_body_free(struct execute_body *b)
+{
+    json_decref(b->body);
+    b->body = NULL;
+}
+
+static void execute(struct connpair *c, const struct agent_set *agents, int64_t user, const struct http_req *req,
+                    struct api_response *out)
+{
+    struct execute_body b;
+    if (api_tasks_parse_execute(req->body, req->body_len, agents, &b, out) != 0)
+        return;
     const int credits = has_credits(c->pg, user);
-    if (credits < 0) {
-        json_decref(body);
-        db_error(out, c->pg);
+    if (credits <= 0) {
+        api_tasks_execute_body_free(&b);
+        if (credits < 0)
+            db_error(out, c->pg);
+        else
+            error(out, 402, NULL, "no credits left this period: ask for a grant or wait for the next period");
         return;
     }
-    if (!credits) {
-        json_decref(body);
-        error(out, 402, NULL, "no credits left this period: ask for a grant or wait for the next period");
-        return;
-    }
-    char users[24], pr[8], timeout_s[24] = "", attempts_s[24] = "";
+    char users[24], pr[8], timeout_s[24], attempts_s[24];
     snprintf(users, sizeof users, "%" PRId64, user);
-    snprintf(pr, sizeof pr, "%d", priority);
-    if (timeout)
-        snprintf(timeout_s, sizeof timeout_s, "%" JSON_INTEGER_FORMAT, json_integer_value(timeout));
-    if (attempts)
-        snprintf(attempts_s, sizeof attempts_s, "%" JSON_INTEGER_FORMAT, json_integer_value(attempts));
-    const char *params[7] = {users, title ? json_string_value(title) : json_string_value(goal),
-                             json_string_value(goal), json_string_value(agent), pr, timeout ? timeout_s : NULL,
-                             attempts ? attempts_s : NULL};
-    char ttl[201];
-    if (!title) { /* the goal, shortened at a character boundary, names the task */
-        const char *g = json_string_value(goal);
-        size_t n = strlen(g);
-        if (n > 200)
-            for (n = 200; n > 0 && ((unsigned char)g[n] & 0xC0) == 0x80;)
-                n--; /* g[n] continues a character that began before the cut: cut before it */
-        memcpy(ttl, g, n);
-        ttl[n] = 0;
-        params[1] = ttl;
-    }
+    snprintf(pr, sizeof pr, "%d", b.priority);
+    snprintf(timeout_s, sizeof timeout_s, "%" PRId64, b.timeout_ms);
+    snprintf(attempts_s, sizeof attempts_s, "%" PRId64, b.max_attempts);
+    const char *params[7] = {users, b.title, b.goal, b.agent, pr, b.timeout_ms > 0 ? timeout_s : NULL,
+                             b.max_attempts > 0 ? attempts_s : NULL};
     PGresult *r = PQexecParams(c->pg,
                                "INSERT INTO tasks (user_id, title, goal, agent_type, priority, timeout_ms, max_attempts)"
                                " VALUES ($1::bigint, $2, $3, $4, $5::smallint, coalesce($6::int, 300000),"
@@ -508,17 +524,19 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         error(out, 400, NULL, "the task was refused: %.300s", PQresultErrorMessage(r));
         PQclear(r);
-        json_decref(body);
+        api_tasks_execute_body_free(&b);
         return;
     }
     const int64_t id = i64(r, 0, 0), timeout_ms = i64(r, 0, 1);
     PQclear(r);
-    if (cron) { /* the first slot with the task's own id as H key */
-        taskdef_schedule(cron, tz, id, timefmt_now_ms(), zone, &next, &terr);
+    if (b.cron) { /* the first slot with the task's own id as H key */
+        int64_t next = -1;
+        struct taskdef_error terr;
+        taskdef_schedule(b.cron, b.timezone, id, timefmt_now_ms(), b.zone, &next, &terr);
         char ids[24], next_s[24];
         snprintf(ids, sizeof ids, "%" PRId64, id);
         snprintf(next_s, sizeof next_s, "%" PRId64, next);
-        const char *p2[5] = {ids, cron, zone, next_s, enabled ? "true" : "false"};
+        const char *p2[5] = {ids, b.cron, b.zone, next_s, b.enabled ? "true" : "false"};
         r = PQexecParams(c->pg,
                          "UPDATE tasks SET schedule = $2, timezone = $3, next_run_at = to_timestamp($4::bigint / 1000.0),"
                          " schedule_enabled = $5::boolean WHERE id = $1::bigint",
@@ -526,16 +544,16 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
         PQclear(r);
         char t[TIMEFMT_RFC3339_MAX];
         reply(out, 201, json_pack("{s:I, s:s, s:s, s:s, s:b}", "task", (json_int_t)id, "nextRunAt", when(next, t),
-                                  "timezone", zone, "cron", cron, "enabled", enabled));
+                                  "timezone", b.zone, "cron", b.cron, "enabled", b.enabled));
     } else {
         trigger(c, user, id, out);
-        if (out->status == 202 && json_is_false(async)) { /* answer when the run ends (http_api waits) */
+        if (out->status == 202 && b.wait) { /* answer when the run ends (http_api waits) */
             out->wait_run = json_integer_value(json_object_get(out->doc, "run"));
             out->wait_user = user;
             out->wait_ms = timeout_ms + WAIT_MARGIN_MS;
         }
     }
-    json_decref(body); /* cron and tz point into it */
+    api_tasks_execute_body_free(&b);
 }
 
 /* ---- async: false ---- */

@@ -7,6 +7,7 @@
 #ifndef AGENTCRON_API_TASKS_H
 #define AGENTCRON_API_TASKS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct agent_set;
@@ -29,6 +30,24 @@ struct api_wait {
     int done;                  /* set by api_tasks_wait_check: resp is the answer to send */
     struct api_response resp;
 };
+
+/* The body of POST /api/agent/execute, checked. The strings point into body. */
+struct execute_body {
+    struct json_t *body;
+    const char *goal, *agent, *title; /* title: given, or the goal cut to 200 bytes */
+    const char *cron, *timezone;      /* NULL without a schedule; timezone as given */
+    char zone[128];                   /* the zone's canonical name, with a schedule */
+    char title_from_goal[201];
+    int priority, enabled, wait;      /* wait: `async: false` */
+    int64_t timeout_ms, max_attempts; /* -1: the default */
+};
+
+/* Parses and checks an execute body without touching any server (the fuzzer drives it):
+ * sizes, types, priority names, the agent, the cron contract and the zone. 0 (free b with
+ * api_tasks_execute_body_free), or -1 with *out a 400 naming the field. */
+int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set *agents, struct execute_body *b,
+                            struct api_response *out);
+void api_tasks_execute_body_free(struct execute_body *b);
 
 /* Whether path belongs to the task API. */
 int api_tasks_owns(const char *path);

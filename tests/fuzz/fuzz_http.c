@@ -1,13 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: any bytes as what a client sends on one connection, fed to the request
  * parser in pieces of varying size (the first byte picks the size), pipelined requests taken
- * one after another as the server does. Nothing may crash, overrun, leak or hang; every
- * request it accepts must respect the limits. */
+ * one after another as the server does; each body is then checked as the task API checks
+ * POST /api/agent/execute (JSON, types, sizes, priorities, the cron contract, zones). Nothing
+ * may crash, overrun, leak or hang; every request it accepts must respect the limits, and a
+ * body is either accepted whole or refused with a 400 naming why. */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents.h"
+#include "api_tasks.h"
 #include "http_parse.h"
+
+static void check_execute_body(const struct http_req *r)
+{
+    static struct agent_set agents;
+    static int loaded;
+    struct agents_error aerr;
+    if (!loaded && agents_load(&agents, NULL, &aerr) != 0)
+        abort();
+    loaded = 1;
+    struct api_response out;
+    memset(&out, 0, sizeof out);
+    struct execute_body b;
+    if (api_tasks_parse_execute(r->body, r->body_len, &agents, &b, &out) == 0) {
+        if (out.status || !b.goal || !b.agent || !b.title || strlen(b.title) > 200 || b.priority < 1 ||
+            b.priority > 4 || (b.cron && !b.zone[0]))
+            abort();
+        api_tasks_execute_body_free(&b);
+    } else if (out.status != 400 || !json_is_string(json_object_get(out.doc, "error"))) {
+        abort();
+    }
+    json_decref(out.doc);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,6 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (!r->headers[i].name || !r->headers[i].value)
                     abort();
             (void)http_req_header(r, "Authorization");
+            if (r->body_len)
+                check_execute_body(r);
             http_parser_next(&p);
             requests++;
         }
