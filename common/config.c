@@ -29,6 +29,7 @@ static const struct setting settings[] = {
     STR("DATABASE_URL", database_url, URL_PG, ""),
     STR("REDIS_URL", redis_url, URL_REDIS, ""),
     STR("CRON_SECRET", cron_secret, STRING, ""),
+    STR("METRICS_TOKEN", metrics_token, STRING, ""),
     NUM("AGENT_WORKER_CONCURRENCY", worker_concurrency, 1, 1024, "5"),
     NUM("POLL_INTERVAL_MS", poll_interval_ms, 10, 3600000, "10000"),
     NUM("STATUS_INTERVAL_S", status_interval_s, 1, 3600, "30"),

@@ -15,6 +15,7 @@ struct config {
     char database_url[1024];
     char redis_url[1024]; /* REDIS_URL, or built from REDIS_HOST, REDIS_PORT, REDIS_PASSWORD */
     char cron_secret[512];
+    char metrics_token[512]; /* METRICS_TOKEN: when set, GET /metrics wants it as a bearer */
     int worker_concurrency; /* AGENT_WORKER_CONCURRENCY, 1-1024, default 5 */
     int poll_interval_ms;   /* POLL_INTERVAL_MS, 10-3600000, default 10000 */
     int status_interval_s;  /* STATUS_INTERVAL_S, 1-3600, default 30 */

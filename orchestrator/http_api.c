@@ -536,15 +536,12 @@ static struct auth_failures *failures_of(struct api *a, const char *peer, int cr
     return oldest;
 }
 
-/* 0 if the request carries CRON_SECRET; otherwise it has been answered. */
-static int check_cron_secret(struct api *a, struct http_conn *c, const struct http_req *req)
+/* 0 if the request carries `Authorization: Bearer <secret>` (compared in constant time);
+ * otherwise it has been answered: 401, or 429 past AUTH_FAILURES_MAX failures a minute from
+ * its address. name: the setting, for the message. */
+static int check_bearer(struct api *a, struct http_conn *c, const struct http_req *req, const char *secret,
+                        const char *name)
 {
-    if (!a->cfg->cron_secret[0]) {
-        http_respond_error(c, 503, NULL,
-                           "CRON_SECRET is not configured on this orchestrator: the webhook stays closed until it is",
-                           NULL);
-        return -1;
-    }
     const char *peer = http_conn_peer(c);
     struct auth_failures *f = failures_of(a, peer, 0);
     const int64_t now = timefmt_now_ms();
@@ -555,16 +552,38 @@ static int check_cron_secret(struct api *a, struct http_conn *c, const struct ht
         return -1;
     }
     const char *auth = http_req_header(req, "Authorization");
-    if (auth && !strncasecmp(auth, "Bearer ", 7) && api_secret_equal(auth + 7, a->cfg->cron_secret))
+    if (auth && !strncasecmp(auth, "Bearer ", 7) && api_secret_equal(auth + 7, secret))
         return 0;
     f = failures_of(a, peer, 1);
     f->count++;
     LOG(LOG_WARN, "http.auth_failed", LOG_S("client", peer), LOG_S("path", req->path),
         LOG_S("reason", auth ? "wrong credentials" : "no Authorization header"));
-    http_respond_error(c, 401, NULL,
-                       auth ? "wrong credentials" : "missing credentials: send Authorization: Bearer <CRON_SECRET>",
+    char missing[96];
+    snprintf(missing, sizeof missing, "missing credentials: send Authorization: Bearer <%s>", name);
+    http_respond_error(c, 401, NULL, auth ? "wrong credentials" : missing,
                        "WWW-Authenticate: Bearer realm=\"agentcron\"\r\n");
     return -1;
+}
+
+/* 0 if the request carries CRON_SECRET; otherwise it has been answered. */
+static int check_cron_secret(struct api *a, struct http_conn *c, const struct http_req *req)
+{
+    if (!a->cfg->cron_secret[0]) {
+        http_respond_error(c, 503, NULL,
+                           "CRON_SECRET is not configured on this orchestrator: the webhook stays closed until it is",
+                           NULL);
+        return -1;
+    }
+    return check_bearer(a, c, req, a->cfg->cron_secret, "CRON_SECRET");
+}
+
+/* 0 if /metrics is open or the request carries METRICS_TOKEN; otherwise it has been answered.
+ * Failures count with the webhook's, per address. */
+static int check_metrics_token(struct api *a, struct http_conn *c, const struct http_req *req)
+{
+    if (!a->cfg->metrics_token[0])
+        return 0;
+    return check_bearer(a, c, req, a->cfg->metrics_token, "METRICS_TOKEN");
 }
 
 /* ---- routing ---- */
@@ -605,7 +624,7 @@ static void handle(struct http_conn *c, const struct http_req *req, void *data)
     if (!strcmp(req->path, "/metrics")) {
         if (!get)
             http_respond_error(c, 405, NULL, "use GET", "Allow: GET\r\n");
-        else
+        else if (check_metrics_token(a, c, req) == 0)
             enqueue_job(a, c, JOB_METRICS, 0, req);
         return;
     }

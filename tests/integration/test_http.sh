@@ -344,10 +344,16 @@ check "a wait cut short by shutdown: 202 with where to look: $(cat "$tmp/stop.co
 
 # --- configuration: no CRON_SECRET keeps the webhook closed; a port in use stops start-up; IPv6
 port=$(free_port); export HTTP_LISTEN=127.0.0.1:$port; base=$scheme://127.0.0.1:$port
-env -u CRON_SECRET "$orch" --instance nosecret >"$tmp/nosecret.log" 2>&1 & pids+=($!)
+env -u CRON_SECRET METRICS_TOKEN=m3trics-token "$orch" --instance nosecret >"$tmp/nosecret.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -s "$base/healthz" >/dev/null && break; sleep 0.1; done
 req GET /check-scheduled-tasks -H "Authorization: Bearer anything"
 check "no CRON_SECRET: 503, not open: $code" '[ "$code" = 503 ] && grep -q "CRON_SECRET is not configured" "$tmp/body"'
+req GET /metrics
+check "METRICS_TOKEN set: /metrics without it is a 401 naming it: $code $(cat "$tmp/body")" '[ "$code" = 401 ] && grep -q "METRICS_TOKEN" "$tmp/body" && grep -qi "^WWW-Authenticate: Bearer" "$tmp/headers"'
+req GET /metrics -H "Authorization: Bearer wrong"
+check "METRICS_TOKEN set: a wrong token is a 401" '[ "$code" = 401 ]'
+req GET /metrics -H "Authorization: Bearer m3trics-token"
+check "METRICS_TOKEN set: with it, the metrics" '[ "$code" = 200 ] && grep -q "^agentcron_runs" "$tmp/body"'
 run "$orch" --instance clash
 check "port in use: exit 1 with a clear message: $(cat "$tmp/err")" '[ "$status" = 1 ] && grep -q "cannot listen on HTTP_LISTEN 127.0.0.1:$port" "$tmp/err"'
 stop_all
