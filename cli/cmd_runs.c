@@ -222,7 +222,7 @@ static int cmd_retry(struct cli_conn *c, int64_t id, int json)
     json_decref(v);
     int64_t run, at;
     char err[1024];
-    const int rc = runctl_trigger(c->pg, c->redis, task, 0, &run, &at, err, sizeof err);
+    const int rc = runctl_trigger(c->pg, c->redis, task, 0, "manual", &run, &at, err, sizeof err);
     if (rc == RUNCTL_NOT_FOUND)
         return cli_error(CMD, CLI_FAILURE, "task %" PRId64 " of run %" PRId64 " is deleted: nothing to replay", task, id);
     if (rc != RUNCTL_TRIGGERED)

@@ -610,7 +610,7 @@ static int cmd_trigger(struct cli_conn *c, int64_t id, int json)
 {
     int64_t run, at;
     char err[1024], when[TIMEFMT_RFC3339_MAX];
-    const int rc = runctl_trigger(c->pg, c->redis, id, 0, &run, &at, err, sizeof err);
+    const int rc = runctl_trigger(c->pg, c->redis, id, 0, "manual", &run, &at, err, sizeof err);
     if (rc == RUNCTL_NOT_FOUND)
         return cli_error(CMD, CLI_FAILURE, "no task %" PRId64 " (or it is deleted)", id);
     if (rc != RUNCTL_TRIGGERED)

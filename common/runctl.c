@@ -77,18 +77,18 @@ int runctl_cancel(struct pg_conn *pg, redisContext *redis, int64_t id, int64_t u
 
 static const char sql_trigger[] =
     "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, enqueued_at)"
-    " SELECT id, user_id, clock_timestamp(), 'manual', priority, clock_timestamp() FROM tasks"
+    " SELECT id, user_id, clock_timestamp(), $3, priority, clock_timestamp() FROM tasks"
     " WHERE id = $1::bigint AND status <> 'deleted' AND ($2::bigint = 0 OR user_id = $2::bigint)"
     " RETURNING id, priority, (extract(epoch FROM scheduled_for) * 1000)::bigint";
 
-int runctl_trigger(struct pg_conn *pg, redisContext *redis, int64_t task_id, int64_t user_id, int64_t *run_id,
-                   int64_t *at_ms, char *err, size_t len)
+int runctl_trigger(struct pg_conn *pg, redisContext *redis, int64_t task_id, int64_t user_id, const char *trigger,
+                   int64_t *run_id, int64_t *at_ms, char *err, size_t len)
 {
     char ids[24], users[24];
     snprintf(ids, sizeof ids, "%" PRId64, task_id);
     snprintf(users, sizeof users, "%" PRId64, user_id > 0 ? user_id : 0);
-    const char *params[2] = {ids, users};
-    PGresult *r = PQexecParams(pg, sql_trigger, 2, NULL, params, NULL, NULL, 0);
+    const char *params[3] = {ids, users, trigger};
+    PGresult *r = PQexecParams(pg, sql_trigger, 3, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, len, "postgres: %s", PQresultErrorMessage(r));
         err[strcspn(err, "\n")] = 0;

@@ -31,12 +31,13 @@ int runctl_cancel(struct pg_conn *pg, struct redisContext *redis, int64_t id, in
 int runctl_cancel_task(struct pg_conn *pg, struct redisContext *redis, int64_t task_id, int64_t user_id,
                        int *cancelled, int *stopping, char *err, size_t len);
 
-/* Creates a run of task task_id now (trigger manual) and queues it; user_id > 0 restricts it to
- * that user's tasks. RUNCTL_TRIGGERED with the run's id and slot, RUNCTL_NOT_FOUND (no such
+/* Creates a run of task task_id now and queues it; trigger says who asked, "manual" (the CLI)
+ * or "api" (the task API), as the run history shows it; user_id > 0 restricts it to that
+ * user's tasks. RUNCTL_TRIGGERED with the run's id and slot, RUNCTL_NOT_FOUND (no such
  * task, or it is deleted), RUNCTL_NOT_QUEUED (recorded, but Redis failed: *err says so, and
  * the orchestrator's reconciliation queues it within 30 s), or -1 with *err. */
 enum { RUNCTL_TRIGGERED = 0, RUNCTL_NOT_QUEUED = 10 };
-int runctl_trigger(struct pg_conn *pg, struct redisContext *redis, int64_t task_id, int64_t user_id, int64_t *run_id,
-                   int64_t *at_ms, char *err, size_t len);
+int runctl_trigger(struct pg_conn *pg, struct redisContext *redis, int64_t task_id, int64_t user_id, const char *trigger,
+                   int64_t *run_id, int64_t *at_ms, char *err, size_t len);
 
 #endif

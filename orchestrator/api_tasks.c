@@ -313,7 +313,7 @@ static void trigger(struct connpair *c, int64_t user, int64_t id, struct api_res
 {
     int64_t run, at;
     char err[512], t[TIMEFMT_RFC3339_MAX];
-    const int rc = runctl_trigger(c->pg, c->redis, id, user, &run, &at, err, sizeof err);
+    const int rc = runctl_trigger(c->pg, c->redis, id, user, "api", &run, &at, err, sizeof err);
     if (rc == RUNCTL_NOT_FOUND)
         error(out, 404, NULL, "no task %" PRId64, id);
     else if (rc < 0)

@@ -259,7 +259,7 @@ req POST "/api/tasks/$ta/resume" "${A[@]}"
 check "resume" '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = active ]'
 req POST "/api/tasks/$ta/trigger" "${A[@]}"
 rt=$(jq -r .run "$tmp/body")
-check "trigger: 202" '[ "$code" = 202 ] && [ "$(sql "select trigger from task_runs where id = $rt")" = manual ]'
+check "trigger: 202, a run the history says the API started" '[ "$code" = 202 ] && [ "$(sql "select trigger from task_runs where id = $rt")" = api ]'
 req POST "/api/tasks/$ta/cancel" "${A[@]}"
 check "cancel: $(cat "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -r .cancelled "$tmp/body")" = 1 ] && [ "$(sql "select status from task_runs where id = $rt")" = cancelled ]'
 req GET "/api/tasks/$ta/runs" "${A[@]}"
