@@ -560,38 +560,45 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
 
 void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int n, int64_t now_ms)
 {
-    char err[512];
-    if (n <= 0 || connpair_ensure(c, err, sizeof err) != 0)
-        return; /* the next check tries again; deadlines still apply then */
+    char err[512] = "";
+    PGresult *r = NULL;
     char *ids = NULL;
     size_t len = 0;
-    FILE *f = open_memstream(&ids, &len);
-    if (!f)
-        return;
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s%" PRId64, i ? "," : "{", waits[i]->run);
-    fputc('}', f);
-    fclose(f);
-    const char *params[1] = {ids};
-    PGresult *r = PQexecParams(c->pg,
-                               "SELECT id FROM task_runs WHERE id = ANY($1::bigint[])"
-                               " AND status NOT IN ('queued', 'running', 'retrying')",
-                               1, NULL, params, NULL, NULL, 0);
-    free(ids);
-    const int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    FILE *f;
+    if (n > 0 && connpair_ensure(c, err, sizeof err) == 0 && (f = open_memstream(&ids, &len))) {
+        for (int i = 0; i < n; i++)
+            fprintf(f, "%s%" PRId64, i ? "," : "{", waits[i]->run);
+        fputc('}', f);
+        fclose(f);
+        const char *params[1] = {ids};
+        r = PQexecParams(c->pg,
+                         "SELECT id FROM task_runs WHERE id = ANY($1::bigint[])"
+                         " AND status NOT IN ('queued', 'running', 'retrying')",
+                         1, NULL, params, NULL, NULL, 0);
+        free(ids);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
+    }
+    err[strcspn(err, "\n")] = 0;
+    const int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
     for (int i = 0; i < n; i++) {
         struct api_wait *w = waits[i];
         int ended = 0;
         for (int k = 0; ok && k < PQntuples(r) && !ended; k++)
             ended = i64(r, k, 0) == w->run;
         if (!ended && now_ms < w->deadline_ms)
-            continue;
+            continue; /* a failed check is tried again at the next; the deadline still holds */
         memset(&w->resp, 0, sizeof w->resp);
-        runs_of(c->pg, w->user, 0, w->run, &w->resp);
-        if (!ended && w->resp.status == 200) { /* still going: say where to look */
+        if (ok)
+            runs_of(c->pg, w->user, 0, w->run, &w->resp);
+        else
+            error(&w->resp, 503, NULL, "the database is unavailable (%.200s); the run goes on: poll GET /api/runs/%" PRId64,
+                  err[0] ? err : "no connection", w->run);
+        if (!ended && w->resp.status != 404) /* still going, or unknown for now: say where to look */
+            snprintf(w->resp.extra, sizeof w->resp.extra, "%sLocation: /api/runs/%" PRId64 "\r\n",
+                     w->resp.status == 503 ? "Retry-After: 5\r\n" : "", w->run);
+        if (!ended && w->resp.status == 200)
             w->resp.status = 202;
-            snprintf(w->resp.extra, sizeof w->resp.extra, "Location: /api/runs/%" PRId64 "\r\n", w->run);
-        }
         w->done = 1;
     }
     PQclear(r);

@@ -9,6 +9,7 @@
 # Usage: test_http.sh BUILD_DIR [https]
 build=${1:?usage: test_http.sh BUILD_DIR [https]}
 scheme=${2:-http}
+root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$(dirname "$0")/lib.sh"
 orch=$build/orchestrator/agentcron-orchestrator
 cli=$build/cli/agentcron
@@ -298,6 +299,16 @@ req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "nobody runs this",
 waited=$((($(date +%s%N) - t0) / 1000000))
 check "async: false past its bound: 202 after ~6 s with a Location: $code ${waited} ms $(cat "$tmp/body")" \
   '[ "$code" = 202 ] && [ "$waited" -ge 5900 ] && [ "$waited" -le 8000 ] && [ "$(jq -r .status "$tmp/body")" = queued ] && grep -qi "^Location: /api/runs/$(jq -r .id "$tmp/body")" "$tmp/headers"'
+# ... and with Postgres gone meanwhile, the bound still holds: 503 with where to look later
+curl -s -o "$tmp/pgdown.body" -D "$tmp/pgdown.headers" -w '%{http_code}' "${A[@]}" "${J[@]}" \
+  -d '{"goal": "Postgres goes away", "agentType": "noop", "async": false, "timeoutMs": 1000}' "$base/api/agent/execute" >"$tmp/pgdown.code" &
+waiter=$!
+sleep 0.5
+"$root/scripts/services.sh" stop-pg "$AGENTCRON_SERVICES_INSTANCE" >/dev/null
+wait $waiter
+"$root/scripts/services.sh" start-pg "$AGENTCRON_SERVICES_INSTANCE" >/dev/null
+check "async: false while Postgres is down: 503 at the bound, with Location: $(cat "$tmp/pgdown.code") $(cat "$tmp/pgdown.body")" \
+  '[ "$(cat "$tmp/pgdown.code")" = 503 ] && grep -qi "^Location: /api/runs/[0-9]" "$tmp/pgdown.headers" && grep -qi "^Retry-After:" "$tmp/pgdown.headers"'
 sleep 1 # a fresh second for the per-key limit
 python3 - "$port" "$ka" >"$tmp/rate" <<'PY'
 import sys, wire
