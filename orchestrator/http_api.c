@@ -236,18 +236,20 @@ static void answer_waiter(struct api_job *j)
     free(j);
 }
 
-/* Answers the waiting calls a check found done and drops them from the list; on shutdown,
- * answers the rest with where to look, as the run goes on without this orchestrator. */
+/* Answers the waiting calls a check found done and drops them from the list; on shutdown, and
+ * to callers that hung up (so they hold no connection slot), answers the rest with where to
+ * look, as the run goes on without them. */
 static void sweep_waiters(struct api *a)
 {
     for (struct api_job **p = &a->waiting_runs; *p;) {
         struct api_job *j = *p;
-        if (!j->wait.done && a->stopping) {
+        if (!j->wait.done && (a->stopping || http_conn_gone(j->conn))) {
             char loc[80];
             snprintf(loc, sizeof loc, "Location: /api/runs/%" PRId64 "\r\n", j->wait.run);
             respond_json(j->conn, 202,
                          json_pack("{s:I, s:s}", "run", (json_int_t)j->wait.run, "note",
-                                   "the orchestrator is stopping; the run goes on: poll GET /api/runs/{id}"),
+                                   a->stopping ? "the orchestrator is stopping; the run goes on: poll GET /api/runs/{id}"
+                                               : "the connection closed; the run goes on: poll GET /api/runs/{id}"),
                          loc);
             *p = j->next;
             free(j);

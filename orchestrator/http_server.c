@@ -31,6 +31,7 @@ struct http_conn {
     int closing, handles;
     int reading;
     int reject;       /* over HTTP_MAX_CONNECTIONS: answer 503 once the channel is up */
+    int gone;         /* the client closed its side or the connection failed */
     struct tls_session *tls; /* NULL for plain HTTP */
     int64_t started_ms; /* the current request's first byte */
     char peer[64];
@@ -346,6 +347,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (n < 0) {
+        c->gone = 1;
         conn_close(c); /* EOF or error; a request with the handler finishes first */
         return;
     }
@@ -634,6 +636,11 @@ int http_server_reload_tls(struct http_server *s, char *err, size_t err_len)
 int http_server_is_tls(const struct http_server *s)
 {
     return s->creds != NULL;
+}
+
+int http_conn_gone(const struct http_conn *conn)
+{
+    return conn->gone;
 }
 
 const char *http_conn_peer(const struct http_conn *conn)

@@ -51,6 +51,10 @@ void http_respond(struct http_conn *conn, int status, const char *content_type, 
 void http_respond_error(struct http_conn *conn, int status, const char *field, const char *message,
                         const char *extra_headers);
 
+/* Whether the client has closed its side (or the connection failed) since it sent the request
+ * being handled: a handler that waits long may stop waiting. */
+int http_conn_gone(const struct http_conn *conn);
+
 /* The client's address ("127.0.0.1", "::1"), for logs and per-client limits. */
 const char *http_conn_peer(const struct http_conn *conn);
 

@@ -342,6 +342,9 @@ execute '{"goal": "too slow", "agentType": "stuck", "async": false, "timeoutMs":
 check "async: false, a run that times out: 200 saying so: $code ${took} ms $(jq -c "{status, error}" "$tmp/body")" \
   '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = timed_out ] && [ "$took" -ge 1000 ] && [ "$took" -lt 4000 ]'
 curl -s -m 1 -o /dev/null -X POST "${K[@]}" "${J[@]}" -d '{"goal": "the client gives up", "agentType": "stuck", "async": false}' "$base/api/agent/execute"
+sleep 0.5
+check "a client that hangs up stops its wait, freeing its connection at once" \
+  'grep -q "event=http.request method=POST path=/api/agent/execute status=202" "$tmp/wait.log"'
 execute '{"goal": "after a client gave up", "agentType": "noop", "async": false}'
 check "a client that hangs up while waiting harms nothing: $code" '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = succeeded ]'
 curl -s -o "$tmp/stop.body" -D "$tmp/stop.headers" -w '%{http_code}' -X POST "${K[@]}" "${J[@]}" \
