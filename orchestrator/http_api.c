@@ -329,43 +329,40 @@ static void want_counts(struct api *a, struct http_conn *c, int post)
         start_counts(a);
 }
 
-/* Answers one webhook call with the counts it was given (frees it, or parks a POST). */
-static void answer_counts(struct api *a, struct api_job *j)
+/* Answers the calls a count was for, with one body built for all: GETs at once, POSTs after
+ * the scheduling pass they ask for (api_tick_done). */
+static void finish_counts(struct api *a, struct api_job *lead)
 {
     char now[TIMEFMT_RFC3339_MAX];
     timefmt_rfc3339(timefmt_now_ms(), 0, 1, now);
-    if (!j->pg_ok || !j->redis_ok) {
-        respond_json(j->conn, 503,
-                     json_pack("{s:s, s:s, s:s}", "status", "degraded", "reason", j->error, "timestamp", now),
-                     "Retry-After: 5\r\n");
-    } else if (j->method_post) { /* run a due-check now; answer when it ends */
-        j->next = a->waiting_tick;
-        a->waiting_tick = j;
-        if (!a->tick_requested) {
-            a->tick_requested = 1;
-            a->tick(a->tick_data);
+    const int healthy = lead->pg_ok && lead->redis_ok;
+    json_t *doc = healthy ? json_pack("{s:s, s:I, s:I, s:s}", "status", "healthy", "scheduledTasks",
+                                      (json_int_t)lead->scheduled, "tasksCurrentlyDue", (json_int_t)lead->due,
+                                      "timestamp", now)
+                          : json_pack("{s:s, s:s, s:s}", "status", "degraded", "reason", lead->error, "timestamp", now);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    lead->next = lead->followers;
+    for (struct api_job *j = lead, *next; j; j = next) {
+        next = j->next;
+        if (healthy && j->method_post && !a->stopping) { /* run a due-check now; answer when it ends */
+            j->scheduled = lead->scheduled, j->due = lead->due;
+            j->next = a->waiting_tick;
+            a->waiting_tick = j;
+            continue;
         }
-        return; /* api_tick_done answers and frees it */
-    } else {
-        respond_json(j->conn, 200,
-                     json_pack("{s:s, s:I, s:I, s:s}", "status", "healthy", "scheduledTasks", (json_int_t)j->scheduled,
-                               "tasksCurrentlyDue", (json_int_t)j->due, "timestamp", now),
-                     NULL);
+        if (healthy && j->method_post) /* api_stop has answered the pass's waiters already */
+            http_respond_error(j->conn, 503, NULL, "shutting down", "Retry-After: 5\r\n");
+        else
+            http_respond(j->conn, healthy ? 200 : 503, "application/json", healthy ? NULL : "Retry-After: 5\r\n",
+                         text ? text : "{}", text ? strlen(text) : 2);
+        free(j);
     }
-    free(j);
-}
-
-static void finish_counts(struct api *a, struct api_job *lead)
-{
-    struct api_job *f = lead->followers;
-    while (f) {
-        struct api_job *next = f->next;
-        f->pg_ok = lead->pg_ok, f->redis_ok = lead->redis_ok, f->scheduled = lead->scheduled, f->due = lead->due;
-        memcpy(f->error, lead->error, sizeof f->error);
-        answer_counts(a, f);
-        f = next;
+    free(text);
+    if (a->waiting_tick && !a->tick_requested) {
+        a->tick_requested = 1;
+        a->tick(a->tick_data);
     }
-    answer_counts(a, lead);
     a->counts_running = 0;
     if (a->counts_waiting)
         start_counts(a);
