@@ -9,6 +9,7 @@
 #   scripts/services.sh env NAME                        print DATABASE_URL and REDIS_URL
 #   scripts/services.sh restart-pg NAME | restart-redis NAME   for fault tests
 #   scripts/services.sh stop-pg NAME | start-pg NAME            likewise
+#   scripts/services.sh stop-redis NAME | start-redis NAME      likewise
 #
 # Postgres refuses to run as root: when run as root, the cluster belongs to the `postgres`
 # user. Connections are trusted on 127.0.0.1 only. Callers pick ports below 32768: inside
@@ -97,5 +98,7 @@ case $cmd in
   stop-pg) stop_pg ;;
   start-pg) start_pg "$(port_of pg)" ;;
   restart-redis) stop_redis; start_redis "$(port_of redis)" ;;
+  stop-redis) stop_redis ;;
+  start-redis) start_redis "$(port_of redis)" ;;
   *) usage ;;
 esac

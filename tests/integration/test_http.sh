@@ -305,8 +305,22 @@ curl -s -o "$tmp/pgdown.body" -D "$tmp/pgdown.headers" -w '%{http_code}' "${A[@]
 waiter=$!
 sleep 0.5
 "$root/scripts/services.sh" stop-pg "$AGENTCRON_SERVICES_INSTANCE" >/dev/null
+req GET /check-scheduled-tasks "${auth[@]}"
+check "the webhook with Postgres down: 503 degraded, saying why: $code $(cat "$tmp/body")" \
+  '[ "$code" = 503 ] && [ "$(jq -r .status "$tmp/body")" = degraded ] && jq -r .reason "$tmp/body" | grep -qi postgres'
+req GET /readyz
+check "readyz with Postgres down: 503: $code $(cat "$tmp/body")" '[ "$code" = 503 ] && [ "$(jq -r .postgres "$tmp/body")" = false ]'
+req GET /api/tasks "${A[@]}"
+check "the task API with Postgres down: 503 with Retry-After: $code" '[ "$code" = 503 ] && grep -qi "^Retry-After:" "$tmp/headers"'
 wait $waiter
 "$root/scripts/services.sh" start-pg "$AGENTCRON_SERVICES_INSTANCE" >/dev/null
+"$root/scripts/services.sh" stop-redis "$AGENTCRON_SERVICES_INSTANCE" >/dev/null
+req GET /check-scheduled-tasks "${auth[@]}"
+check "the webhook with Redis down: 503 degraded, saying why: $code $(cat "$tmp/body")" \
+  '[ "$code" = 503 ] && [ "$(jq -r .status "$tmp/body")" = degraded ] && jq -r .reason "$tmp/body" | grep -qi redis'
+"$root/scripts/services.sh" start-redis "$AGENTCRON_SERVICES_INSTANCE" >/dev/null
+for _ in $(seq 50); do req GET /check-scheduled-tasks "${auth[@]}"; [ "$code" = 200 ] && break; sleep 0.2; done
+check "the webhook recovers with both servers back: $code" '[ "$code" = 200 ]'
 check "async: false while Postgres is down: 503 at the bound, with Location: $(cat "$tmp/pgdown.code") $(cat "$tmp/pgdown.body")" \
   '[ "$(cat "$tmp/pgdown.code")" = 503 ] && grep -qi "^Location: /api/runs/[0-9]" "$tmp/pgdown.headers" && grep -qi "^Retry-After:" "$tmp/pgdown.headers"'
 sleep 1 # a fresh second for the per-key limit
