@@ -57,8 +57,8 @@ void api_tasks_serve(struct connpair *conn, const struct agent_set *agents, cons
                      struct api_response *out);
 
 /* Checks n waiting requests in one query: each whose run has ended gets done and 200 with the
- * run; each past its deadline gets done and 202 with the run as it stands (and a Location to
- * poll). The others wait on. */
+ * run; each past its deadline gets done and 202 with the run as it stands (503 if Postgres
+ * cannot say), with a Location to poll. The others wait on. */
 void api_tasks_wait_check(struct connpair *conn, struct api_wait *const *waits, int n, int64_t now_ms);
 
 #endif
