@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "timefmt.h"
@@ -47,6 +48,8 @@ struct http_server {
     int unfreed; /* connections whose handles are not closed yet */
     struct http_count counts[HTTP_COUNTS_MAX];
     int ncounts;
+    int64_t date_second; /* the second date_header was made for */
+    char date_header[40];
     struct http_conn *conns;
     struct tls_creds *creds; /* NULL for plain HTTP; new connections take these */
     char cert_file[1024], key_file[1024];
@@ -225,6 +228,20 @@ static void count_request(struct http_server *s, const char *path, int status)
     }
 }
 
+/* The Date header every response carries (RFC 9110, IMF-fixdate), made once a second. */
+static const char *date_header(struct http_server *s)
+{
+    const int64_t second = timefmt_now_ms() / 1000;
+    if (second != s->date_second) {
+        const time_t t = (time_t)second;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(s->date_header, sizeof s->date_header, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_second = second;
+    }
+    return s->date_header;
+}
+
 static void send_response(struct http_conn *c, int status, const char *content_type, const char *extra_headers,
                           const char *body, size_t body_len, const char *method, const char *target)
 {
@@ -237,12 +254,10 @@ static void send_response(struct http_conn *c, int status, const char *content_t
         conn_close(c);
         return;
     }
-    char date[TIMEFMT_RFC3339_MAX];
-    timefmt_rfc3339(timefmt_now_ms(), 0, 0, date);
-    fprintf(f, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+    fprintf(f, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
                "X-Content-Type-Options: nosniff\r\nServer: agentcron\r\n%s%s\r\n",
-            status, http_status_text(status), content_type ? content_type : "application/json", body_len,
-            extra_headers ? extra_headers : "", close_after ? "Connection: close\r\n" : "");
+            status, http_status_text(status), date_header(c->srv), content_type ? content_type : "application/json",
+            body_len, extra_headers ? extra_headers : "", close_after ? "Connection: close\r\n" : "");
     fwrite(body, 1, body_len, f);
     fclose(f);
     if (close_after)

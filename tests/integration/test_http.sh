@@ -65,6 +65,8 @@ auth=(-H "Authorization: Bearer $CRON_SECRET")
 # --- the routes
 req GET /healthz
 check "healthz: $code $(cat "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -r .status "$tmp/body")" = ok ]'
+check "every response carries a Date (IMF-fixdate): $(grep -i "^Date:" "$tmp/headers")" \
+  'grep -qiE "^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} [A-Z][a-z]{2} 20[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT" "$tmp/headers"'
 req GET /readyz
 check "readyz: $code $(cat "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -r "[.status, .postgres, .redis] | join(\",\")" "$tmp/body")" = "ready,true,true" ]'
 req GET /check-scheduled-tasks
