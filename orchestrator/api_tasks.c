@@ -558,47 +558,65 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
 
 /* ---- async: false ---- */
 
+/* "{1,2,3}": the runs of the waits (all of them, or only those past their deadline). */
+static char *run_array(struct api_wait *const *waits, int n, int64_t past_ms)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    fputc('{', f);
+    for (int i = 0, first = 1; i < n; i++)
+        if (past_ms < 0 || past_ms >= waits[i]->deadline_ms)
+            fprintf(f, "%s%" PRId64, first ? "" : ",", waits[i]->run), first = 0;
+    fputc('}', f);
+    fclose(f);
+    return text;
+}
+
 void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int n, int64_t now_ms)
 {
     char err[512] = "";
     PGresult *r = NULL;
-    char *ids = NULL;
-    size_t len = 0;
-    FILE *f;
-    if (n > 0 && connpair_ensure(c, err, sizeof err) == 0 && (f = open_memstream(&ids, &len))) {
-        for (int i = 0; i < n; i++)
-            fprintf(f, "%s%" PRId64, i ? "," : "{", waits[i]->run);
-        fputc('}', f);
-        fclose(f);
-        const char *params[1] = {ids};
-        r = PQexecParams(c->pg,
-                         "SELECT id FROM task_runs WHERE id = ANY($1::bigint[])"
-                         " AND status NOT IN ('queued', 'running', 'retrying')",
-                         1, NULL, params, NULL, NULL, 0);
-        free(ids);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    if (n > 0 && connpair_ensure(c, err, sizeof err) == 0) {
+        /* in one query, the whole run of each wait that can be answered: its run ended, or its
+         * deadline passed (the runs are the waiting users' own: each wait made its run) */
+        char sql[768], *all = run_array(waits, n, -1), *past = run_array(waits, n, now_ms);
+        snprintf(sql, sizeof sql,
+                 "%s WHERE r.id = ANY($1::bigint[]) AND (r.status NOT IN ('queued', 'running', 'retrying')"
+                 " OR r.id = ANY($2::bigint[]))",
+                 sql_run);
+        const char *params[2] = {all, past};
+        if (all && past)
+            r = PQexecParams(c->pg, sql, 2, NULL, params, NULL, NULL, 0);
+        free(all), free(past);
+        if (r && PQresultStatus(r) != PGRES_TUPLES_OK)
             snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
     }
     err[strcspn(err, "\n")] = 0;
     const int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
     for (int i = 0; i < n; i++) {
         struct api_wait *w = waits[i];
-        int ended = 0;
-        for (int k = 0; ok && k < PQntuples(r) && !ended; k++)
-            ended = i64(r, k, 0) == w->run;
+        int row = -1;
+        for (int k = 0; ok && k < PQntuples(r) && row < 0; k++)
+            if (i64(r, k, 0) == w->run)
+                row = k;
+        const char *status = row >= 0 ? PQgetvalue(r, row, 2) : "";
+        const int ended = row >= 0 && strcmp(status, "queued") && strcmp(status, "running") && strcmp(status, "retrying");
         if (!ended && now_ms < w->deadline_ms)
             continue; /* a failed check is tried again at the next; the deadline still holds */
         memset(&w->resp, 0, sizeof w->resp);
-        if (ok)
-            runs_of(c->pg, w->user, 0, w->run, &w->resp);
+        if (row >= 0)
+            reply(&w->resp, ended ? 200 : 202, run_json(r, row));
+        else if (ok)
+            error(&w->resp, 404, NULL, "no run %" PRId64, w->run);
         else
             error(&w->resp, 503, NULL, "the database is unavailable (%.200s); the run goes on: poll GET /api/runs/%" PRId64,
                   err[0] ? err : "no connection", w->run);
         if (!ended && w->resp.status != 404) /* still going, or unknown for now: say where to look */
             snprintf(w->resp.extra, sizeof w->resp.extra, "%sLocation: /api/runs/%" PRId64 "\r\n",
                      w->resp.status == 503 ? "Retry-After: 5\r\n" : "", w->run);
-        if (!ended && w->resp.status == 200)
-            w->resp.status = 202;
         w->done = 1;
     }
     PQclear(r);
