@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `agentcron tzdata refresh|status`: the tz data ICU computes with (see common/tzdata.h). */
+/* `agentcron tzdata refresh|status`: the tz data ICU computes with (see tz/tzdata.h). */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Configuration (common/config.c): defaults, env file parsing as systemd does it, the
+/* Configuration (base/config.c): defaults, env file parsing as systemd does it, the
  * environment winning over the file, and an error naming the setting for each bad input. */
 #include <stdlib.h>
 #include <unistd.h>

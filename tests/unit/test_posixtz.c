@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* POSIX TZ strings (common/posixtz.c): parsing, and the transitions a rule makes, including
+/* POSIX TZ strings (tz/posixtz.c): parsing, and the transitions a rule makes, including
  * the RFC 8536 extensions (times past 24:00 and negative) and permanent DST. */
 #include "cron_test_util.h"
 #include "posixtz.h"

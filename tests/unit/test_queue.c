@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The Redis queue (common/queue.c) against the real Redis that tests/run.sh starts
+/* The Redis queue (store/queue.c) against the real Redis that tests/run.sh starts
  * (AGENTCRON_TEST_REDIS): ordering, idempotence, leases, delays, retries, the dead set,
  * cancellation, the wake-up list, bad input, and a Redis restart in the middle of a stream.
  * Every test uses its own queue name; the clock is passed in, so nothing sleeps. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* RFC 3339 parsing and formatting (common/timefmt). */
+/* RFC 3339 parsing and formatting (base/timefmt). */
 #include "cron_test_util.h"
 
 static void test_parse(void **state)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The TZif parser (common/tzif.c) on real system files, every truncation of one, and
+/* The TZif parser (tz/tzif.c) on real system files, every truncation of one, and
  * hostile headers. */
 #include <stdlib.h>
 
