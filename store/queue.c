@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The queue's synchronous transport: each operation runs one Lua script with EVALSHA (the
  * SHA-1 of each script is computed once, in queue_init), loading the script when Redis says
- * NOSCRIPT, as it does after a restart or a SCRIPT FLUSH. hiredis errors become QUEUE_E*
+ * NOSCRIPT, as it does after a restart or a SCRIPT FLUSH. hiredis errors become AC_E*
  * codes here and nowhere else. */
 #include "queue.h"
 
@@ -55,7 +55,7 @@ int queue_init(struct queue *q, const char *name, struct queue_error *err)
 {
     const size_t len = strlen(name);
     if (len == 0 || len > 32 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != len)
-        return fail(err, QUEUE_EINVAL, "queue name \"%.40s\" must be 1-32 letters, digits, '-' or '_'", name);
+        return fail(err, AC_EINVAL, "queue name \"%.40s\" must be 1-32 letters, digits, '-' or '_'", name);
     pthread_once(&script_sha_once, compute_shas);
     snprintf(q->waiting, sizeof q->waiting, "agentcron:{%s}:waiting", name);
     snprintf(q->delayed, sizeof q->delayed, "agentcron:{%s}:delayed", name);
@@ -72,11 +72,11 @@ int queue_init(struct queue *q, const char *name, struct queue_error *err)
 static int check(redisContext *c, redisReply *r, struct queue_error *err)
 {
     if (!r)
-        return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+        return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
     if (r->type == REDIS_REPLY_ERROR) {
-        fail(err, QUEUE_EREPLY, "redis: %.200s", r->str);
+        fail(err, AC_EREPLY, "redis: %.200s", r->str);
         freeReplyObject(r);
-        return QUEUE_EREPLY;
+        return AC_EREPLY;
     }
     return 0;
 }
@@ -113,7 +113,7 @@ static int run_argv(redisContext *c, enum script s, int nkeys, const char *const
         *out = r;
         return 0;
     }
-    return fail(err, QUEUE_EREPLY, "redis: the script could not be loaded");
+    return fail(err, AC_EREPLY, "redis: the script could not be loaded");
 }
 
 /* run_argv for the few-argument scripts, with scratch on the stack. */
@@ -122,7 +122,7 @@ static int run(redisContext *c, enum script s, int nkeys, const char *const *key
 {
     enum { MAX_ARGV = 3 + 8 + 8 }; /* EVALSHA sha nkeys, then at most 8 keys and 8 arguments */
     if (nkeys > 8 || nargs > 8)
-        return fail(err, QUEUE_EINVAL, "internal: too many script keys or arguments");
+        return fail(err, AC_EINVAL, "internal: too many script keys or arguments");
     const char *argv[MAX_ARGV];
     return run_argv(c, s, nkeys, keys, nargs, args, argv, out, err);
 }
@@ -136,7 +136,7 @@ static int run_int(redisContext *c, enum script s, int nkeys, const char *const 
     if (rc)
         return rc;
     if (r->type != REDIS_REPLY_INTEGER)
-        rc = fail(err, QUEUE_EREPLY, "redis: unexpected reply type %d", r->type);
+        rc = fail(err, AC_EREPLY, "redis: unexpected reply type %d", r->type);
     else
         *value = r->integer;
     freeReplyObject(r);
@@ -158,11 +158,11 @@ static int build_enqueue(const struct queue *q, const struct queue_job *job, con
                          int64_t ready_at_ms, int64_t now_ms, struct enqueue_args *a, struct queue_error *err)
 {
     if (job->priority < 1 || job->priority > 4 || job->id <= 0)
-        return fail(err, QUEUE_EINVAL, "job %" PRId64 ": priority %d must be 1-4 and the id positive", job->id,
+        return fail(err, AC_EINVAL, "job %" PRId64 ": priority %d must be 1-4 and the id positive", job->id,
                     job->priority);
     const size_t payload_len = payload ? strlen(payload) : 0;
     if (payload_len > QUEUE_MAX_PAYLOAD)
-        return fail(err, QUEUE_EINVAL, "job %" PRId64 ": payload of %zu bytes exceeds %d", job->id, payload_len,
+        return fail(err, AC_EINVAL, "job %" PRId64 ": payload of %zu bytes exceeds %d", job->id, payload_len,
                     QUEUE_MAX_PAYLOAD);
     job_key(q, job->id, a->jk);
     snprintf(a->id, sizeof a->id, "%" PRId64, job->id);
@@ -209,7 +209,7 @@ int queue_enqueue_many(const struct queue *q, redisContext *c, const struct queu
     enum { FIXED = 3 + 6 + 2, PER_JOB = 6 };
     const char **argv = malloc((FIXED + PER_JOB * ENQUEUE_CHUNK) * sizeof *argv);
     char (*num)[5][24] = malloc(ENQUEUE_CHUNK * sizeof *num); /* id, priority, ready, task, attempt */
-    int rc = argv && num ? 0 : fail(err, QUEUE_EINVAL, "out of memory");
+    int rc = argv && num ? 0 : fail(err, AC_EINVAL, "out of memory");
     char now[24], ttl[16];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
@@ -235,7 +235,7 @@ int queue_enqueue_many(const struct queue *q, redisContext *c, const struct queu
             if (r->type == REDIS_REPLY_INTEGER)
                 *added += (size_t)r->integer;
             else
-                rc = fail(err, QUEUE_EREPLY, "redis: unexpected reply type %d", r->type);
+                rc = fail(err, AC_EREPLY, "redis: unexpected reply type %d", r->type);
             freeReplyObject(r);
         }
     }
@@ -275,7 +275,7 @@ int queue_claim(const struct queue *q, redisContext *c, const char *worker, int6
         j->deliveries = (int)to_i64(e->element[5]);
         j->payload = strndup(e->element[4]->str ? e->element[4]->str : "", e->element[4]->len);
         if (!j->payload) {
-            rc = fail(err, QUEUE_EINVAL, "out of memory");
+            rc = fail(err, AC_EINVAL, "out of memory");
             break;
         }
         n++;
@@ -313,7 +313,7 @@ int queue_ack(const struct queue *q, redisContext *c, int64_t id, const char *wo
               struct queue_error *err)
 {
     if (strcmp(outcome, "completed") && strcmp(outcome, "failed") && strcmp(outcome, "cancelled"))
-        return fail(err, QUEUE_EINVAL, "outcome \"%.20s\" must be completed, failed or cancelled", outcome);
+        return fail(err, AC_EINVAL, "outcome \"%.20s\" must be completed, failed or cancelled", outcome);
     char jk[128], ids[24], ttl[16];
     job_key(q, id, jk);
     snprintf(ids, sizeof ids, "%" PRId64, id);
@@ -418,10 +418,10 @@ int queue_stats(const struct queue *q, redisContext *c, struct queue_stats *st, 
     for (int i = 0; i < 5; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
-            return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+            return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
         }
         if (r->type == REDIS_REPLY_ERROR)
-            rc = fail(err, QUEUE_EREPLY, "redis: %.200s", r->str);
+            rc = fail(err, AC_EREPLY, "redis: %.200s", r->str);
         else if (i < 4)
             *sizes[i] = to_i64(r);
         else
@@ -500,19 +500,19 @@ static int run_pipelined(redisContext *c, struct call *calls, size_t count, long
         for (int k = 0; k < argc; k++)
             argvlen[k] = strlen(argv[k]);
         if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK)
-            return fail(err, QUEUE_EIO, "redis: %s", c->errstr);
+            return fail(err, AC_EIO, "redis: %s", c->errstr);
     }
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
-            return fail(err, QUEUE_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+            return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
         if (r->type == REDIS_REPLY_INTEGER)
             results[i] = r->integer;
         else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
             results[i] = LLONG_MIN; /* redone below, after the pipeline is drained */
         else if (!rc)
-            rc = fail(err, QUEUE_EREPLY, "redis: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            rc = fail(err, AC_EREPLY, "redis: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         freeReplyObject(r);
     }
     for (size_t i = 0; i < count && !rc; i++)
@@ -526,7 +526,7 @@ int queue_end_many(const struct queue *q, redisContext *c, const struct queue_en
 {
     struct call *calls = calloc(count ? count : 1, sizeof *calls);
     long long *values = calloc(count ? count : 1, sizeof *values);
-    int rc = calls && values ? 0 : fail(err, QUEUE_EINVAL, "out of memory");
+    int rc = calls && values ? 0 : fail(err, AC_EINVAL, "out of memory");
     for (size_t i = 0; i < count && !rc; i++) {
         const struct queue_end *e = &ends[i];
         struct call *k = &calls[i];
@@ -536,7 +536,7 @@ int queue_end_many(const struct queue *q, redisContext *c, const struct queue_en
         switch (e->kind) {
         case QUEUE_END_ACK:
             if (strcmp(e->outcome, "completed") && strcmp(e->outcome, "failed") && strcmp(e->outcome, "cancelled"))
-                rc = fail(err, QUEUE_EINVAL, "outcome \"%.20s\" must be completed, failed or cancelled", e->outcome);
+                rc = fail(err, AC_EINVAL, "outcome \"%.20s\" must be completed, failed or cancelled", e->outcome);
             snprintf(k->a[2], sizeof k->a[2], "%d", QUEUE_DONE_TTL_S);
             k->s = S_ACK, k->nkeys = 3;
             k->keys[0] = q->active, k->keys[1] = k->jk, k->keys[2] = q->counters;
@@ -571,7 +571,7 @@ int queue_renew_many(const struct queue *q, redisContext *c, const int64_t *ids,
 {
     struct call *calls = calloc(count ? count : 1, sizeof *calls);
     long long *values = calloc(count ? count : 1, sizeof *values);
-    int rc = calls && values ? 0 : fail(err, QUEUE_EINVAL, "out of memory");
+    int rc = calls && values ? 0 : fail(err, AC_EINVAL, "out of memory");
     for (size_t i = 0; i < count && !rc; i++) {
         struct call *k = &calls[i];
         job_key(q, ids[i], k->jk);
@@ -617,7 +617,7 @@ int queue_admit(const struct queue *q, redisContext *c, const struct queue_admis
     if (rc)
         return rc;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
-        rc = fail(err, QUEUE_EREPLY, "redis: unexpected reply to admit");
+        rc = fail(err, AC_EREPLY, "redis: unexpected reply to admit");
     else {
         *wait_ms = to_i64(r->element[1]);
         rc = to_i64(r->element[0]) == 1;

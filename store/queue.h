@@ -7,7 +7,7 @@
  *
  * Times are ms since the epoch, passed in by the caller (so tests control the clock).
  * Functions return 0 (or the documented positive result) on success, or a negative
- * QUEUE_E* code with a message in *err. A queue handle is immutable after queue_init and
+ * AC_E* code (errors.h) with a message in *err. A queue handle is immutable after queue_init and
  * may be shared; a redisContext may not be shared between threads. */
 #ifndef AGENTCRON_QUEUE_H
 #define AGENTCRON_QUEUE_H
@@ -15,11 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
+
 struct redisContext;
 
-#define QUEUE_EIO (-1)      /* Redis unreachable or the connection broke: reconnect, retry */
-#define QUEUE_EREPLY (-2)   /* Redis answered with an error */
-#define QUEUE_EINVAL (-3)   /* bad argument (e.g. payload too large) */
+/* Failures (errors.h): AC_EIO, Redis unreachable or the connection broke (reconnect, retry);
+ * AC_EREPLY, Redis answered with an error; AC_EINVAL, a bad argument (e.g. payload too large). */
 
 #define QUEUE_MAX_PAYLOAD 65536
 #define QUEUE_DONE_TTL_S 86400 /* finished jobs are remembered this long: enqueue stays idempotent */

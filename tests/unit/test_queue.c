@@ -217,21 +217,21 @@ static void test_bad_input(void **state)
     struct fixture *f = *state;
     struct queue_error err;
     struct queue q;
-    assert_int_equal(queue_init(&q, "has space", &err), QUEUE_EINVAL);
-    assert_int_equal(queue_init(&q, "", &err), QUEUE_EINVAL);
-    assert_int_equal(queue_init(&q, "x{y}", &err), QUEUE_EINVAL);
+    assert_int_equal(queue_init(&q, "has space", &err), AC_EINVAL);
+    assert_int_equal(queue_init(&q, "", &err), AC_EINVAL);
+    assert_int_equal(queue_init(&q, "x{y}", &err), AC_EINVAL);
     const struct queue_job bad_priority = {.id = 1, .priority = 5};
-    assert_int_equal(queue_enqueue(&f->q, f->c, &bad_priority, "", 0, 0, &err), QUEUE_EINVAL);
+    assert_int_equal(queue_enqueue(&f->q, f->c, &bad_priority, "", 0, 0, &err), AC_EINVAL);
     const struct queue_job bad_id = {.id = 0, .priority = 3};
-    assert_int_equal(queue_enqueue(&f->q, f->c, &bad_id, "", 0, 0, &err), QUEUE_EINVAL);
+    assert_int_equal(queue_enqueue(&f->q, f->c, &bad_id, "", 0, 0, &err), AC_EINVAL);
     char *big = malloc(QUEUE_MAX_PAYLOAD + 2);
     memset(big, 'x', QUEUE_MAX_PAYLOAD + 1);
     big[QUEUE_MAX_PAYLOAD + 1] = 0;
     const struct queue_job ok = {.id = 1, .priority = 3};
-    assert_int_equal(queue_enqueue(&f->q, f->c, &ok, big, 0, 0, &err), QUEUE_EINVAL);
+    assert_int_equal(queue_enqueue(&f->q, f->c, &ok, big, 0, 0, &err), AC_EINVAL);
     assert_non_null(strstr(err.message, "exceeds"));
     free(big);
-    assert_int_equal(queue_ack(&f->q, f->c, 1, "w", "done", &err), QUEUE_EINVAL);
+    assert_int_equal(queue_ack(&f->q, f->c, 1, "w", "done", &err), AC_EINVAL);
     /* a payload with every byte value but NUL survives the round trip */
     char odd[256];
     for (int i = 1; i < 256; i++)
@@ -267,13 +267,13 @@ static void test_enqueue_many(void **state)
     /* one bad job: nothing is sent, and the connection stays usable */
     jobs[500].priority = 9;
     jobs[0].id = 5000;
-    assert_int_equal(queue_enqueue_many(&f->q, f->c, jobs, NULL, ready, N, 1000, &added, &err), QUEUE_EINVAL);
+    assert_int_equal(queue_enqueue_many(&f->q, f->c, jobs, NULL, ready, N, 1000, &added, &err), AC_EINVAL);
     assert_int_equal(queue_contains(&f->q, f->c, 5000, &err), 0);
     assert_int_equal(queue_stats(&f->q, f->c, &st, &err), 0);
     assert_int_equal(st.waiting + st.delayed, N);
 }
 
-/* Redis restarts in the middle of a stream: the old connection reports QUEUE_EIO, a new one
+/* Redis restarts in the middle of a stream: the old connection reports AC_EIO, a new one
  * works (the scripts are loaded again on NOSCRIPT), and no job is lost. */
 static void test_redis_restart(void **state)
 {
@@ -294,7 +294,7 @@ static void test_redis_restart(void **state)
     snprintf(cmd, sizeof cmd, "%s/scripts/services.sh restart-redis %s >/dev/null", AGENTCRON_SOURCE_DIR, instance);
     assert_int_equal(system(cmd), 0);
     struct queue_stats st;
-    assert_int_equal(queue_stats(&f->q, f->c, &st, &err), QUEUE_EIO);
+    assert_int_equal(queue_stats(&f->q, f->c, &st, &err), AC_EIO);
     redisFree(f->c);
     f->c = connect_redis();
     /* the 50 claimed before the restart come back when their leases expire */
