@@ -21,6 +21,7 @@
 
 #include "executor_int.h"
 #include "http_client.h"
+#include "url.h"
 #include "timefmt.h"
 
 #define MAX_HEADERS 48
@@ -66,8 +67,8 @@ static void on_response(const struct http_response *hr, void *data)
     x->req = NULL;
     if (hr->error != HTTP_OK) {
         res->outcome = x->stopping                       ? x->stop_reason
-                     : hr->error == HTTP_ETIMEDOUT       ? OUTCOME_TIMED_OUT
-                     : hr->error == HTTP_EINVAL          ? OUTCOME_FAILED_FINAL
+                     : hr->error == AC_ETIMEDOUT       ? OUTCOME_TIMED_OUT
+                     : hr->error == AC_EINVAL          ? OUTCOME_FAILED_FINAL
                                                          : OUTCOME_FAILED;
         snprintf(res->error, sizeof res->error, "%s", hr->message);
         executor_finish(x);
@@ -169,10 +170,7 @@ static int http_request_parts(struct execution *x, const struct run_spec *spec, 
         char host[256], old_path[4096];
         if (http_url_split(base, &tls, host, sizeof host, &port, old_path, sizeof old_path) != 0)
             return -1;
-        *url = malloc(strlen(host) + strlen(path) + 32);
-        if (*url)
-            sprintf(*url, "%s://%s%s%s:%d%s", tls ? "https" : "http", strchr(host, ':') ? "[" : "", host,
-                    strchr(host, ':') ? "]" : "", port, path);
+        *url = http_url_make(tls, host, port, path);
     } else
         *url = strdup(base);
     *bearer = secret_from(s, "bearer_env", NULL, &x->res);

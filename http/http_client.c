@@ -9,6 +9,7 @@
  * connection that the server closed is found out on the next use: if it fails before a byte
  * of the response arrived, the request is retried once on a new connection. */
 #include "http_client.h"
+#include "url.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -83,10 +84,14 @@ struct http_request {
     int reused;
     uv_getaddrinfo_t gai;
     int resolving;
+    struct addrinfo *addrs, *addr; /* the resolved addresses, and the one being tried */
     uv_timer_t timer;
     /* the response */
     llhttp_t parser;
     int complete, got_bytes, header_is, no_reuse;
+    char hname[16];  /* the header name being read, in pieces (longer ones matter to nobody) */
+    size_t hname_len, hval_len;
+    char hval[2048]; /* the value of a header that matters, in pieces */
     char *rbody;
     size_t rbody_len, rbody_cap;
     int64_t retry_after_ms;
@@ -136,6 +141,7 @@ static void maybe_free_client(struct http_client *c)
 
 static void request_free(struct http_request *r)
 {
+    uv_freeaddrinfo(r->addrs);
     for (char **h = r->headers; h && *h; h++)
         free(*h);
     free(r->headers);
@@ -261,6 +267,7 @@ static const char *tls_error(int rc, char *buf, size_t len)
 }
 
 static void poll_for(struct conn *c, int want_write);
+static void connect_failed(struct conn *c, const char *why);
 static void on_conn_event(uv_poll_t *p, int status, int events);
 static void on_timeout(uv_timer_t *t);
 static int redirect(struct http_request *r);
@@ -285,7 +292,7 @@ static void send_some(struct conn *c)
             }
         }
         if (n < 0) {
-            conn_failed(c, HTTP_EIO, "sending the request failed");
+            conn_failed(c, AC_EIO, "sending the request failed");
             return;
         }
         r->out_off += (size_t)n;
@@ -313,10 +320,10 @@ static void feed(struct conn *c, const char *buf, size_t n)
         c->req = NULL, r->conn = NULL;
         conn_close(c);
         if (toobig)
-            finish(r, HTTP_ETOOBIG, "the response from %s is larger than max_response_bytes (%zu)", r->host,
+            finish(r, AC_ETOOBIG, "the response from %s is larger than max_response_bytes (%zu)", r->host,
                    r->max_response_bytes);
         else
-            finish(r, HTTP_EIO, "malformed response from %s:%d: %s", r->host, r->port, llhttp_errno_name(e));
+            finish(r, AC_EIO, "malformed response from %s:%d: %s", r->host, r->port, llhttp_errno_name(e));
     }
 }
 
@@ -341,7 +348,7 @@ static void receive_some(struct conn *c)
             }
         }
         if (n < 0) {
-            conn_failed(c, HTTP_EIO, "the connection broke while reading the response");
+            conn_failed(c, AC_EIO, "the connection broke while reading the response");
             return;
         }
         struct http_request *r = c->req;
@@ -350,7 +357,7 @@ static void receive_some(struct conn *c)
                 r->parser.flags |= F_CONNECTION_CLOSE;
                 finish(r, HTTP_OK, NULL);
             } else
-                conn_failed(c, HTTP_EIO, "the server closed the connection before the response was complete");
+                conn_failed(c, AC_EIO, "the server closed the connection before the response was complete");
             return;
         }
         feed(c, buf, (size_t)n);
@@ -378,12 +385,12 @@ static void handshake(struct conn *c)
             snprintf(msg, sizeof msg, "TLS certificate not accepted (%s); name a ca_file for the agent if the server "
                      "uses a private CA", info);
             c->req->retried = 1;
-            conn_failed(c, HTTP_ETLS, msg);
+            conn_failed(c, AC_ETLS, msg);
             return;
         }
         snprintf(msg, sizeof msg, "TLS handshake failed: %s", tls_error(rc, why, sizeof why));
         c->req->retried = 1;
-        conn_failed(c, HTTP_ECONNECT, msg);
+        conn_failed(c, AC_ECONNECT, msg);
         return;
     }
     c->state = CONN_SENDING;
@@ -406,8 +413,7 @@ static void connected(struct conn *c)
     socklen_t len = sizeof soerr;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
     if (soerr) {
-        c->req->retried = 1;
-        conn_failed(c, HTTP_ECONNECT, strerror(soerr));
+        connect_failed(c, strerror(soerr));
         return;
     }
     struct http_request *r = c->req;
@@ -423,8 +429,7 @@ static void on_conn_event(uv_poll_t *p, int status, int events)
     if (!c->req || c->closing)
         return;
     if (status < 0 && c->state == CONN_CONNECTING) {
-        c->req->retried = 1;
-        conn_failed(c, HTTP_ECONNECT, uv_strerror(status));
+        connect_failed(c, uv_strerror(status));
         return;
     }
     switch (c->state) {
@@ -501,31 +506,29 @@ static void attach(struct http_request *r, struct conn *c)
     r->out_off = 0;
 }
 
-static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai)
+/* Connects to the address r->addr, or to the next one when a socket cannot even be started;
+ * finishes the request when none is left. */
+static void connect_addr(struct http_request *r)
 {
-    struct http_request *r = g->data;
     struct http_client *client = r->client;
-    r->resolving = 0;
-    if (r->done) { /* ended meanwhile: the request goes away with its timer */
-        uv_freeaddrinfo(ai);
-        uv_close((uv_handle_t *)&r->timer, on_timer_closed);
-        return;
+    int fd = -1, rc = 0;
+    for (; r->addr; r->addr = r->addr->ai_next) {
+        fd = socket(r->addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        rc = fd < 0 ? -errno : 0;
+        if (rc == 0 && connect(fd, r->addr->ai_addr, r->addr->ai_addrlen) < 0 && errno != EINPROGRESS)
+            rc = -errno;
+        if (rc == 0)
+            break;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
     }
-    if (status < 0 || !ai) {
-        uv_freeaddrinfo(ai);
-        finish(r, HTTP_ECONNECT, "cannot resolve %s: %s", r->host, uv_strerror(status));
-        return;
-    }
-    const int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int rc = fd < 0 ? -errno : 0;
-    if (rc == 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)
-        rc = -errno;
-    uv_freeaddrinfo(ai);
-    struct conn *c = rc == 0 ? calloc(1, sizeof *c) : NULL;
+    struct conn *c = fd >= 0 ? calloc(1, sizeof *c) : NULL;
     if (!c) {
         if (fd >= 0)
             close(fd);
-        finish(r, HTTP_ECONNECT, "cannot connect to %s:%d: %s", r->host, r->port, rc ? strerror(-rc) : "out of memory");
+        finish(r, AC_ECONNECT, "cannot connect to %s:%d: %s", r->host, r->port,
+               rc ? strerror(-rc) : fd >= 0 ? "out of memory" : "no address");
         return;
     }
     const int one = 1;
@@ -547,12 +550,47 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai)
         c->net.fd = fd;
         if (!t || mbedtls_ssl_setup(&c->ssl, &t->conf) != 0 || mbedtls_ssl_set_hostname(&c->ssl, r->host) != 0) {
             r->retried = 1;
-            conn_failed(c, HTTP_ETLS, t ? "TLS setup failed" : err);
+            conn_failed(c, AC_ETLS, t ? "TLS setup failed" : err);
             return;
         }
         mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv, NULL);
     }
     poll_for(c, 1);
+}
+
+/* The connection to r->addr could not be made: the next address is tried (a name with an
+ * IPv6 and an IPv4 address, a server listening on only one), else the request fails. */
+static void connect_failed(struct conn *c, const char *why)
+{
+    struct http_request *r = c->req;
+    r->retried = 1;
+    if (!r->addr || !r->addr->ai_next) {
+        conn_failed(c, AC_ECONNECT, why);
+        return;
+    }
+    c->req = NULL, r->conn = NULL;
+    conn_close(c);
+    r->addr = r->addr->ai_next;
+    connect_addr(r);
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai)
+{
+    struct http_request *r = g->data;
+    r->resolving = 0;
+    if (r->done) { /* ended meanwhile: the request goes away with its timer */
+        uv_freeaddrinfo(ai);
+        uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+        return;
+    }
+    if (status < 0 || !ai) {
+        uv_freeaddrinfo(ai);
+        finish(r, AC_ECONNECT, "cannot resolve %s: %s", r->host, uv_strerror(status));
+        return;
+    }
+    uv_freeaddrinfo(r->addrs); /* an earlier attempt's */
+    r->addrs = r->addr = ai;
+    connect_addr(r);
 }
 
 static struct conn *take_idle(struct http_client *client, const char *origin)
@@ -582,10 +620,12 @@ static int build_request(struct http_request *r)
     FILE *f = open_memstream(&r->out, &len);
     if (!f)
         return -1;
-    fprintf(f, "%s %s HTTP/1.1\r\nHost: %s", r->method, r->path, r->host);
-    if ((r->tls && r->port != 443) || (!r->tls && r->port != 80))
-        fprintf(f, ":%d", r->port);
-    fputs("\r\nConnection: keep-alive\r\n", f);
+    char authority[300];
+    if (http_url_authority(r->tls, r->host, r->port, authority, sizeof authority) != 0) {
+        fclose(f);
+        return -1;
+    }
+    fprintf(f, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: keep-alive\r\n", r->method, r->path, authority);
     for (char **h = r->headers; h && *h; h++)
         fprintf(f, "%s\r\n", *h);
     if (r->body)
@@ -608,6 +648,7 @@ static void reset_response(struct http_request *r)
     r->no_reuse = 0;
     r->retry_after_ms = -1;
     r->location[0] = 0;
+    r->hname_len = r->hval_len = 0;
 }
 
 static void start_attempt(struct http_request *r)
@@ -630,7 +671,7 @@ static void start_attempt(struct http_request *r)
     r->gai.data = r;
     const int rc = uv_getaddrinfo(r->client->loop, &r->gai, on_resolved, r->host, port, &hints);
     if (rc < 0) {
-        finish(r, HTTP_ECONNECT, "cannot resolve %s: %s", r->host, uv_strerror(rc));
+        finish(r, AC_ECONNECT, "cannot resolve %s: %s", r->host, uv_strerror(rc));
         return;
     }
     r->resolving = 1;
@@ -643,19 +684,20 @@ static int redirect(struct http_request *r)
     if (!r->follow_redirects || r->redirects >= MAX_REDIRECTS || !r->location[0] ||
         (status != 301 && status != 302 && status != 303 && status != 307 && status != 308))
         return 0;
-    char target[4200];
-    if (r->location[0] == '/' && r->location[1] != '/')
-        snprintf(target, sizeof target, "%s://%s%s%s:%d%s", r->tls ? "https" : "http", strchr(r->host, ':') ? "[" : "",
-                 r->host, strchr(r->host, ':') ? "]" : "", r->port, r->location);
-    else
-        snprintf(target, sizeof target, "%s", r->location);
+    char *target = r->location[0] == '/' && r->location[1] != '/'
+                       ? http_url_make(r->tls, r->host, r->port, r->location)
+                       : strdup(r->location);
+    if (!target)
+        return 0;
     if (status == 303) {
         snprintf(r->method, sizeof r->method, "GET");
         free(r->body);
         r->body = NULL, r->body_len = 0;
     }
     struct conn *c = r->conn;
-    if (set_target(r, target) != 0)
+    const int unusable = set_target(r, target) != 0;
+    free(target);
+    if (unusable)
         return 0; /* an unusable Location: the 3xx is the answer */
     r->redirects++;
     r->conn = NULL;
@@ -683,25 +725,16 @@ static void on_timeout(uv_timer_t *t)
         conn_close(c);
     }
     if (connecting)
-        finish(r, HTTP_ETIMEDOUT, "connecting to %s:%d timed out after %" PRId64 " ms", r->host, r->port,
+        finish(r, AC_ETIMEDOUT, "connecting to %s:%d timed out after %" PRId64 " ms", r->host, r->port,
                r->connect_timeout_ms);
     else if (mono_ms() < r->deadline_ms)
-        finish(r, HTTP_ETIMEDOUT, "%s:%d sent nothing for %" PRId64 " ms (read_timeout_ms)", r->host, r->port,
+        finish(r, AC_ETIMEDOUT, "%s:%d sent nothing for %" PRId64 " ms (read_timeout_ms)", r->host, r->port,
                r->read_timeout_ms);
     else
-        finish(r, HTTP_ETIMEDOUT, "%s:%d did not answer in time", r->host, r->port);
+        finish(r, AC_ETIMEDOUT, "%s:%d did not answer in time", r->host, r->port);
 }
 
 /* ---- llhttp callbacks ---- */
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    struct http_request *r = p->data;
-    r->header_is = len == 11 && strncasecmp(at, "Retry-After", 11) == 0 ? 1
-                 : len == 8 && strncasecmp(at, "Location", 8) == 0   ? 2
-                                                                      : 0;
-    return 0;
-}
 
 static int64_t parse_retry_after(const char *v)
 {
@@ -717,18 +750,50 @@ static int64_t parse_retry_after(const char *v)
     return at > now ? at - now : 0;
 }
 
+/* A header's name and value may each arrive in any number of pieces (one per read that holds
+ * part of it): they are gathered and looked at only when complete. */
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_request *r = p->data;
+    if (r->hname_len + len < sizeof r->hname)
+        memcpy(r->hname + r->hname_len, at, len);
+    r->hname_len += len;
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct http_request *r = p->data;
+    const int fits = r->hname_len < sizeof r->hname;
+    r->header_is = fits && r->hname_len == 11 && strncasecmp(r->hname, "Retry-After", 11) == 0 ? 1
+                 : fits && r->hname_len == 8 && strncasecmp(r->hname, "Location", 8) == 0  ? 2
+                                                                                          : 0;
+    r->hname_len = r->hval_len = 0;
+    return 0;
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_request *r = p->data;
-    if (r->header_is == 1 && len < 64) {
-        char v[64];
-        memcpy(v, at, len);
-        v[len] = 0;
-        r->retry_after_ms = parse_retry_after(v);
-    } else if (r->header_is == 2 && len < sizeof r->location) {
-        memcpy(r->location, at, len);
-        r->location[len] = 0;
-    }
+    if (r->header_is && r->hval_len + len < sizeof r->hval)
+        memcpy(r->hval + r->hval_len, at, len);
+    r->hval_len += len;
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct http_request *r = p->data;
+    size_t n = r->hval_len;
+    if (!r->header_is || n >= sizeof r->hval || n >= sizeof r->location)
+        return 0; /* not one we read, or too long to be a sound one: ignored */
+    while (n && (r->hval[n - 1] == ' ' || r->hval[n - 1] == '\t'))
+        n--;
+    r->hval[n] = 0;
+    if (r->header_is == 1)
+        r->retry_after_ms = n < 64 ? parse_retry_after(r->hval) : -1;
+    else
+        memcpy(r->location, r->hval, n + 1);
     return 0;
 }
 
@@ -763,50 +828,14 @@ static int on_message_complete(llhttp_t *p)
 
 /* ---- public ---- */
 
-int http_url_split(const char *url, int *tls, char *host, size_t host_len, int *port, char *path_out, size_t path_len)
+/* The request's first attempt, one loop turn after http_client_request. */
+static void on_start(uv_timer_t *t)
 {
-    const char *p;
-    if (strncmp(url, "http://", 7) == 0)
-        *tls = 0, p = url + 7;
-    else if (strncmp(url, "https://", 8) == 0)
-        *tls = 1, p = url + 8;
-    else
-        return -1;
-    const char *h = p, *h_end;
-    if (*p == '[') {
-        h = p + 1;
-        h_end = strchr(h, ']');
-        if (!h_end)
-            return -1;
-        p = h_end + 1;
-    } else {
-        p += strcspn(p, ":/?#");
-        h_end = p;
-    }
-    const size_t hl = (size_t)(h_end - h);
-    if (hl == 0 || hl >= host_len || memchr(h, '@', hl))
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    *port = *tls ? 443 : 80;
-    if (*p == ':') {
-        char *end;
-        const long v = strtol(p + 1, &end, 10);
-        if (end == p + 1 || v < 1 || v > 65535)
-            return -1;
-        *port = (int)v;
-        p = end;
-    }
-    if (*p && *p != '/' && *p != '?')
-        return -1;
-    const size_t pl = strcspn(p, "#");
-    if (pl + 2 > path_len)
-        return -1;
-    for (size_t i = 0; i < pl; i++)
-        if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f)
-            return -1; /* no request-line injection */
-    snprintf(path_out, path_len, "%s%.*s", *p == '/' ? "" : "/", (int)pl, p);
-    return 0;
+    struct http_request *r = t->data;
+    const int64_t total = r->deadline_ms - mono_ms();
+    uv_timer_start(&r->timer, on_timeout,
+                   (uint64_t)(total <= 0 ? 0 : r->connect_timeout_ms < total ? r->connect_timeout_ms : total), 0);
+    start_attempt(r);
 }
 
 struct http_client *http_client_new(uv_loop_t *loop, char *err, size_t err_len)
@@ -814,7 +843,9 @@ struct http_client *http_client_new(uv_loop_t *loop, char *err, size_t err_len)
     if (!parser_settings.on_body) { /* set on the loop thread before any request */
         llhttp_settings_init(&parser_settings);
         parser_settings.on_header_field = on_header_field;
+        parser_settings.on_header_field_complete = on_header_field_complete;
         parser_settings.on_header_value = on_header_value;
+        parser_settings.on_header_value_complete = on_header_value_complete;
         parser_settings.on_body = on_body;
         parser_settings.on_message_complete = on_message_complete;
     }
@@ -902,14 +933,14 @@ struct http_request *http_client_request(struct http_client *c, const struct htt
     uv_timer_init(c->loop, &r->timer);
     r->timer.data = r;
     c->handles++;
-    const int64_t total = r->deadline_ms - mono_ms();
-    uv_timer_start(&r->timer, on_timeout,
-                   (uint64_t)(r->connect_timeout_ms < total ? r->connect_timeout_ms : total), 0);
     r->next = c->inflight;
     if (c->inflight)
         c->inflight->prev = r;
     c->inflight = r;
-    start_attempt(r);
+    /* The first attempt starts from the loop, not from here: whatever it does (an address that
+     * fails to resolve at once, a kept-alive connection found broken) then calls back after
+     * this returns, never into a caller still setting up. */
+    uv_timer_start(&r->timer, on_start, 0, 0);
     return r;
 oom:
     snprintf(err, err_len, "out of memory");
@@ -925,5 +956,5 @@ void http_request_cancel(struct http_request *r)
         c->req = NULL, r->conn = NULL;
         conn_close(c);
     }
-    finish(r, HTTP_ECANCELED, "cancelled");
+    finish(r, AC_ECANCELED, "cancelled");
 }

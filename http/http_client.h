@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* An HTTP/1.1 client on a libuv loop: DNS through uv_getaddrinfo, non-blocking sockets driven
  * by uv_poll, TLS with mbedTLS (certificates verified against the system CA bundle or a named
- * CA file, SNI and host name checks on), responses parsed by llhttp. Connections are kept
+ * CA file, SNI and host name checks on), responses parsed by llhttp. Every address a name
+ * resolves to is tried in turn. Connections are kept
  * alive and reused per origin; every request has a connect timeout and a total deadline, a
  * response size cap, and follows redirects only when asked to.
  *
  * Loop-thread only. The callback contract: if http_client_request returns NULL its callback
- * never fires; otherwise it fires exactly once (on cancel and on http_client_free too). */
+ * never fires; otherwise it fires exactly once (on cancel and on http_client_free too), and
+ * never before http_client_request has returned. */
 #ifndef AGENTCRON_HTTP_CLIENT_H
 #define AGENTCRON_HTTP_CLIENT_H
 
@@ -14,14 +16,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "errors.h"
+
+/* A response's error is HTTP_OK or one of errors.h: AC_EINVAL, bad URL or options;
+ * AC_ECONNECT, DNS, connect or TLS handshake failed; AC_EIO, the connection broke or the
+ * response is malformed; AC_ETIMEDOUT, the connect timeout or the total deadline passed;
+ * AC_ETOOBIG, the response exceeded max_response_bytes; AC_ECANCELED, http_request_cancel or
+ * http_client_free; AC_ETLS, the certificate was not trusted or did not match the host. */
 #define HTTP_OK 0
-#define HTTP_EINVAL (-1)     /* bad URL or options */
-#define HTTP_ECONNECT (-2)   /* DNS, connect or TLS handshake failed */
-#define HTTP_EIO (-3)        /* the connection broke or the response is malformed */
-#define HTTP_ETIMEDOUT (-4)  /* the connect timeout or the total deadline passed */
-#define HTTP_ETOOBIG (-5)    /* the response exceeded max_response_bytes */
-#define HTTP_ECANCELED (-6)  /* http_request_cancel or http_client_free */
-#define HTTP_ETLS (-7)       /* the certificate was not trusted or did not match the host */
 
 struct http_client;
 struct http_request;
@@ -42,7 +44,7 @@ struct http_request_opts {
 };
 
 struct http_response {
-    int error;              /* HTTP_OK or an HTTP_E* code */
+    int error;              /* HTTP_OK or an AC_E* code */
     char message[256];      /* what went wrong, when error != HTTP_OK */
     int status;             /* HTTP status when error == HTTP_OK */
     const char *body;       /* NUL-terminated; valid only during the callback */
@@ -56,7 +58,7 @@ typedef void (*http_done_cb)(const struct http_response *res, void *data);
 /* A client with its connection pool. NULL with *err on failure (no entropy, out of memory). */
 struct http_client *http_client_new(uv_loop_t *loop, char *err, size_t err_len);
 
-/* Cancels every request in flight (their callbacks fire with HTTP_ECANCELED), closes every
+/* Cancels every request in flight (their callbacks fire with AC_ECANCELED), closes every
  * connection and frees the client once its handles have closed (run the loop to finish). */
 void http_client_free(struct http_client *c);
 
@@ -65,12 +67,8 @@ void http_client_free(struct http_client *c);
 struct http_request *http_client_request(struct http_client *c, const struct http_request_opts *opts, http_done_cb cb,
                                          void *data, char *err, size_t err_len);
 
-/* Stops a request: its connection is closed and cb fires with HTTP_ECANCELED (at once). A
+/* Stops a request: its connection is closed and cb fires with AC_ECANCELED (at once). A
  * request whose callback has fired must not be cancelled. */
 void http_request_cancel(struct http_request *r);
-
-/* Splits an http(s) URL. host gets the name without brackets, path_out the path and query
- * ("/" if empty). -1 if malformed. Pure; thread-safe. */
-int http_url_split(const char *url, int *tls, char *host, size_t host_len, int *port, char *path_out, size_t path_len);
 
 #endif

@@ -562,6 +562,12 @@ static int load_tls(struct http_server *s, char *err, size_t err_len)
     return 0;
 }
 
+/* The listener of a server that never started: the server goes with it. */
+static void on_unused_listener_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int max_connections, const char *cert_file,
                                       const char *key_file, http_handler handler, void *data, char *err,
                                       size_t err_len)
@@ -596,7 +602,7 @@ struct http_server *http_server_start(uv_loop_t *loop, const char *listen, int m
         snprintf(err, err_len, "cannot listen on HTTP_LISTEN %s: %s (another process has the port? set HTTP_LISTEN)",
                  listen, uv_strerror(rc));
         tls_creds_unref(s->creds);
-        uv_close((uv_handle_t *)&s->listener, (uv_close_cb)free);
+        uv_close((uv_handle_t *)&s->listener, on_unused_listener_closed); /* frees s */
         return NULL;
     }
     struct sockaddr_storage bound;

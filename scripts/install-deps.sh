@@ -10,6 +10,7 @@ packages=(
   libicu-dev icu-devtools tzdata                                # cronparse and its tz data
   libuv1-dev libpq-dev libhiredis-dev libmbedtls-dev libjansson-dev libsystemd-dev node-llhttp
   libcmocka-dev jq python3 openssl tmux systemd curl            # tests (peer, test CA, terminal, units, HTTP)
+  libnss-wrapper                                                # tests: names with several addresses
   postgresql-15 redis-server                                    # servers the tests start privately
 )
 # Benchmark peers run on Node.js; an image may already ship a Node.js that bundles npm.
