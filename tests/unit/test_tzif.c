@@ -59,6 +59,11 @@ static void test_every_truncation_fails_cleanly(void **state)
     free(data);
 }
 
+static uint32_t be32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static void test_hostile_headers(void **state)
 {
     (void)state;
@@ -77,8 +82,23 @@ static void test_hostile_headers(void **state)
         copy[field] = 0x7f;
         assert_int_equal(tzif_parse(copy, len, &z, &why), -1);
     }
-    /* a transition naming a type that does not exist, in the 64-bit block */
-    assert_int_equal(tzif_parse(data, len, &z, &why), 0);
+    /* a transition naming a type that does not exist, in the 64-bit block: past the first
+     * header and its 32-bit data, the second header, then timecnt 8-byte times and the
+     * timecnt type indices, of which the first is made to name type typecnt */
+    assert_int_equal(tzif_parse(data, len, &z, &why), 0); /* the file as it is parses */
+    const uint32_t timecnt = be32_at(data + 32), typecnt = be32_at(data + 36);
+    const size_t v1 = (size_t)timecnt * 5 + (size_t)typecnt * 6 + be32_at(data + 40) + (size_t)be32_at(data + 28) * 8 +
+                      be32_at(data + 24) + be32_at(data + 20);
+    const uint8_t *h2 = data + 44 + v1;
+    assert_memory_equal(h2, "TZif", 4);
+    const uint32_t timecnt2 = be32_at(h2 + 32), typecnt2 = be32_at(h2 + 36);
+    assert_true(timecnt2 > 0);
+    memcpy(copy, data, len);
+    copy[44 + v1 + 44 + (size_t)timecnt2 * 8] = (uint8_t)typecnt2;
+    why = NULL;
+    assert_int_equal(tzif_parse(copy, len, &z, &why), -1);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "type"));
     tzif_release(&z);
     free(copy);
     free(data);
