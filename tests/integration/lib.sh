@@ -20,7 +20,33 @@ passed=0 failed=0
 ok()  { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 run() { "$@" >"$tmp/out" 2>"$tmp/err"; status=$?; }
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }
+
+# Daemons a test starts in the background go in pids, their output in a file under $tmp.
+# stop_all stops them with SIGTERM and fails the test for each that does not exit 0: a crash, a
+# sanitizer's abort or leak report (exit 23), a shutdown that went wrong all show here.
+pids=()
+stop_all() {
+  local p s
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do
+    wait "$p"; s=$?
+    [ "$s" -eq 0 ] || bad "a daemon (pid $p) exited with status $s on SIGTERM, not 0 (its output is under $tmp)"
+  done
+  pids=()
+}
+
+# sanitizer_reports: fails the test for every file under $tmp (the daemons' logs, the CLI's
+# output) that holds an AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer report.
+sanitizer_reports() {
+  local f
+  while IFS= read -r f; do
+    [ -n "$f" ] && bad "a sanitizer report in $(basename "$f"): $(grep -m1 -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$f")"
+  done < <(grep -rlE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$tmp" 2>/dev/null)
+}
+
+# finish: stops the daemons (checking how they exit), looks for sanitizer reports, and prints
+# the count; its status is the test's.
+finish() { stop_all; sanitizer_reports; echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }
 
 # fresh_db NAME: creates an empty database for this test and prints its URL
 fresh_db() {

@@ -11,8 +11,6 @@ cli=$build/cli/agentcron
 orch=$build/orchestrator/agentcron-orchestrator
 unset AGENTCRON_TZDATA_DIR AGENTCRON_MIGRATIONS_DIR
 export STATUS_INTERVAL_S=1 LOG_LEVEL=warn HTTP_LISTEN=off
-pids=()
-stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done; pids=(); }
 tmux_session="agentcron-test-$$"
 trap 'stop_all; tmux kill-session -t "$tmux_session" 2>/dev/null; cleanup' EXIT
 check() { if eval "$2"; then ok; else bad "$1"; fi; }

@@ -16,8 +16,6 @@ cli=$build/cli/agentcron
 unset AGENTCRON_TZDATA_DIR AGENTCRON_MIGRATIONS_DIR
 command -v curl >/dev/null || { echo "curl is needed: scripts/install-deps.sh installs it"; exit 1; }
 export STATUS_INTERVAL_S=1 LOG_LEVEL=info CRON_SECRET=s3cret-webhook-token POLL_INTERVAL_MS=2000
-pids=()
-stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done; pids=(); }
 trap 'stop_all; cleanup' EXIT
 check() { if eval "$2"; then ok; else bad "$1"; fi; }
 sql() { psql -qtAX "$DATABASE_URL" -c "$1"; }

@@ -12,8 +12,6 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 : "${AGENTCRON_SERVICES_INSTANCE:?run through tests/run.sh}"
 unset AGENTCRON_TZDATA_DIR AGENTCRON_MIGRATIONS_DIR
 export STATUS_INTERVAL_S=1 POLL_INTERVAL_MS=2000 LOG_LEVEL=info HTTP_LISTEN=off
-pids=()
-stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done; pids=(); }
 trap 'stop_all; cleanup' EXIT
 
 # Each scenario: its own database and Redis db number.

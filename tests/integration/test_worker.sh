@@ -14,8 +14,6 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 : "${AGENTCRON_SERVICES_INSTANCE:?run through tests/run.sh}"
 unset AGENTCRON_TZDATA_DIR AGENTCRON_MIGRATIONS_DIR
 export STATUS_INTERVAL_S=1 LOG_LEVEL=info SHUTDOWN_GRACE_S=5 HTTP_LISTEN=off
-pids=()
-stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done; pids=(); }
 peer_pid=
 trap 'stop_all; [ -n "$peer_pid" ] && kill "$peer_pid"; pkill -f "agentcron-test-marker-$$"; cleanup' EXIT
 
