@@ -21,6 +21,7 @@
 #include "http_parse.h"
 #include "runctl.h"
 #include "taskdef.h"
+#include "tasks.h"
 #include "timefmt.h"
 
 #define KEY_RATE_PER_S 50
@@ -252,44 +253,38 @@ static void runs_of(PGconn *pg, int64_t user, int64_t task, int64_t run, struct 
     PQclear(r);
 }
 
-/* pause, resume, delete: the task's status (resume starts from the next slot). */
+/* The answer to a task change that did not succeed: 404, 400 naming the field, or 503. */
+static void change_failed(struct api_response *out, int rc, const struct taskdef_error *terr)
+{
+    if (rc == TASKS_NOT_FOUND)
+        error(out, 404, NULL, "%s", terr->message);
+    else if (rc == AC_EINVAL)
+        error(out, 400, terr->field[0] ? terr->field : NULL, "%s", terr->message);
+    else {
+        error(out, 503, NULL, "the database is unavailable: %s", terr->message);
+        snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
+    }
+}
+
+/* pause, resume (from the next slot), delete (its runs cancelled too, as `agentcron tasks rm`). */
 static void set_status(struct connpair *c, int64_t user, int64_t id, const char *status, struct api_response *out)
 {
-    PGconn *pg = c->pg;
-    json_t *t = own_task(pg, user, id, out);
-    if (!t)
-        return;
-    char ids[24], next_s[24] = "-1", zone[128];
-    const char *cron = json_string_value(json_object_get(json_object_get(t, "schedule"), "cron"));
-    int64_t next = -1;
     struct taskdef_error terr;
-    if (!strcmp(status, "active") && cron &&
-        taskdef_schedule(cron, json_string_value(json_object_get(json_object_get(t, "schedule"), "timezone")), id,
-                         timefmt_now_ms(), zone, &next, &terr) == 0)
-        snprintf(next_s, sizeof next_s, "%" PRId64, next);
-    json_decref(t);
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *params[3] = {ids, status, next_s};
-    PGresult *r = PQexecParams(pg,
-                               "UPDATE tasks SET status = $2, schedule_enabled = schedule_enabled AND $2 <> 'deleted',"
-                               " next_run_at = CASE WHEN $3::bigint >= 0 THEN to_timestamp($3::bigint / 1000.0)"
-                               " ELSE next_run_at END, updated_at = now() WHERE id = $1::bigint",
-                               3, NULL, params, NULL, NULL, 0);
-    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (!ok) {
-        db_error(out, pg);
+    if (!strcmp(status, "deleted")) {
+        int cancelled, stopping;
+        const int rc = tasks_delete(c->pg, c->redis, user, id, &cancelled, &stopping, &terr);
+        if (rc)
+            change_failed(out, rc, &terr);
+        else
+            reply(out, 200, json_pack("{s:I, s:s, s:i, s:i}", "id", (json_int_t)id, "status", "deleted", "cancelled",
+                                      cancelled, "stopping", stopping));
         return;
     }
-    if (!strcmp(status, "deleted")) { /* as `agentcron tasks rm`: its runs are cancelled too */
-        int cancelled = 0, stopping = 0;
-        char err[512];
-        runctl_cancel_task(c->pg, c->redis, id, user, &cancelled, &stopping, err, sizeof err);
-        reply(out, 200, json_pack("{s:I, s:s, s:i, s:i}", "id", (json_int_t)id, "status", "deleted", "cancelled",
-                                  cancelled, "stopping", stopping));
-        return;
-    }
-    if ((t = own_task(pg, user, id, out)))
+    const int rc = tasks_set_status(c->pg, user, id, status, timefmt_now_ms(), &terr);
+    json_t *t;
+    if (rc)
+        change_failed(out, rc, &terr);
+    else if ((t = own_task(c->pg, user, id, out)))
         reply(out, 200, t);
 }
 
@@ -324,16 +319,14 @@ static void trigger(struct connpair *c, int64_t user, int64_t id, struct api_res
 }
 
 /* PATCH: title, goal, priority, and the schedule (cron, timezone, enabled), given flat or as
- * {"schedule": {...}}; next_run_at follows any schedule change. */
+ * {"schedule": {...}}; next_run_at follows any schedule change (tasks_edit). */
 static void patch_task(PGconn *pg, int64_t user, int64_t id, const struct http_req *req, struct api_response *out)
 {
     json_error_t jerr;
     json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *t = json_is_object(body) ? own_task(pg, user, id, out) : NULL;
-    if (!json_is_object(body))
-        error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
-    if (!t) {
+    if (!json_is_object(body)) {
         json_decref(body);
+        error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
         return;
     }
     const json_t *sched = json_object_get(body, "schedule");
@@ -341,63 +334,29 @@ static void patch_task(PGconn *pg, int64_t user, int64_t id, const struct http_r
     const json_t *title = json_object_get(body, "title"), *goal = json_object_get(body, "goal"),
                  *prio = json_object_get(body, "priority"), *cron = json_object_get(src, "cron"),
                  *tz = json_object_get(src, "timezone"), *enabled = json_object_get(src, "enabled");
-    const json_t *old = json_object_get(t, "schedule");
     struct taskdef_error terr;
-    int priority = 0;
-    char zone[128] = "", next_s[24] = "-1";
+    struct task_fields f = TASK_FIELDS_UNSET;
     if (sched && !json_is_object(sched))
         error(out, 400, "schedule", "schedule must be an object {cron, timezone, enabled}");
-    else if (title && (!json_is_string(title) || !json_string_length(title) || json_string_length(title) > 200))
-        error(out, 400, "title", "title must be a string of 1-200 characters");
-    else if (goal && (!json_is_string(goal) || json_string_length(goal) > 20000))
-        error(out, 400, "goal", "goal must be a string of at most 20000 characters");
-    else if (prio && (!json_is_string(prio) || (priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
+    else if ((title && !json_is_string(title)) || (goal && !json_is_string(goal)))
+        error(out, 400, title && !json_is_string(title) ? "title" : "goal", "title and goal must be strings");
+    else if (prio && (!json_is_string(prio) || (f.priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
         error(out, 400, "priority", "priority must be urgent, high, normal or low");
     else if ((cron && !json_is_string(cron)) || (tz && !json_is_string(tz)) || (enabled && !json_is_boolean(enabled)))
         error(out, 400, cron && !json_is_string(cron) ? "cron" : tz && !json_is_string(tz) ? "timezone" : "enabled",
               "cron and timezone must be strings, enabled true or false");
-    if (!out->status && (cron || tz || enabled)) {
-        const char *c = cron ? json_string_value(cron) : json_string_value(json_object_get(old, "cron"));
-        const char *z = tz ? json_string_value(tz) : cron ? NULL : json_string_value(json_object_get(old, "timezone"));
-        const int on = enabled ? json_is_true(enabled) : cron ? 1 : json_is_true(json_object_get(old, "enabled"));
-        int64_t next = -1;
-        if (!c && on)
-            error(out, 400, "cron", "the task has no schedule: give cron");
-        else if (c && taskdef_schedule(c, z, id, timefmt_now_ms(), zone, &next, &terr) != 0)
-            error(out, 400, terr.field, "%s", terr.message);
-        else if (on)
-            snprintf(next_s, sizeof next_s, "%" PRId64, next);
-        if (!out->status && !on)
-            snprintf(next_s, sizeof next_s, "-2"); /* keep the schedule, switched off */
+    if (!out->status) {
+        f.title = json_string_value(title), f.goal = json_string_value(goal);
+        f.cron = json_string_value(cron), f.timezone = json_string_value(tz);
+        f.enabled = enabled ? json_is_true(enabled) : -1;
+        const int rc = tasks_edit(pg, user, id, &f, timefmt_now_ms(), &terr);
+        json_t *t;
+        if (rc)
+            change_failed(out, rc, &terr);
+        else if ((t = own_task(pg, user, id, out)))
+            reply(out, 200, t);
     }
-    if (out->status) {
-        json_decref(body);
-        json_decref(t);
-        return;
-    }
-    char ids[24], pr[8];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    snprintf(pr, sizeof pr, "%d", priority);
-    const char *params[7] = {ids, title ? json_string_value(title) : NULL, goal ? json_string_value(goal) : NULL,
-                             priority ? pr : NULL, cron ? json_string_value(cron) : NULL, zone[0] ? zone : NULL, next_s};
-    PGresult *r = PQexecParams(
-        pg,
-        "UPDATE tasks SET title = coalesce($2, title), goal = coalesce($3, goal), priority = coalesce($4::smallint, priority),"
-        " schedule = coalesce($5, schedule), timezone = coalesce($6, timezone),"
-        " schedule_enabled = CASE WHEN $7::bigint >= 0 THEN true WHEN $7::bigint = -2 THEN false ELSE schedule_enabled END,"
-        " next_run_at = CASE WHEN $7::bigint >= 0 THEN to_timestamp($7::bigint / 1000.0) ELSE next_run_at END,"
-        " updated_at = now() WHERE id = $1::bigint",
-        7, NULL, params, NULL, NULL, 0);
-    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
     json_decref(body);
-    json_decref(t);
-    if (!ok) {
-        db_error(out, pg);
-        return;
-    }
-    if ((t = own_task(pg, user, id, out)))
-        reply(out, 200, t);
 }
 
 /* ---- POST /api/agent/execute ---- */
@@ -509,48 +468,25 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
             error(out, 402, NULL, "no credits left this period: ask for a grant or wait for the next period");
         return;
     }
-    char users[24], pr[8], timeout_s[24], attempts_s[24];
-    snprintf(users, sizeof users, "%" PRId64, user);
-    snprintf(pr, sizeof pr, "%d", b.priority);
-    snprintf(timeout_s, sizeof timeout_s, "%" PRId64, b.timeout_ms);
-    snprintf(attempts_s, sizeof attempts_s, "%" PRId64, b.max_attempts);
-    const char *params[7] = {users, b.title, b.goal, b.agent, pr, b.timeout_ms > 0 ? timeout_s : NULL,
-                             b.max_attempts > 0 ? attempts_s : NULL};
-    PGresult *r = PQexecParams(c->pg,
-                               "INSERT INTO tasks (user_id, title, goal, agent_type, priority, timeout_ms, max_attempts)"
-                               " VALUES ($1::bigint, $2, $3, $4, $5::smallint, coalesce($6::int, 300000),"
-                               " coalesce($7::int, 3)) RETURNING id, timeout_ms",
-                               7, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        error(out, 400, NULL, "the task was refused: %.300s", PQresultErrorMessage(r));
-        PQclear(r);
-        api_tasks_execute_body_free(&b);
-        return;
-    }
-    const int64_t id = i64(r, 0, 0), timeout_ms = i64(r, 0, 1);
-    PQclear(r);
-    if (b.cron) { /* the first slot with the task's own id as H key */
-        int64_t next = -1;
-        struct taskdef_error terr;
-        taskdef_schedule(b.cron, b.timezone, id, timefmt_now_ms(), b.zone, &next, &terr);
-        char ids[24], next_s[24];
-        snprintf(ids, sizeof ids, "%" PRId64, id);
-        snprintf(next_s, sizeof next_s, "%" PRId64, next);
-        const char *p2[5] = {ids, b.cron, b.zone, next_s, b.enabled ? "true" : "false"};
-        r = PQexecParams(c->pg,
-                         "UPDATE tasks SET schedule = $2, timezone = $3, next_run_at = to_timestamp($4::bigint / 1000.0),"
-                         " schedule_enabled = $5::boolean WHERE id = $1::bigint",
-                         5, NULL, p2, NULL, NULL, 0);
-        PQclear(r);
+    struct task_fields f = TASK_FIELDS_UNSET;
+    f.title = b.title, f.goal = b.goal, f.agent = b.agent, f.priority = b.priority;
+    f.timeout_ms = b.timeout_ms, f.max_attempts = b.max_attempts;
+    f.cron = b.cron, f.timezone = b.cron ? b.timezone : NULL, f.enabled = b.cron ? b.enabled : -1;
+    struct taskdef_error terr;
+    int64_t id, next;
+    const int rc = tasks_create(c->pg, user, &f, timefmt_now_ms(), &id, &next, &terr);
+    if (rc) {
+        change_failed(out, rc, &terr);
+    } else if (b.cron) {
         char t[TIMEFMT_RFC3339_MAX];
-        reply(out, 201, json_pack("{s:I, s:s, s:s, s:s, s:b}", "task", (json_int_t)id, "nextRunAt", when(next, t),
+        reply(out, 201, json_pack("{s:I, s:s?, s:s, s:s, s:b}", "task", (json_int_t)id, "nextRunAt", when(next, t),
                                   "timezone", b.zone, "cron", b.cron, "enabled", b.enabled));
     } else {
         trigger(c, user, id, out);
         if (out->status == 202 && b.wait) { /* answer when the run ends (http_api waits) */
             out->wait_run = json_integer_value(json_object_get(out->doc, "run"));
             out->wait_user = user;
-            out->wait_ms = timeout_ms + WAIT_MARGIN_MS;
+            out->wait_ms = (b.timeout_ms > 0 ? b.timeout_ms : 300000) + WAIT_MARGIN_MS;
         }
     }
     api_tasks_execute_body_free(&b);
@@ -558,8 +494,9 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
 
 /* ---- async: false ---- */
 
-/* "{1,2,3}": the runs of the waits (all of them, or only those past their deadline). */
-static char *run_array(struct api_wait *const *waits, int n, int64_t past_ms)
+/* "{1,2,3}": the runs of the waits (all of them, or only those past their deadline), or with
+ * users set, the users of all of them. */
+static char *run_array(struct api_wait *const *waits, int n, int64_t past_ms, int users)
 {
     char *text = NULL;
     size_t len = 0;
@@ -569,7 +506,7 @@ static char *run_array(struct api_wait *const *waits, int n, int64_t past_ms)
     fputc('{', f);
     for (int i = 0, first = 1; i < n; i++)
         if (past_ms < 0 || past_ms >= waits[i]->deadline_ms)
-            fprintf(f, "%s%" PRId64, first ? "" : ",", waits[i]->run), first = 0;
+            fprintf(f, "%s%" PRId64, first ? "" : ",", users ? waits[i]->user : waits[i]->run), first = 0;
     fputc('}', f);
     fclose(f);
     return text;
@@ -581,16 +518,17 @@ void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int
     PGresult *r = NULL;
     if (n > 0 && connpair_ensure(c, err, sizeof err) == 0) {
         /* in one query, the whole run of each wait that can be answered: its run ended, or its
-         * deadline passed (the runs are the waiting users' own: each wait made its run) */
-        char sql[768], *all = run_array(waits, n, -1), *past = run_array(waits, n, now_ms);
+         * deadline passed; each run by its waiting user's id, as every statement here names it */
+        char sql[768], *all = run_array(waits, n, -1, 0), *past = run_array(waits, n, now_ms, 0),
+                       *users = run_array(waits, n, -1, 1);
         snprintf(sql, sizeof sql,
-                 "%s WHERE r.id = ANY($1::bigint[]) AND (r.status NOT IN ('queued', 'running', 'retrying')"
-                 " OR r.id = ANY($2::bigint[]))",
+                 "%s WHERE (r.id, r.user_id) IN (SELECT * FROM unnest($1::bigint[], $3::bigint[]))"
+                 " AND (r.status NOT IN ('queued', 'running', 'retrying') OR r.id = ANY($2::bigint[]))",
                  sql_run);
-        const char *params[2] = {all, past};
-        if (all && past)
-            r = PQexecParams(c->pg, sql, 2, NULL, params, NULL, NULL, 0);
-        free(all), free(past);
+        const char *params[3] = {all, past, users};
+        if (all && past && users)
+            r = PQexecParams(c->pg, sql, 3, NULL, params, NULL, NULL, 0);
+        free(all), free(past), free(users);
         if (r && PQresultStatus(r) != PGRES_TUPLES_OK)
             snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
     }

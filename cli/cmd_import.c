@@ -15,6 +15,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "taskdef.h"
+#include "tasks.h"
 #include "timefmt.h"
 
 #define CMD "import"
@@ -149,39 +150,35 @@ int cmd_import(int argc, char **argv)
         snprintf(config, sizeof config, "%s", cfg_text ? cfg_text : "{}");
         free(cfg_text);
         json_decref(cfg);
-        /* the task of this user, agent and path, or a new one; its id is the H hash key */
-        const char *p1[4] = {uid, agent, config, title};
+        /* the task of this user, agent and path, updated, or a new one (tasks.h writes both) */
+        const char *p1[3] = {uid, agent, config};
         r = PQexecParams(conn.pg,
-                         "WITH found AS (SELECT id FROM tasks WHERE user_id = $1::bigint AND agent_type = $2"
-                         " AND agent_config = $3::jsonb AND status <> 'deleted' ORDER BY id LIMIT 1),"
-                         " made AS (INSERT INTO tasks (user_id, title, agent_type, agent_config)"
-                         " SELECT $1::bigint, $4, $2, $3::jsonb WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id)"
-                         " SELECT id, false FROM found UNION ALL SELECT id, true FROM made",
-                         4, NULL, p1, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-            rc = cli_error(CMD, CLI_FAILURE, "writing %s: %s", path, PQresultErrorMessage(r));
+                         "SELECT id, status FROM tasks WHERE user_id = $1::bigint AND agent_type = $2"
+                         " AND agent_config = $3::jsonb AND status <> 'deleted' ORDER BY id LIMIT 1",
+                         3, NULL, p1, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            rc = cli_error(CMD, CLI_FAILURE, "reading the tasks of %s: %s", path, PQresultErrorMessage(r));
             PQclear(r);
             break;
         }
-        const int64_t id = cli_i64(r, 0, 0);
-        const int is_new = PQgetvalue(r, 0, 1)[0] == 't';
+        const int is_new = PQntuples(r) == 0;
+        int64_t id = is_new ? -1 : cli_i64(r, 0, 0);
+        const int paused = !is_new && strcmp(PQgetvalue(r, 0, 1), "active") != 0;
         PQclear(r);
-        taskdef_schedule(schedule, zone ? zone : "UTC", id, timefmt_now_ms(), zone_out, &next, &terr);
-        char ids[24], next_s[24];
-        snprintf(ids, sizeof ids, "%lld", (long long)id);
-        snprintf(next_s, sizeof next_s, "%lld", (long long)next);
-        const char *p2[4] = {ids, schedule, zone_out, next_s};
-        r = PQexecParams(conn.pg,
-                         "UPDATE tasks SET schedule = $2, timezone = $3, schedule_enabled = true,"
-                         " next_run_at = to_timestamp($4::bigint / 1000.0), status = 'active', updated_at = now()"
-                         " WHERE id = $1::bigint",
-                         4, NULL, p2, NULL, NULL, 0);
-        const int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
-            rc = cli_error(CMD, CLI_FAILURE, "scheduling %s: %s", path, PQresultErrorMessage(r));
-        PQclear(r);
-        if (!ok)
+        struct task_fields f = TASK_FIELDS_UNSET;
+        f.cron = schedule, f.timezone = zone, f.enabled = 1;
+        const int64_t now = timefmt_now_ms(), user_id = strtoll(uid, NULL, 10);
+        int trc;
+        if (is_new) {
+            f.title = title, f.agent = agent, f.config = config;
+            trc = tasks_create(conn.pg, user_id, &f, now, &id, &next, &terr);
+        } else if ((trc = tasks_edit(conn.pg, user_id, id, &f, now, &terr)) == 0 && paused)
+            trc = tasks_set_status(conn.pg, user_id, id, "active", now, &terr);
+        if (trc != 0) {
+            rc = cli_error(CMD, trc == AC_EINVAL ? CLI_USAGE : CLI_FAILURE, "writing %s: %s", path, terr.message);
             break;
+        }
+        taskdef_schedule(schedule, zone, id, now, zone_out, &next, &terr); /* the zone and slot just written */
         created += is_new, updated += !is_new;
         char when[TIMEFMT_RFC3339_MAX];
         json_array_append_new(out, json_pack("{s:I, s:s, s:s, s:s, s:s, s:b}", "task", (json_int_t)id, "path", path,

@@ -19,6 +19,7 @@
 #include "runctl.h"
 #include "schedule.h"
 #include "taskdef.h"
+#include "tasks.h"
 #include "timefmt.h"
 
 static const char usage_text[] =
@@ -128,16 +129,6 @@ static int parse_opts(int argc, char **argv, struct task_opts *o)
     return 0;
 }
 
-/* A whole number within bounds, for an integer column. */
-static int check_int(const char *option, const char *text, long lo, long hi)
-{
-    char *end;
-    const long v = text ? strtol(text, &end, 10) : lo;
-    if (text && (!text[0] || *end || v < lo || v > hi))
-        return cli_error(CMD, CLI_USAGE, "%s \"%s\" must be a whole number from %ld to %ld", option, text, lo, hi);
-    return 0;
-}
-
 static int check_choice(const char *option, const char *text, const char *const *choices)
 {
     if (!text)
@@ -151,45 +142,70 @@ static int check_choice(const char *option, const char *text, const char *const 
     return cli_error(CMD, CLI_USAGE, "%s \"%s\" must be one of %s", option, text, list);
 }
 
-/* Checks every value given for add or edit; prio gets the priority number (or 0). */
-static int check_values(const struct cli_conn *c, const struct task_opts *o, int *prio)
+/* A whole number option, range-checked by tasks_check; -1 when not given. */
+static int parse_int(const char *option, const char *text, int64_t *out)
 {
-    static const char *const misfire[] = {"coalesce", "skip", "catch_up", NULL};
-    static const char *const overlap[] = {"allow", "skip", "queue_one", "cancel_previous", NULL};
+    char *end;
+    *out = -1;
+    if (!text)
+        return 0;
+    const long long v = strtoll(text, &end, 10);
+    if (!text[0] || *end || v < 0)
+        return cli_error(CMD, CLI_USAGE, "%s \"%s\" must be a whole number", option, text);
+    *out = v;
+    return 0;
+}
+
+/* The task fields the options give, checked as every writer of tasks checks them (tasks.h),
+ * and the agent and its settings against AGENTS_FILE. agent: the task's agent when the options
+ * do not name one (new settings are checked against it). */
+static int to_fields(const struct cli_conn *c, const struct task_opts *o, const char *agent, struct task_fields *f)
+{
+    static const char *const option_of[][2] = {
+        {"title", "--title"}, {"goal", "--goal"}, {"config", "--config"}, {"misfire", "--misfire"},
+        {"overlap", "--overlap"}, {"maxAttempts", "--max-attempts"}, {"timeoutMs", "--timeout-ms"},
+        {"jitterMs", "--jitter-ms"}, {"schedule", "--cron"}, {"timezone", "--timezone"}, {"agent", "--agent"}};
     struct taskdef_error terr;
-    *prio = 0;
-    if (o->priority && (*prio = taskdef_priority(o->priority, &terr)) < 0)
+    *f = (struct task_fields)TASK_FIELDS_UNSET;
+    f->title = o->title, f->goal = o->goal, f->agent = o->agent, f->config = o->config;
+    f->misfire = o->misfire, f->overlap = o->overlap, f->cron = o->cron, f->timezone = o->timezone;
+    f->no_cron = o->no_cron, f->enabled = o->disable ? 0 : o->enable ? 1 : -1;
+    if (o->priority && (f->priority = taskdef_priority(o->priority, &terr)) < 0)
         return cli_error(CMD, CLI_USAGE, "%s", terr.message);
-    if (check_choice("--misfire", o->misfire, misfire) || check_choice("--overlap", o->overlap, overlap) ||
-        check_int("--max-attempts", o->max_attempts, 1, 100) ||
-        check_int("--timeout-ms", o->timeout_ms, 1000, 86400000) || check_int("--jitter-ms", o->jitter_ms, 0, 3600000))
+    if (parse_int("--max-attempts", o->max_attempts, &f->max_attempts) ||
+        parse_int("--timeout-ms", o->timeout_ms, &f->timeout_ms) || parse_int("--jitter-ms", o->jitter_ms, &f->jitter_ms))
         return CLI_USAGE;
-    if (o->title && (!o->title[0] || strlen(o->title) > 200))
-        return cli_error(CMD, CLI_USAGE, "--title must be 1-200 characters");
-    if (o->goal && strlen(o->goal) > 20000)
-        return cli_error(CMD, CLI_USAGE, "--goal is over 20,000 characters");
-    if (o->agent) { /* a task may only name an agent the workers know, with settings it allows */
+    if (tasks_check(f, timefmt_now_ms(), &terr) != 0) {
+        for (size_t i = 0; i < sizeof option_of / sizeof option_of[0]; i++)
+            if (!strcmp(terr.field, option_of[i][0]))
+                return cli_error(CMD, CLI_USAGE, "%s: %s", option_of[i][1], terr.message);
+        return cli_error(CMD, CLI_USAGE, "%s", terr.message);
+    }
+    agent = o->agent ? o->agent : o->config ? agent : NULL;
+    if (agent) { /* a task may only name an agent the workers know, with settings it allows */
         struct agent_set set;
         struct agents_error aerr;
         if (agents_load(&set, c->cfg.agents_file, &aerr) != 0)
             return cli_error(CMD, CLI_FAILURE, "%s", aerr.message);
-        const struct agent *a = agents_find(&set, o->agent);
+        const struct agent *a = agents_find(&set, agent);
         json_t *eff = a ? agents_effective(a, o->config, &aerr) : NULL;
         json_decref(eff);
         agents_free(&set);
         if (!a)
-            return cli_error(CMD, CLI_USAGE, "--agent \"%s\" is not defined in AGENTS_FILE (%s)", o->agent,
+            return cli_error(CMD, CLI_USAGE, "--agent \"%s\" is not defined in AGENTS_FILE (%s)", agent,
                              c->cfg.agents_file[0] ? c->cfg.agents_file : "unset: only noop exists");
         if (!eff)
             return cli_error(CMD, CLI_USAGE, "--config: %s", aerr.message);
-    } else if (o->config) {
-        json_t *doc = json_loads(o->config, 0, NULL);
-        const int object = json_is_object(doc);
-        json_decref(doc);
-        if (!object)
-            return cli_error(CMD, CLI_USAGE, "--config must be a JSON object, e.g. '{\"path\": \"/api/cron/daily\"}'");
     }
     return 0;
+}
+
+/* The exit status and message for a change tasks_* refused. */
+static int change_failed(int rc, int64_t id, const struct taskdef_error *terr)
+{
+    if (rc == TASKS_NOT_FOUND)
+        return cli_error(CMD, CLI_FAILURE, "no task %" PRId64 " (or it is deleted)", id);
+    return cli_error(CMD, rc == AC_EINVAL ? CLI_USAGE : CLI_FAILURE, "%s", terr->message);
 }
 
 /* The user named by email or id; -1 after printing why. */
@@ -211,32 +227,6 @@ static int sql_failed(PGconn *pg, PGresult *r, const char *what)
     const int rc = cli_error(CMD, CLI_FAILURE, "%s: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
     PQclear(r);
     return rc;
-}
-
-/* Sets (or clears) the task's schedule: checks it, computes the first slot after now and
- * writes schedule, timezone, next_run_at and schedule_enabled in one statement. */
-static int write_schedule(PGconn *pg, int64_t id, const char *cron, const char *zone, int enabled)
-{
-    char zone_out[128] = "UTC", ids[24], next_s[24], en[8];
-    int64_t next = -1;
-    struct taskdef_error terr;
-    if (cron && taskdef_schedule(cron, zone, id, timefmt_now_ms(), zone_out, &next, &terr) != 0)
-        return cli_error(CMD, CLI_USAGE, "%s", terr.message);
-    if (!cron && zone && taskdef_zone(zone, zone_out, &terr) != 0)
-        return cli_error(CMD, CLI_USAGE, "%s", terr.message);
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    snprintf(next_s, sizeof next_s, "%" PRId64, next);
-    snprintf(en, sizeof en, "%s", cron && enabled ? "true" : "false");
-    const char *params[5] = {ids, cron, zone_out, next_s, en};
-    PGresult *r = PQexecParams(pg,
-                               "UPDATE tasks SET schedule = $2, timezone = $3, next_run_at = CASE WHEN $4::bigint >= 0"
-                               " THEN to_timestamp($4::bigint / 1000.0) END, schedule_enabled = $5::boolean,"
-                               " updated_at = now() WHERE id = $1::bigint",
-                               5, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        return sql_failed(pg, r, "writing the schedule");
-    PQclear(r);
-    return 0;
 }
 
 /* ---- reading a task ---- */
@@ -433,42 +423,23 @@ static int cmd_list(struct cli_conn *c, const struct task_opts *o)
 
 static int cmd_add(struct cli_conn *c, const struct task_opts *o)
 {
-    int prio;
     if (!o->title || !o->agent || !o->user)
         return cli_error(CMD, CLI_USAGE, "add needs --title, --agent and --user; see --help");
     if (o->timezone && !o->cron)
         return cli_error(CMD, CLI_USAGE, "--timezone needs --cron");
-    int rc = check_values(c, o, &prio);
+    if (o->enable || o->no_cron)
+        return cli_error(CMD, CLI_USAGE, "--enable and --no-cron are for edit; add takes --disabled");
+    struct task_fields f;
+    int rc = to_fields(c, o, NULL, &f);
     if (rc)
         return rc;
     const int64_t user = find_user(c->pg, o->user);
     if (user < 0)
         return CLI_FAILURE;
-    char users[24], pr[8];
-    snprintf(users, sizeof users, "%" PRId64, user);
-    snprintf(pr, sizeof pr, "%d", prio ? prio : 3);
-    const char *params[11] = {users, o->title, o->goal ? o->goal : "", o->agent, o->config ? o->config : "{}", pr,
-                              o->max_attempts, o->timeout_ms, o->misfire, o->overlap, o->jitter_ms};
-    PGresult *r = PQexec(c->pg, "BEGIN");
-    PQclear(r);
-    r = PQexecParams(c->pg,
-                     "INSERT INTO tasks (user_id, title, goal, agent_type, agent_config, priority, max_attempts,"
-                     " timeout_ms, misfire_policy, overlap_policy, jitter_ms) VALUES ($1::bigint, $2, $3, $4, $5::jsonb,"
-                     " $6::smallint, coalesce($7::int, 3), coalesce($8::int, 300000), coalesce($9, 'coalesce'),"
-                     " coalesce($10, 'allow'), coalesce($11::int, 0)) RETURNING id",
-                     11, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        rc = sql_failed(c->pg, r, "adding the task");
-        PQclear(PQexec(c->pg, "ROLLBACK"));
-        return rc;
-    }
-    const int64_t id = cli_i64(r, 0, 0);
-    PQclear(r);
-    if ((o->cron || o->timezone) && (rc = write_schedule(c->pg, id, o->cron, o->timezone, !o->disable)) != 0) {
-        PQclear(PQexec(c->pg, "ROLLBACK"));
-        return rc;
-    }
-    PQclear(PQexec(c->pg, "COMMIT"));
+    struct taskdef_error terr;
+    int64_t id, next;
+    if ((rc = tasks_create(c->pg, user, &f, timefmt_now_ms(), &id, &next, &terr)) != 0)
+        return change_failed(rc, 0, &terr);
     json_t *t = load_task(c->pg, id);
     if (!t)
         return CLI_FAILURE;
@@ -488,7 +459,6 @@ static int cmd_add(struct cli_conn *c, const struct task_opts *o)
 
 static int cmd_edit(struct cli_conn *c, int64_t id, const struct task_opts *o)
 {
-    int prio;
     if (o->enable && o->disable)
         return cli_error(CMD, CLI_USAGE, "--enable and --disable contradict each other");
     if (o->user)
@@ -496,54 +466,14 @@ static int cmd_edit(struct cli_conn *c, int64_t id, const struct task_opts *o)
     json_t *t = load_task(c->pg, id);
     if (!t)
         return CLI_FAILURE;
-    struct task_opts check = *o;
-    if (o->config && !o->agent) /* new overrides are checked against the task's agent */
-        check.agent = s_of(t, "agent");
-    int rc = check_values(c, &check, &prio);
-    if (rc) {
-        json_decref(t);
-        return rc;
-    }
-    char ids[24], pr[8];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    snprintf(pr, sizeof pr, "%d", prio);
-    const char *params[11] = {ids,          o->title,      o->goal,    o->agent,   o->config, prio ? pr : NULL,
-                              o->max_attempts, o->timeout_ms, o->misfire, o->overlap, o->jitter_ms};
-    PQclear(PQexec(c->pg, "BEGIN"));
-    PGresult *r = PQexecParams(
-        c->pg,
-        "UPDATE tasks SET title = coalesce($2, title), goal = coalesce($3, goal), agent_type = coalesce($4, agent_type),"
-        " agent_config = coalesce($5::jsonb, agent_config), priority = coalesce($6::smallint, priority),"
-        " max_attempts = coalesce($7::int, max_attempts), timeout_ms = coalesce($8::int, timeout_ms),"
-        " misfire_policy = coalesce($9, misfire_policy), overlap_policy = coalesce($10, overlap_policy),"
-        " jitter_ms = coalesce($11::int, jitter_ms), updated_at = now() WHERE id = $1::bigint",
-        11, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        json_decref(t);
-        rc = sql_failed(c->pg, r, "editing the task");
-        PQclear(PQexec(c->pg, "ROLLBACK"));
-        return rc;
-    }
-    PQclear(r);
-    /* the schedule: a new one, or the old one moved to a new zone, switched on or off */
-    const char *old_cron = json_string_value(json_object_get(t, "schedule"));
-    const char *cron = o->no_cron ? NULL : o->cron ? o->cron : old_cron;
-    if (o->cron || o->timezone || o->enable || o->disable || o->no_cron) {
-        if ((o->enable || o->timezone) && !cron) {
-            json_decref(t);
-            PQclear(PQexec(c->pg, "ROLLBACK"));
-            return cli_error(CMD, CLI_USAGE, "task %" PRId64 " has no schedule: give --cron", id);
-        }
-        const int enabled = o->disable ? 0 : o->enable || o->cron ? 1 : json_is_true(json_object_get(t, "enabled"));
-        const char *zone = o->timezone ? o->timezone : o->cron ? NULL : s_of(t, "timezone");
-        if ((rc = write_schedule(c->pg, id, cron, zone, enabled)) != 0) {
-            json_decref(t);
-            PQclear(PQexec(c->pg, "ROLLBACK"));
-            return rc;
-        }
-    }
-    PQclear(PQexec(c->pg, "COMMIT"));
+    struct task_fields f;
+    int rc = to_fields(c, o, s_of(t, "agent"), &f);
     json_decref(t);
+    if (rc)
+        return rc;
+    struct taskdef_error terr;
+    if ((rc = tasks_edit(c->pg, 0, id, &f, timefmt_now_ms(), &terr)) != 0)
+        return change_failed(rc, id, &terr);
     if (!(t = load_task(c->pg, id)))
         return CLI_FAILURE;
     if (o->json)
@@ -556,48 +486,27 @@ static int cmd_edit(struct cli_conn *c, int64_t id, const struct task_opts *o)
     return CLI_OK;
 }
 
-/* pause, resume, rm: the task's status (and, to resume, a fresh next_run_at). */
+/* pause, resume (from the next slot, not the missed ones), rm (its runs cancelled too). */
 static int cmd_set_status(struct cli_conn *c, int64_t id, const char *verb, int json)
 {
+    struct taskdef_error terr;
+    int rc, cancelled = 0, stopping = 0;
+    if (!strcmp(verb, "rm")) {
+        rc = tasks_delete(c->pg, c->redis, 0, id, &cancelled, &stopping, &terr);
+        if (rc == 0 && terr.message[0])
+            cli_error(CMD, 0, "%s", terr.message); /* deleted, but some runs were left running */
+    } else
+        rc = tasks_set_status(c->pg, 0, id, !strcmp(verb, "pause") ? "paused" : "active", timefmt_now_ms(), &terr);
+    if (rc)
+        return change_failed(rc, id, &terr);
     json_t *t = load_task(c->pg, id);
     if (!t)
-        return CLI_FAILURE;
-    const char *status = !strcmp(verb, "pause") ? "paused" : !strcmp(verb, "resume") ? "active" : "deleted";
-    if (!strcmp(s_of(t, "status"), "deleted")) {
-        json_decref(t);
-        return cli_error(CMD, CLI_FAILURE, "task %" PRId64 " is deleted", id);
-    }
-    char ids[24];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *params[2] = {ids, status};
-    PQclear(PQexec(c->pg, "BEGIN"));
-    PGresult *r = PQexecParams(c->pg,
-                               "UPDATE tasks SET status = $2, schedule_enabled = schedule_enabled AND $2 <> 'deleted',"
-                               " updated_at = now() WHERE id = $1::bigint",
-                               2, NULL, params, NULL, NULL, 0);
-    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : sql_failed(c->pg, r, verb);
-    if (!rc)
-        PQclear(r);
-    const char *cron = json_string_value(json_object_get(t, "schedule"));
-    if (!rc && !strcmp(verb, "resume") && cron && json_is_true(json_object_get(t, "enabled")))
-        rc = write_schedule(c->pg, id, cron, s_of(t, "timezone"), 1); /* from the next slot, not the missed ones */
-    PQclear(PQexec(c->pg, rc ? "ROLLBACK" : "COMMIT"));
-    json_decref(t);
-    if (rc)
-        return rc;
-    if (!strcmp(verb, "rm")) { /* its queued and running runs are cancelled too */
-        int cancelled, stopping;
-        char err[512];
-        if (runctl_cancel_task(c->pg, c->redis, id, 0, &cancelled, &stopping, err, sizeof err) != 0)
-            cli_error(CMD, 0, "task %" PRId64 " deleted, but cancelling its runs failed: %s", id, err);
-    }
-    if (!(t = load_task(c->pg, id)))
         return CLI_FAILURE;
     if (json)
         cli_print_json(t);
     else {
-        printf("task %" PRId64 " %s", id, status);
-        if (!strcmp(status, "active") && json_is_true(json_object_get(t, "enabled")))
+        printf("task %" PRId64 " %s", id, s_of(t, "status"));
+        if (!strcmp(s_of(t, "status"), "active") && json_is_true(json_object_get(t, "enabled")))
             printf("; next run %s", s_of(t, "nextRunAt"));
         putchar('\n');
         json_decref(t);

@@ -274,6 +274,34 @@ req PATCH "/api/tasks/$tb" "${B[@]}" "${J[@]}" -d '{"cron": "0 25 * * *"}'
 check "PATCH with a bad cron: 400 naming the field: $(cat "$tmp/body")" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = schedule ] && [ "$(sql "select schedule from tasks where id = $tb")" = "0 6 * * *" ]'
 req PATCH "/api/tasks/$tb" "${B[@]}" "${J[@]}" -d '{"enabled": false}'
 check "PATCH enabled false" '[ "$code" = 200 ] && [ "$(jq -r .schedule.enabled "$tmp/body")" = false ] && [ "$(sql "select schedule_enabled from tasks where id = $tb")" = f ]'
+# A task and its schedule are written together or not at all: a schedule Postgres refuses leaves
+# no task behind (before, the task was inserted, the schedule's UPDATE failed unseen, and the
+# answer was 201 with a nextRunAt for a task that had no schedule).
+sql "create function refuse_scheduled() returns trigger language plpgsql as \$\$ begin
+       if new.title = 'refused schedule' and new.schedule is not null then
+         raise exception 'this schedule is refused' using errcode = 'check_violation'; end if;
+       return new; end \$\$;
+     create trigger refuse_scheduled before insert or update on tasks for each row execute function refuse_scheduled()"
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "x", "agentType": "noop", "title": "refused schedule", "schedule": {"cron": "0 9 * * *"}}'
+check "a refused schedule: 400 and no task at all: $code $(cat "$tmp/body")" \
+  '[ "$code" = 400 ] && [ "$(sql "select count(*) from tasks where title = '"'refused schedule'"'")" = 0 ]'
+sql "drop trigger refuse_scheduled on tasks; drop function refuse_scheduled()"
+# Postgres failing under the insert is a 503 to retry, not a 400: the insert waits on a lock,
+# and its connection is cut as a restart would.
+psql -qtAX "$DATABASE_URL" -c "begin; lock table tasks in exclusive mode; select pg_sleep(4); commit" >/dev/null & locker=$!
+sleep 0.3
+curl -s -o "$tmp/cut.body" -D "$tmp/cut.headers" -w '%{http_code}' -X POST "${A[@]}" "${J[@]}" \
+  -d '{"goal": "cut short", "agentType": "noop", "title": "cut short", "async": true}' "$base/api/agent/execute" >"$tmp/cut.code" & cutter=$!
+for _ in $(seq 40); do
+  [ "$(sql "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like 'INSERT INTO tasks%'")" = 1 ] && break
+  sleep 0.1
+done
+sql "select pg_terminate_backend(pid) from pg_stat_activity where wait_event_type = 'Lock' and query like 'INSERT INTO tasks%'" >/dev/null
+wait $cutter; wait $locker
+check "Postgres failing under the insert: 503 with Retry-After, no task: $(cat "$tmp/cut.code") $(cat "$tmp/cut.body")" \
+  '[ "$(cat "$tmp/cut.code")" = 503 ] && grep -qi "^Retry-After:" "$tmp/cut.headers" && [ "$(sql "select count(*) from tasks where title = '"'cut short'"'")" = 0 ]'
+req GET /api/tasks "${A[@]}"
+check "the API reconnects after its connection was cut: $code" '[ "$code" = 200 ]'
 req GET /metrics
 check "metrics in Prometheus text: $code" '[ "$code" = 200 ] && grep -q "^agentcron_runs{status=\"cancelled\"} [0-9]" "$tmp/body" && grep -q "^agentcron_fire_lateness_seconds_bucket{le=\"+Inf\"}" "$tmp/body" && grep -q "^agentcron_queue_jobs{state=\"waiting\"}" "$tmp/body" && grep -q "^agentcron_http_requests_total{route=\"/api/tasks/{id}\",status=\"404\"} [0-9]" "$tmp/body"'
 req PUT /api/tasks "${A[@]}"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The misfire and overlap policies (sched/plan.c) on a controlled clock. */
+/* The misfire and overlap policies (core/plan.c) on a controlled clock. */
 #include "cron_test_util.h"
 #include "plan.h"
 
