@@ -288,16 +288,21 @@ check "a refused schedule: 400 and no task at all: $code $(cat "$tmp/body")" \
 sql "drop trigger refuse_scheduled on tasks; drop function refuse_scheduled()"
 # Postgres failing under the insert is a 503 to retry, not a 400: the insert waits on a lock,
 # and its connection is cut as a restart would.
-psql -qtAX "$DATABASE_URL" -c "begin; lock table tasks in exclusive mode; select pg_sleep(4); commit" >/dev/null & locker=$!
-sleep 0.3
+psql -qtAX "$DATABASE_URL" -c "begin; lock table tasks in exclusive mode; select pg_sleep(6); commit" >/dev/null & locker=$!
+for _ in $(seq 50); do # until the lock is held
+  [ "$(sql "select count(*) from pg_locks where relation = 'tasks'::regclass and mode = 'ExclusiveLock' and granted")" = 1 ] && break
+  sleep 0.1
+done
 curl -s -o "$tmp/cut.body" -D "$tmp/cut.headers" -w '%{http_code}' -X POST "${A[@]}" "${J[@]}" \
   -d '{"goal": "cut short", "agentType": "noop", "title": "cut short", "async": true}' "$base/api/agent/execute" >"$tmp/cut.code" & cutter=$!
-for _ in $(seq 40); do
+for _ in $(seq 50); do # until the insert waits for it
   [ "$(sql "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like 'INSERT INTO tasks%'")" = 1 ] && break
   sleep 0.1
 done
 sql "select pg_terminate_backend(pid) from pg_stat_activity where wait_event_type = 'Lock' and query like 'INSERT INTO tasks%'" >/dev/null
-wait $cutter; wait $locker
+wait $cutter
+sql "select pg_cancel_backend(pid) from pg_stat_activity where query like 'begin; lock table tasks%'" >/dev/null
+wait $locker 2>/dev/null
 check "Postgres failing under the insert: 503 with Retry-After, no task: $(cat "$tmp/cut.code") $(cat "$tmp/cut.body")" \
   '[ "$(cat "$tmp/cut.code")" = 503 ] && grep -qi "^Retry-After:" "$tmp/cut.headers" && [ "$(sql "select count(*) from tasks where title = '"'cut short'"'")" = 0 ]'
 req GET /api/tasks "${A[@]}"

@@ -86,6 +86,7 @@ static void test_hostile_headers(void **state)
      * header and its 32-bit data, the second header, then timecnt 8-byte times and the
      * timecnt type indices, of which the first is made to name type typecnt */
     assert_int_equal(tzif_parse(data, len, &z, &why), 0); /* the file as it is parses */
+    tzif_release(&z);
     const uint32_t timecnt = be32_at(data + 32), typecnt = be32_at(data + 36);
     const size_t v1 = (size_t)timecnt * 5 + (size_t)typecnt * 6 + be32_at(data + 40) + (size_t)be32_at(data + 28) * 8 +
                       be32_at(data + 24) + be32_at(data + 20);
