@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* Routing, authentication and the first routes. A request that needs the servers becomes a job
  * for one of API_LANES lanes (each its own Postgres+Redis pair, one job at a time on the thread
- * pool); requests beyond that wait in order. Failed webhook authentications are counted per
- * client address in a small table: past AUTH_FAILURES_MAX in a minute, 429 until the minute is
- * over, so guessing CRON_SECRET is slow even before it is hard. */
+ * pool); requests beyond that wait in order.
+ *
+ * Guessing a secret (CRON_SECRET, METRICS_TOKEN) is made slow before it is hard. Failures are
+ * counted per client (an IPv4 address, an IPv6 /64) in a hashed table with a random seed: past
+ * AUTH_FAILURES_MAX in a minute, 429 until the minute is over. On top, a budget for everyone:
+ * past AUTH_GLOBAL_MAX failures in a minute, every client that failed gets 429 after its first
+ * failure, so rotating through many addresses buys one guess per address a minute, not ten.
+ * A full table makes room with a client whose minute is over, else the one that failed least:
+ * offenders are the last to be forgotten. A client that never failed is never refused. */
 #include "http_api.h"
 
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -15,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "agents.h"
 #include "api_tasks.h"
@@ -26,9 +35,11 @@
 #include "timefmt.h"
 
 #define API_LANES 4
-#define AUTH_FAILURES_MAX 10
+#define AUTH_FAILURES_MAX 10 /* a client's failures a minute, while few fail overall */
+#define AUTH_GLOBAL_MAX 100  /* everyone's failures a minute; past it, one per client */
 #define AUTH_WINDOW_MS 60000
-#define AUTH_TABLE 256
+#define AUTH_TABLE 4096      /* clients remembered: a power of two */
+#define AUTH_PROBE 8         /* the slots a client may take; evictions stay among them */
 
 #define WAIT_CHECK_MS 100 /* how often runs that `async: false` requests wait for are checked */
 
@@ -61,7 +72,7 @@ struct lane {
 };
 
 struct auth_failures {
-    char peer[64];
+    char client[48]; /* an IPv4 address or an IPv6 /64 */
     int count;
     int64_t window_start;
 };
@@ -82,6 +93,9 @@ struct api {
     void *tick_data;
     int tick_requested;
     struct auth_failures failures[AUTH_TABLE];
+    uint64_t auth_seed;
+    int global_failures;
+    int64_t global_window_start;
     struct agent_set agents; /* what agentType may name */
     int busy_lanes, stopping, server_stopped;
     void (*on_stopped)(void *);
@@ -514,25 +528,52 @@ void api_tick_done(struct api *a, int ok, int64_t enqueued, const char *error)
 
 /* ---- authentication ---- */
 
-static struct auth_failures *failures_of(struct api *a, const char *peer, int create)
+/* The client a failure is counted against: the address, or for IPv6 its /64 (one host's share). */
+static void client_of(const char *peer, char out[48])
 {
-    const int64_t now = timefmt_now_ms();
-    struct auth_failures *oldest = &a->failures[0];
-    for (int i = 0; i < AUTH_TABLE; i++) {
-        struct auth_failures *f = &a->failures[i];
-        if (f->peer[0] && !strcmp(f->peer, peer)) {
-            if (now - f->window_start >= AUTH_WINDOW_MS)
+    struct in6_addr a6;
+    snprintf(out, 48, "%s", peer);
+    if (!strchr(peer, ':') || inet_pton(AF_INET6, peer, &a6) != 1 || IN6_IS_ADDR_V4MAPPED(&a6))
+        return;
+    memset(a6.s6_addr + 8, 0, 8);
+    char text[INET6_ADDRSTRLEN + 4];
+    if (inet_ntop(AF_INET6, &a6, text, sizeof text))
+        snprintf(out, 48, "%.40s/64", text);
+}
+
+static uint64_t client_hash(uint64_t seed, const char *client)
+{
+    uint64_t h = 1469598103934665603ull ^ seed; /* FNV-1a, seeded so no one can aim at a slot */
+    for (const unsigned char *p = (const unsigned char *)client; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+/* The client's entry (its minute started anew once over), or NULL; with create, a new one in
+ * the best of its slots: an empty one, one whose minute is over, else the one with the fewest
+ * failures. */
+static struct auth_failures *failures_of(struct api *a, const char *client, int create, int64_t now)
+{
+    const uint64_t h = client_hash(a->auth_seed, client);
+    struct auth_failures *room = NULL;
+    for (int i = 0; i < AUTH_PROBE; i++) {
+        struct auth_failures *f = &a->failures[(h + (uint64_t)i) & (AUTH_TABLE - 1)];
+        const int over = now - f->window_start >= AUTH_WINDOW_MS;
+        if (f->client[0] && !strcmp(f->client, client)) {
+            if (over)
                 f->count = 0, f->window_start = now;
             return f;
         }
-        if (f->window_start < oldest->window_start)
-            oldest = f;
+        const int rank = !f->client[0] ? 0 : over ? 1 : 2;
+        const int room_rank = !room ? 3 : !room->client[0] ? 0 : now - room->window_start >= AUTH_WINDOW_MS ? 1 : 2;
+        if (rank < room_rank || (rank == 2 && room_rank == 2 && f->count < room->count))
+            room = f;
     }
     if (!create)
         return NULL;
-    snprintf(oldest->peer, sizeof oldest->peer, "%s", peer); /* the stalest entry makes room */
-    oldest->count = 0, oldest->window_start = now;
-    return oldest;
+    snprintf(room->client, sizeof room->client, "%s", client);
+    room->count = 0, room->window_start = now;
+    return room;
 }
 
 /* 0 if the request carries `Authorization: Bearer <secret>` (compared in constant time);
@@ -542,9 +583,14 @@ static int check_bearer(struct api *a, struct http_conn *c, const struct http_re
                         const char *name)
 {
     const char *peer = http_conn_peer(c);
-    struct auth_failures *f = failures_of(a, peer, 0);
+    char client[48];
+    client_of(peer, client);
     const int64_t now = timefmt_now_ms();
-    if (f && f->count >= AUTH_FAILURES_MAX && now - f->window_start < AUTH_WINDOW_MS) {
+    if (now - a->global_window_start >= AUTH_WINDOW_MS)
+        a->global_failures = 0, a->global_window_start = now;
+    struct auth_failures *f = failures_of(a, client, 0, now);
+    const int allowed = a->global_failures >= AUTH_GLOBAL_MAX ? 1 : AUTH_FAILURES_MAX;
+    if (f && f->count >= allowed) {
         char retry[64];
         snprintf(retry, sizeof retry, "Retry-After: %" PRId64 "\r\n", (AUTH_WINDOW_MS - (now - f->window_start)) / 1000 + 1);
         http_respond_error(c, 429, NULL, "too many failed attempts from this address; wait and try again", retry);
@@ -553,8 +599,9 @@ static int check_bearer(struct api *a, struct http_conn *c, const struct http_re
     const char *auth = http_req_header(req, "Authorization");
     if (auth && !strncasecmp(auth, "Bearer ", 7) && api_secret_equal(auth + 7, secret))
         return 0;
-    f = failures_of(a, peer, 1);
+    f = failures_of(a, client, 1, now);
     f->count++;
+    a->global_failures++;
     LOG(LOG_WARN, "http.auth_failed", LOG_S("client", peer), LOG_S("path", req->path),
         LOG_S("reason", auth ? "wrong credentials" : "no Authorization header"));
     char missing[96];
@@ -644,6 +691,8 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tic
     }
     a->loop = loop, a->cfg = cfg, a->tick = tick, a->tick_data = tick_data;
     a->queue_tail = &a->queue;
+    if (getrandom(&a->auth_seed, sizeof a->auth_seed, GRND_NONBLOCK) != sizeof a->auth_seed)
+        a->auth_seed = (uint64_t)timefmt_now_ms() ^ ((uint64_t)getpid() << 32);
     struct agents_error aerr;
     if (agents_load(&a->agents, cfg->agents_file, &aerr) != 0) {
         snprintf(err, err_len, "%s", aerr.message);

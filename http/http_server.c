@@ -34,7 +34,8 @@ struct http_conn {
     int reject;       /* over HTTP_MAX_CONNECTIONS: answer 503 once the channel is up */
     int gone;         /* the client closed its side or the connection failed */
     struct tls_session *tls; /* NULL for plain HTTP */
-    int64_t started_ms; /* the current request's first byte */
+    int64_t started_ms; /* the current request's first byte (wall clock, for the access log) */
+    uint64_t deadline;  /* loop time by which the current request must have arrived, or 0 */
     char peer[64];
     struct http_conn *next, *prev;
 };
@@ -156,7 +157,7 @@ static void on_written(uv_write_t *w, int status)
         return;
     }
     http_parser_next(&c->parser);
-    c->started_ms = 0;
+    c->started_ms = 0, c->deadline = 0;
     process(c); /* a pipelined request may be waiting already */
 }
 
@@ -328,9 +329,19 @@ static void on_timeout(uv_timer_t *t)
     conn_close(c); /* idle */
 }
 
+/* A request's first byte (its TLS handshake's, over HTTPS) starts its clock. The deadline is
+ * absolute: a client trickling a byte at a time does not push it back (slowloris). */
+static void request_started(struct http_conn *c)
+{
+    c->started_ms = timefmt_now_ms();
+    c->deadline = uv_now(c->srv->loop) + HTTP_REQUEST_TIMEOUT_MS;
+}
+
+/* The connection's timer: the current request's deadline, or the idle timeout between requests. */
 static void arm_timer(struct http_conn *c)
 {
-    const uint64_t ms = c->started_ms ? HTTP_REQUEST_TIMEOUT_MS : HTTP_IDLE_TIMEOUT_MS;
+    const uint64_t now = uv_now(c->srv->loop);
+    const uint64_t ms = !c->deadline ? HTTP_IDLE_TIMEOUT_MS : c->deadline > now ? c->deadline - now : 0;
     uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
@@ -369,7 +380,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (!c->started_ms)
-        c->started_ms = timefmt_now_ms();
+        request_started(c);
     if (c->tls)
         tls_session_received(c->tls, (size_t)n);
     else
@@ -444,7 +455,7 @@ static void process(struct http_conn *c)
     }
     struct http_parser *p = &c->parser;
     if (c->in_len && !c->started_ms)
-        c->started_ms = timefmt_now_ms(); /* a pipelined request: its time starts now */
+        request_started(c); /* a pipelined request: its time starts now */
     if (c->in_len) {
         const size_t used = http_parser_feed(p, c->in, c->in_len);
         memmove(c->in, c->in + used, c->in_len - used);
@@ -471,6 +482,28 @@ static void process(struct http_conn *c)
     }
     arm_timer(c);
     start_reading(c);
+}
+
+/* At the connection limit, room for a newcomer is made by closing the connection whose request
+ * has been arriving longest (a slowloris client, most likely), else an idle kept-alive one;
+ * never one whose request is being answered. 1 if one was closed. */
+static int evict_one(struct http_server *s, const struct http_conn *newcomer)
+{
+    struct http_conn *victim = NULL;
+    for (struct http_conn *c = s->conns; c; c = c->next) {
+        if (c == newcomer || c->busy || c->closing)
+            continue;
+        if (!victim || (c->started_ms && (!victim->started_ms || c->started_ms < victim->started_ms)))
+            victim = c;
+    }
+    if (!victim)
+        return 0;
+    LOG(LOG_WARN, "http.evicted", LOG_S("client", victim->peer),
+        LOG_S("state", victim->started_ms ? "request incomplete" : "idle"),
+        LOG_I("held_ms", victim->started_ms ? timefmt_now_ms() - victim->started_ms : 0),
+        LOG_S("reason", "HTTP_MAX_CONNECTIONS reached: the slowest connection makes room"));
+    conn_close(victim);
+    return 1;
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -507,7 +540,7 @@ static void on_connection(uv_stream_t *l, int status)
         else
             uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
     }
-    c->reject = s->nconn > s->max_connections; /* over the limit: say so and go */
+    c->reject = s->nconn > s->max_connections && !evict_one(s, c); /* still over the limit: say so and go */
     if (s->creds && !(c->tls = tls_session_new(s->creds))) {
         conn_close(c);
         return;
