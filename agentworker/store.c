@@ -91,7 +91,7 @@ static const struct {
 } stmts[ST_COUNT] = {
     [ST_SETTLE] = {"agentcron_settle", sql_settle, 13},
     [ST_RELEASE] = {"agentcron_release", sql_release_taken_over, 1},
-    [ST_BEGIN] = {"agentcron_begin", sql_begin_runs, 3},
+    [ST_BEGIN] = {"agentcron_begin", sql_begin_runs, 4},
     [ST_ROLL] = {"agentcron_roll", sql_roll_periods, 1},
     [ST_RESERVE] = {"agentcron_reserve", sql_reserve, 4},
     [ST_USER_CREDITS] = {"agentcron_user_credits", sql_user_credits, 1},
@@ -333,42 +333,45 @@ static PGresult *begin_async(struct store *s, const char *const *params, char *e
     return r;
 }
 
-/* Marks the claimed jobs running; fills out->runs with those to go on with. */
+/* Releases the reservations that begun runs carried from an attempt that never settled. */
+static int release_leftovers(struct store *s, struct lit *ids, char *err, size_t len)
+{
+    const char *param = lit_close(ids);
+    PGresult *r = param ? exec(s, ST_RELEASE, &param, PGRES_COMMAND_OK, err, len) : NULL;
+    if (!param)
+        fail(err, len, "out of memory");
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+/* Marks the claimed jobs running; fills out->runs with those to go on with (a takeover with no
+ * attempt left among them, marked ends_now: the caller settles it failed). */
 static int begin_runs(struct store *s, const struct queue_job *jobs, int n, struct store_intake *out, char *err,
                       size_t len)
 {
-    struct lit ids, tokens;
+    struct lit ids, tokens, lapsed, leftover;
     lit_open(&ids);
     lit_open(&tokens);
+    lit_open(&lapsed);
+    lit_open(&leftover);
     char token[96];
     for (int i = 0; i < n; i++) {
         snprintf(token, sizeof token, "%s/%d", s->worker, jobs[i].deliveries);
         lit_int(&ids, jobs[i].id);
         lit_text(&tokens, token);
+        lit_text(&lapsed, jobs[i].lapsed ? "t" : "f");
     }
-    const char *params[3] = {lit_close(&ids), lit_close(&tokens), s->worker};
-    /* a first delivery cannot be a takeover: only redeliveries need their reservations released */
-    int redelivered = 0;
-    for (int i = 0; i < n; i++)
-        redelivered |= jobs[i].deliveries > 1;
-    PGresult *r = NULL;
-    if (params[0] && params[1] && redelivered)
-        r = exec(s, ST_RELEASE, params, PGRES_COMMAND_OK, err, len);
-    if (params[0] && params[1] && (r || !redelivered)) {
-        PQclear(r);
-        r = begin_async(s, params, err, len);
-    }
+    const char *params[4] = {lit_close(&ids), lit_close(&tokens), s->worker, lit_close(&lapsed)};
+    PGresult *r = params[0] && params[1] && params[3] ? begin_async(s, params, err, len) : NULL;
+    if (!params[0] || !params[1] || !params[3])
+        fail(err, len, "out of memory");
     lit_free(&ids);
     lit_free(&tokens);
-    if (!r)
-        return -1;
-    const int rows = PQntuples(r);
-    out->runs = calloc(rows ? rows : 1, sizeof *out->runs);
-    if (!out->runs) {
-        PQclear(r);
-        return fail(err, len, "out of memory");
-    }
-    for (int i = 0; i < rows; i++) {
+    lit_free(&lapsed);
+    const int rows = r ? PQntuples(r) : 0;
+    out->runs = r ? calloc(rows ? rows : 1, sizeof *out->runs) : NULL;
+    int rc = !r ? -1 : !out->runs ? fail(err, len, "out of memory") : 0, any_leftover = 0;
+    for (int i = 0; rc == 0 && i < rows; i++) {
         struct store_run *run = &out->runs[out->count++];
         run->id = i64(r, i, 0), run->task_id = i64(r, i, 1), run->user_id = i64(r, i, 2);
         run->scheduled_for_ms = i64(r, i, 3), run->attempt = (int)i64(r, i, 4), run->max_attempts = (int)i64(r, i, 5);
@@ -376,16 +379,42 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
         run->title = strdup(PQgetvalue(r, i, 8)), run->goal = strdup(PQgetvalue(r, i, 9));
         run->agent_type = strdup(PQgetvalue(r, i, 10)), run->agent_config = strdup(PQgetvalue(r, i, 11));
         run->user_limit = (int)i64(r, i, 12);
+        if (i64(r, i, 13) > 0)
+            lit_int(&leftover, run->id), any_leftover = 1;
+        run->ends_now = PQgetvalue(r, i, 14)[0] == 't';
         for (int j = 0; j < n; j++)
             if (jobs[j].id == run->id)
                 snprintf(run->lease_token, sizeof run->lease_token, "%s/%d", s->worker, jobs[j].deliveries);
-        if (!run->title || !run->goal || !run->agent_type || !run->agent_config) {
-            PQclear(r);
-            return fail(err, len, "out of memory");
-        }
+        if (!run->title || !run->goal || !run->agent_type || !run->agent_config)
+            rc = fail(err, len, "out of memory");
     }
     PQclear(r);
-    return 0;
+    if (rc == 0 && any_leftover)
+        rc = release_leftovers(s, &leftover, err, len);
+    lit_free(&leftover);
+    return rc;
+}
+
+/* The takeovers that have no attempt left end failed now, dead: their worker died (or hung)
+ * running them in every attempt, which is how a run that kills its worker looks. */
+static void end_exhausted(const struct store_intake *out, struct store_outcome *ended, char (*why)[400],
+                          size_t *nended)
+{
+    for (int i = 0; i < out->count; i++) {
+        const struct store_run *run = &out->runs[i];
+        if (!run->ends_now)
+            continue;
+        char *msg = why[*nended];
+        snprintf(msg, 400,
+                 "its worker stopped (killed, crashed, or hung past WORKER_LEASE_S) while running it, in each of its "
+                 "%d attempts: not retried again. A run that takes its worker down (memory, signals, kill of its "
+                 "parent) must be fixed before it runs again",
+                 run->attempt);
+        ended[(*nended)++] = (struct store_outcome){.id = run->id, .user_id = run->user_id,
+                                                    .lease_token = run->lease_token, .user_limit = run->user_limit,
+                                                    .status = "failed", .error = msg, .next_attempt = run->attempt,
+                                                    .dead = 1};
+    }
 }
 
 /* A run that will not execute now goes back to the queue (deferred) or ends (insufficient
@@ -478,7 +507,7 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
     int any = 0;
     for (int i = 0; i < out->count; i++) {
         const struct agent *a = agents_find(agents, out->runs[i].agent_type);
-        if (a && a->estimate_credits > 0)
+        if (a && a->estimate_credits > 0 && !out->runs[i].ends_now)
             lit_int(&users, out->runs[i].user_id), any = 1;
     }
     const char *uparam = lit_close(&users);
@@ -490,7 +519,7 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
     for (int i = 0; i < out->count;) {
         struct store_run *run = &out->runs[i];
         const struct agent *a = agents_find(agents, run->agent_type);
-        if (!a || a->estimate_credits <= 0) {
+        if (!a || a->estimate_credits <= 0 || run->ends_now) {
             i++;
             continue;
         }
@@ -534,6 +563,20 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
     return 0;
 }
 
+/* After a failure, every job this intake still holds goes back to the queue at once, for this
+ * or another worker to take when Postgres (or Redis) answers again, rather than sitting on its
+ * lease. Jobs already acknowledged or settled are not this worker's any more: untouched. */
+static void hand_back(struct store *s, const int64_t *ids, const int *attempts, int n, int64_t now)
+{
+    struct queue_end ends[MAX_BATCH];
+    int results[MAX_BATCH];
+    struct queue_error qerr;
+    for (int j = 0; j < n; j++)
+        ends[j] = (struct queue_end){.id = ids[j], .kind = QUEUE_END_RETRY, .ready_at_ms = now, .attempt = attempts[j]};
+    if (n && queue_end_many(&s->queue, s->conn.redis, ends, (size_t)n, s->worker, results, &qerr) != 0)
+        connpair_redis_failed(&s->conn); /* then their leases lapse: the slow way back */
+}
+
 int store_intake(struct store *s, const struct agent_set *agents, int max, int64_t lease_ms, struct store_intake *out,
                  char *err, size_t len)
 {
@@ -560,12 +603,12 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
         return redis_failed(s, &qerr, err, len);
     out->claimed = n;
     int rc = n ? admit(s, agents, jobs, &n, lease_ms, out, err, len) : 0;
-    if (rc || n == 0) {
-        for (int j = 0; j < n; j++)
-            queue_job_release(&jobs[j]);
-        return rc ? -1 : 0;
-    }
-    rc = begin_runs(s, jobs, n, out, err, len);
+    int64_t held[MAX_BATCH];
+    int held_attempts[MAX_BATCH];
+    for (int j = 0; j < n; j++)
+        held[j] = jobs[j].id, held_attempts[j] = jobs[j].attempt;
+    if (rc == 0 && n)
+        rc = begin_runs(s, jobs, n, out, err, len);
     /* duplicates: finished or cancelled in Postgres, so acknowledge and drop them */
     struct queue_end ends[MAX_BATCH];
     int nends = 0, results[MAX_BATCH];
@@ -576,32 +619,28 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
         if (!found)
             ends[nends++] = (struct queue_end){.id = jobs[j].id, .kind = QUEUE_END_ACK, .outcome = "completed"};
     }
-    if (rc) { /* Postgres failed: hand the jobs back (in a second) rather than sit on their leases */
-        for (int j = 0; j < n; j++)
-            ends[j] = (struct queue_end){.id = jobs[j].id, .kind = QUEUE_END_RETRY, .ready_at_ms = now + 1000,
-                                         .attempt = jobs[j].attempt};
-        queue_end_many(&s->queue, s->conn.redis, ends, (size_t)n, s->worker, results, &qerr); /* else they lapse */
-    }
     for (int j = 0; j < n; j++)
         queue_job_release(&jobs[j]);
-    if (rc)
-        goto fail;
     out->dropped = nends;
-    if (nends && queue_end_many(&s->queue, s->conn.redis, ends, (size_t)nends, s->worker, results, &qerr) != 0) {
+    if (rc == 0 && nends && queue_end_many(&s->queue, s->conn.redis, ends, (size_t)nends, s->worker, results, &qerr))
         rc = redis_failed(s, &qerr, err, len);
-        goto fail;
-    }
     struct store_outcome settle[MAX_BATCH];
     static __thread char why[MAX_BATCH][400];
     size_t nsettle = 0;
-    const size_t first_ended = nsettle;
-    if ((rc = reserve(s, agents, out, settle + nsettle, why, &nsettle, err, len)) != 0)
-        goto fail;
-    if ((rc = store_settle(s, settle, nsettle, err, len)) != 0)
-        goto fail;
-    for (int i = 0; i < out->count;) { /* the insufficient ones are settled now */
+    if (rc == 0) {
+        end_exhausted(out, settle, why, &nsettle);
+        rc = reserve(s, agents, out, settle, why, &nsettle, err, len);
+    }
+    if (rc == 0)
+        rc = store_settle(s, settle, nsettle, err, len);
+    if (rc) {
+        hand_back(s, held, held_attempts, n, now);
+        store_intake_clear(out);
+        return -1;
+    }
+    for (int i = 0; i < out->count;) { /* the runs settled now do not start */
         int ended = 0;
-        for (size_t k = first_ended; k < nsettle && !ended; k++)
+        for (size_t k = 0; k < nsettle && !ended; k++)
             ended = settle[k].id == out->runs[i].id;
         if (ended)
             drop_run(out, i);
@@ -609,9 +648,6 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
             i++;
     }
     return 0;
-fail:
-    store_intake_clear(out);
-    return -1;
 }
 
 /* ---- leases, waiting, status ---- */

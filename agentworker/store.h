@@ -25,6 +25,7 @@ struct store_run {
     char *title, *goal, *agent_type, *agent_config;
     char lease_token[96];
     int64_t reserved; /* credits reserved for it */
+    int ends_now;     /* intake only: taken over with no attempt left, settled failed, not started */
 };
 
 struct store_intake {

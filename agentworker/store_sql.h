@@ -4,9 +4,10 @@
 #ifndef AGENTCRON_STORE_SQL_H
 #define AGENTCRON_STORE_SQL_H
 
-/* $1 run ids. Releases the credit reservations of runs being taken over (still `running`
- * under a lease that lapsed). A statement of its own: a CTE that locked a row the same
- * statement updates would miss it. */
+/* $1 run ids. Releases the credit reservations that runs just begun still carried from an
+ * attempt that never settled (taken over after a lapsed lease, re-queued after Redis lost
+ * them). A statement of its own: a CTE that locked a row the same statement updates would
+ * miss it. */
 static const char sql_release_taken_over[] =
     "WITH prev AS (SELECT id, user_id, credits_reserved FROM task_runs"
     "              WHERE id = ANY($1::bigint[]) AND status = 'running' AND credits_reserved > 0 ORDER BY id FOR UPDATE),"
@@ -15,18 +16,25 @@ static const char sql_release_taken_over[] =
     "              WHERE u.id = p.user_id)"
     " UPDATE task_runs r SET credits_reserved = 0 FROM prev WHERE r.id = prev.id";
 
-/* $1 run ids, $2 lease tokens, $3 worker id. Marks claimed runs running, only from queued or
- * retrying, or from running when a lease lapsed and the run is taken over. A run in any other
- * state (finished, cancelled) is not returned: a duplicate delivery to acknowledge and drop. */
+/* $1 run ids, $2 lease tokens, $3 worker id, $4 whether each job's previous lease lapsed.
+ * Marks claimed runs running, only from queued or retrying, or from running when the run is
+ * taken over. A takeover after a lapsed lease spends an attempt: the worker died (or hung)
+ * running it, perhaps because of it. Returned per run, after the columns a run needs: the
+ * credits still reserved from an attempt that never settled (to release), and whether it was
+ * taken over with no attempt left (it ends failed at once). A run in any other state
+ * (finished, cancelled) is not returned: a duplicate delivery to acknowledge and drop. */
 static const char sql_begin_runs[] =
-    "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS c(id, token))"
+    "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[], $4::boolean[]) AS c(id, token, lapsed))"
     " UPDATE task_runs r SET status = 'running', lease_token = c.token, worker_id = $3,"
-    " started_at = clock_timestamp(), finished_at = NULL, credits_reserved = 0"
-    " FROM c, tasks t, users u"
-    " WHERE r.id = c.id AND t.id = r.task_id AND u.id = r.user_id AND r.status IN ('queued', 'retrying', 'running')"
+    " attempt = r.attempt + (was.status = 'running' AND c.lapsed AND r.attempt < t.max_attempts)::int,"
+    " started_at = clock_timestamp(), finished_at = NULL"
+    " FROM c, task_runs was, tasks t, users u"
+    " WHERE r.id = c.id AND was.id = c.id AND t.id = r.task_id AND u.id = r.user_id"
+    " AND r.status IN ('queued', 'retrying', 'running')"
     " RETURNING r.id, r.task_id, r.user_id, (extract(epoch FROM r.scheduled_for) * 1000)::bigint, r.attempt,"
     " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
-    " coalesce(u.max_concurrent_runs, 0)";
+    " coalesce(u.max_concurrent_runs, 0), r.credits_reserved,"
+    " was.status = 'running' AND c.lapsed AND was.attempt >= t.max_attempts";
 
 /* $1 run ids. What the limits need to know of claimed runs, before they are marked running. */
 static const char sql_peek_limits[] =

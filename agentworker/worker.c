@@ -32,6 +32,7 @@
  * runs are taken in until the outcome lane catches up. */
 #define MAX_UNRECORDED 1024
 #define LANE_RETRY_MAX_MS 10000
+#define INTAKE_RETRY_MAX_MS 1000
 
 struct active_run {
     struct worker_pool *pool;
@@ -373,7 +374,11 @@ static void lane_failed(struct worker_pool *p, struct lane_job *l, const char *e
     LOG(LOG_ERROR, event, LOG_S("error", l->err), LOG_I("retry_in_ms", l->backoff_ms));
     if (!uv_is_active((uv_handle_t *)&p->retry_timer))
         uv_timer_start(&p->retry_timer, on_generic_timer, (uint64_t)l->backoff_ms, 0);
-    l->backoff_ms = l->backoff_ms * 2 > LANE_RETRY_MAX_MS ? LANE_RETRY_MAX_MS : l->backoff_ms * 2;
+    /* taking runs in tries again at least every second: due runs wait at most that long once
+     * Postgres or Redis is back (a failed try costs one connection attempt) */
+    const int64_t cap = l == &p->lanes[LANE_INTAKE] || l == &p->lanes[LANE_INTAKE2] ? INTAKE_RETRY_MAX_MS
+                                                                                    : LANE_RETRY_MAX_MS;
+    l->backoff_ms = l->backoff_ms * 2 > cap ? cap : l->backoff_ms * 2;
 }
 
 static void after_intake(uv_work_t *w, int status)

@@ -267,12 +267,12 @@ int queue_claim(const struct queue *q, redisContext *c, const char *worker, int6
     int n = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < max; i++) {
         const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 6)
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 7)
             continue;
         struct queue_job *j = &jobs[n];
         j->id = to_i64(e->element[0]), j->task_id = to_i64(e->element[1]);
         j->priority = (int)to_i64(e->element[2]), j->attempt = (int)to_i64(e->element[3]);
-        j->deliveries = (int)to_i64(e->element[5]);
+        j->deliveries = (int)to_i64(e->element[5]), j->lapsed = to_i64(e->element[6]) != 0;
         j->payload = strndup(e->element[4]->str ? e->element[4]->str : "", e->element[4]->len);
         if (!j->payload) {
             rc = fail(err, AC_EINVAL, "out of memory");

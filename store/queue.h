@@ -40,6 +40,7 @@ struct queue_job {
     int priority;    /* 1 (urgent) to 4 (low) */
     int attempt;
     int deliveries;  /* how many times it has been claimed */
+    int lapsed;      /* its previous lease lapsed: the worker that had it died or hung */
     char *payload;   /* claimed jobs: owned by the job, free with queue_job_release */
 };
 

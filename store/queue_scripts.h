@@ -62,7 +62,8 @@ static const char lua_enqueue_batch[] =
     "return added\n";
 
 /* KEYS: waiting active job-prefix. ARGV: worker lease_ms now max. Returns up to max jobs as
- * {id, task, priority, attempt, payload, deliveries}, each now leased to worker. */
+ * {id, task, priority, attempt, payload, deliveries, lapsed}, each now leased to worker;
+ * lapsed is 1 when the job's previous lease lapsed (its worker died or hung), once. */
 static const char lua_claim[] =
     "local out = {}\n"
     "for i = 1, tonumber(ARGV[4]) do\n"
@@ -72,8 +73,9 @@ static const char lua_claim[] =
     "  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), id)\n"
     "  redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[1])\n"
     "  redis.call('HINCRBY', jk, 'deliveries', 1)\n"
-    "  local f = redis.call('HMGET', jk, 'task', 'priority', 'attempt', 'payload', 'deliveries')\n"
-    "  out[#out + 1] = {id, f[1] or '0', f[2] or '3', f[3] or '1', f[4] or '', f[5] or '1'}\n"
+    "  local f = redis.call('HMGET', jk, 'task', 'priority', 'attempt', 'payload', 'deliveries', 'lapsed')\n"
+    "  if f[6] then redis.call('HDEL', jk, 'lapsed') end\n"
+    "  out[#out + 1] = {id, f[1] or '0', f[2] or '3', f[3] or '1', f[4] or '', f[5] or '1', f[6] or '0'}\n"
     "end\n"
     "return out\n";
 
@@ -139,7 +141,8 @@ static const char lua_promote[] =
     "return {#ids, nxt[2] and tonumber(nxt[2]) or -1}\n";
 
 /* KEYS: active waiting wake job-prefix counters. ARGV: now max. Jobs whose lease expired (their
- * worker died) go back to their place in waiting. Returns their ids. */
+ * worker died) go back to their place in waiting, marked lapsed for the next claim. Returns
+ * their ids. */
 static const char lua_requeue_expired[] =
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))\n"
     "for _, id in ipairs(ids) do\n"
@@ -149,6 +152,7 @@ static const char lua_requeue_expired[] =
     "  redis.call('ZADD', KEYS[2], (tonumber(f[1]) or 3) * 17592186044416 + (tonumber(f[2]) or 0), id)\n"
     "  redis.call('HSET', jk, 'state', 'waiting')\n"
     "  redis.call('HDEL', jk, 'worker')\n"
+    "  redis.call('HSET', jk, 'lapsed', 1)\n"
     "  redis.call('HINCRBY', KEYS[5], 'requeued', 1)\n"
     "end\n"
     "if #ids > 0 then redis.call('RPUSH', KEYS[3], 1) redis.call('LTRIM', KEYS[3], -256, -1) end\n"
