@@ -5,13 +5,16 @@
  * (sysexits: usage, data, config errors) are not worth retrying. Stopping sends SIGTERM to
  * the whole group, then SIGKILL after kill_grace_ms. When the command exits, whatever it left
  * in its group is killed, so nothing outlives the run and holds its pipes. */
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "exec_child.h"
 #include "executor_int.h"
 #include "timefmt.h"
 
@@ -201,12 +204,33 @@ static void free_strv(char **v)
     free(v);
 }
 
+/* The program the command names, found as execvp would with the child's PATH (relative names
+ * against its cwd): 0, or a negative errno. */
+static int find_program(const char *name, char **env, const char *cwd, char *out, size_t len)
+{
+    const char *path = "";
+    for (char **e = env; *e; e++)
+        if (!strncmp(*e, "PATH=", 5)) {
+            path = *e + 5;
+            break;
+        }
+    char joined[4096];
+    if (cwd && name[0] != '/' && strchr(name, '/')) {
+        if ((size_t)snprintf(joined, sizeof joined, "%s/%s", cwd, name) >= sizeof joined)
+            return -ENAMETOOLONG;
+        name = joined;
+    }
+    return exec_child_resolve(name, path, out, len);
+}
+
 int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec *spec)
 {
     struct run_result *res = &x->res;
     const json_t *cmd = json_object_get(spec->settings, "command");
     const size_t argc = json_array_size(cmd);
-    char **argv = calloc(argc + 1, sizeof *argv);
+    /* the helper's arguments (exec_child.h), then the command's */
+    char **child_argv = calloc(argc + 5, sizeof *child_argv), **argv = child_argv ? child_argv + 4 : NULL;
+    char parent[24], program[4096];
     char **env = build_env(spec);
     char when[TIMEFMT_RFC3339_MAX];
     timefmt_rfc3339(spec->scheduled_for_ms, 0, 1, when);
@@ -223,6 +247,16 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
     }
     for (size_t i = 0; i < argc; i++)
         argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+    const int found = find_program(argv[0], env, executor_setting_str(spec->settings, "cwd", NULL), program,
+                                   sizeof program);
+    if (found < 0) { /* a missing program will not appear by retrying: the operator must fix the file */
+        res->outcome = OUTCOME_FAILED_FINAL;
+        snprintf(res->error, sizeof res->error, "cannot start %s: %s%s", argv[0], uv_strerror(found),
+                 found == UV_ENOENT ? " (fix the agent's command in AGENTS_FILE)" : "");
+        goto out;
+    }
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    child_argv[0] = "agentcron-exec", child_argv[1] = EXEC_CHILD_FLAG, child_argv[2] = parent, child_argv[3] = program;
     x->out_tail.max = x->err_tail.max = RUN_TAIL_MAX;
     x->kill_grace_ms = executor_setting_int(spec->settings, "kill_grace_ms", 5000);
     uv_pipe_init(loop, &x->in, 0);
@@ -239,8 +273,8 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
     };
     const uv_process_options_t opts = {
         .exit_cb = on_exit_cb,
-        .file = argv[0],
-        .args = argv,
+        .file = "/proc/self/exe", /* the worker's binary, which becomes the command (exec_child.h) */
+        .args = child_argv,
         .env = env,
         .cwd = executor_setting_str(spec->settings, "cwd", NULL),
         .flags = UV_PROCESS_DETACHED,
@@ -272,11 +306,11 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
         close_handle(x, (uv_handle_t *)&x->in);
     rc = 0;
 out:
-    free(argv);
+    free(child_argv);
     free_strv(env);
     return rc;
 out_keep:
-    free(argv);
+    free(child_argv);
     free_strv(env);
     x->done = 1; /* its result goes back through executor_start; no callback */
     return -1;

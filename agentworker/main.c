@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "agents.h"
+#include "exec_child.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
@@ -56,6 +57,9 @@ static void on_watchdog(uv_timer_t *t)
 
 int main(int argc, char **argv)
 {
+    const int child = exec_child_main(argc, argv); /* an exec run's command, starting */
+    if (child >= 0)
+        return child;
     const char *env_file = NULL, *instance = NULL;
     int concurrency = 0;
     for (int i = 1; i < argc; i++) {

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "agents.h"
+#include "exec_child.h"
 #include "http_api.h"
 #include "config.h"
 #include "log.h"
@@ -484,6 +485,9 @@ static int check_schema(const struct config *cfg)
 
 int main(int argc, char **argv)
 {
+    const int child = exec_child_main(argc, argv); /* an exec run's command, starting */
+    if (child >= 0)
+        return child;
     const char *env_file = NULL, *instance = NULL;
     int workers = 0;
     for (int i = 1; i < argc; i++) {

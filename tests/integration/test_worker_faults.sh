@@ -133,5 +133,16 @@ check "a poison run goes to the dead set" \
   '[ "$(redis-cli -u "$REDIS_URL" zscore "agentcron:{default}:dead" "$run_id")" != "" ]'
 check "reservations add up after the poison run" 'reservations_add_up'
 
+# --- kill -9 of a worker outside systemd: the command it started dies with it
+setup orphans
+t=$(task long)
+runs "$t" 1
+"$worker" --instance orphans >"$tmp/orphans.log" 2>&1 & victim=$!
+wait_sql "the long run running" 10 "select status from task_runs where task_id = $t" = running
+for _ in $(seq 30); do pgrep -f "$marker" >/dev/null && break; sleep 0.1; done
+check "the command started" 'pgrep -f "$marker" >/dev/null'
+kill -9 "$victim"; wait "$victim" 2>/dev/null
+for _ in $(seq 30); do pgrep -f "$marker" >/dev/null || break; sleep 0.1; done
+check "kill -9 of its worker kills the command too: $(pgrep -af "$marker" | head -1)" '! pgrep -f "$marker" >/dev/null'
 check "reservations add up after the faults" 'reservations_add_up'
 finish

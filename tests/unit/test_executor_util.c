@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* The executors' pure helpers: clean UTF-8, token usage, output tails. (The HTTP client has
  * its own tests: test_http_client.c.) */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "exec_child.h"
 #include "executor_int.h"
 
 static void clean_text(void **state)
@@ -70,12 +73,31 @@ static void tails(void **state)
     tail_free(&t);
 }
 
+/* Finding the program of an exec agent as execvp would, before anything is spawned. */
+static void program_resolution(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_int_equal(exec_child_resolve("sh", "/nonexistent:/bin", out, sizeof out), 0);
+    assert_string_equal(out, "/bin/sh");
+    assert_int_equal(exec_child_resolve("/bin/sh", "", out, sizeof out), 0);
+    assert_int_equal(exec_child_resolve("no-such-program-here", "/usr/bin:/bin", out, sizeof out), -ENOENT);
+    char plain[] = "/tmp/agentcron-not-executable-XXXXXX"; /* a file no one may execute, even root */
+    const int fd = mkstemp(plain);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(exec_child_resolve(plain, "", out, sizeof out), -EACCES);
+    unlink(plain);
+    assert_int_equal(exec_child_resolve("", "/bin", out, sizeof out), -ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(clean_text),
         cmocka_unit_test(usage_numbers),
         cmocka_unit_test(tails),
+        cmocka_unit_test(program_resolution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
