@@ -90,7 +90,8 @@ int main(int argc, char **argv)
     log_setup(cfg.log_format == LOG_FORMAT_JSON, cfg.log_level);
     static struct agent_set agents;
     struct agents_error aerr;
-    if (agents_load(&agents, cfg.agents_file, &aerr) != 0) {
+    config_export_secrets(&cfg); /* the env file's secrets, where agents read them */
+    if (agents_load(&agents, cfg.agents_file, &aerr) != 0 || agents_check_secrets(&agents, &cfg, 1, &aerr) != 0) {
         LOG(LOG_ERROR, "worker.cannot_start", LOG_S("reason", aerr.message));
         return 1;
     }

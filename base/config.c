@@ -65,7 +65,41 @@ static int fail(struct config_error *err, const char *fmt, ...)
 struct file_values {
     char *value[NSETTINGS + 3];
     int line[NSETTINGS + 3];
+    struct config *cfg; /* where the other variables go, as secrets */
 };
+
+/* An environment variable's name: a letter or _, then letters, digits and _. */
+static int is_variable_name(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* Keeps a variable that is not a setting, for an agent to read (the last one wins). */
+static int keep_secret(struct config *cfg, const char *path, int line, const char *name, const char *value,
+                       struct config_error *err)
+{
+    struct config_secret *sec = NULL;
+    for (int i = 0; i < cfg->nsecrets && !sec; i++)
+        if (!strcmp(cfg->secrets[i].name, name))
+            sec = &cfg->secrets[i];
+    if (!sec && cfg->nsecrets == CONFIG_MAX_SECRETS)
+        return fail(err, "config: %s line %d: more than %d variables that are not settings", path, line,
+                    CONFIG_MAX_SECRETS);
+    if (strlen(name) >= sizeof sec->name || strlen(value) >= sizeof sec->value)
+        return fail(err, "config: %s line %d: %.60s or its value is too long (%zu and %zu bytes at most)", path, line,
+                    name, sizeof sec->name - 1, sizeof sec->value - 1);
+    if (!sec)
+        sec = &cfg->secrets[cfg->nsecrets++];
+    snprintf(sec->name, sizeof sec->name, "%s", name);
+    snprintf(sec->value, sizeof sec->value, "%s", value);
+    sec->line = line;
+    return 0;
+}
 
 static int index_of(const char *name)
 {
@@ -137,14 +171,18 @@ static int read_env_file(const char *path, struct file_values *fv, struct config
         while (*value == ' ' || *value == '\t')
             value++;
         const int i = index_of(s);
-        if (i < 0) {
-            rc = fail(err, "config: %s line %d sets unknown setting %.60s; see deploy/agentcron.env.example "
-                           "for the known ones", path, n, s);
+        if (i < 0 && !is_variable_name(s)) {
+            rc = fail(err, "config: %s line %d: \"%.60s\" is not a variable name (letters, digits and _); see "
+                           "deploy/agentcron.env.example", path, n, s);
             break;
         }
         if (unquote(value) != 0) {
             rc = fail(err, "config: %s line %d: the quotes around %s's value do not match", path, n, s);
             break;
+        }
+        if (i < 0) { /* not a setting: a secret for an agent, checked once the agents are known */
+            rc = keep_secret(fv->cfg, path, n, s, value, err);
+            continue;
         }
         free(fv->value[i]);
         if (!(fv->value[i] = strdup(value))) {
@@ -253,12 +291,14 @@ static int build_redis_url(struct config *cfg, const struct file_values *fv, str
 int config_load(struct config *cfg, const char *env_file, struct config_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
-    struct file_values fv = {0};
+    struct file_values fv = {.cfg = cfg};
     int rc = 0;
     if (!env_file && access(CONFIG_DEFAULT_ENV_FILE, F_OK) == 0)
         env_file = CONFIG_DEFAULT_ENV_FILE;
-    if (env_file)
+    if (env_file) {
+        snprintf(cfg->env_file, sizeof cfg->env_file, "%s", env_file);
         rc = read_env_file(env_file, &fv, err);
+    }
     for (size_t i = 0; rc == 0 && i < NSETTINGS; i++) {
         const char *v = lookup(&fv, (int)i, settings[i].name);
         char from[512];
@@ -270,6 +310,12 @@ int config_load(struct config *cfg, const char *env_file, struct config_error *e
     for (size_t i = 0; i < NSETTINGS + 3; i++)
         free(fv.value[i]);
     return rc;
+}
+
+void config_export_secrets(const struct config *cfg)
+{
+    for (int i = 0; i < cfg->nsecrets; i++)
+        setenv(cfg->secrets[i].name, cfg->secrets[i].value, 0);
 }
 
 int config_require(const struct config *cfg, const char *const names[], struct config_error *err)

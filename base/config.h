@@ -11,6 +11,15 @@
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
+/* Secrets the env file holds for agents: a variable that is not a setting (REPORT_TOKEN=...),
+ * which an agent names in AGENTS_FILE (bearer_env, api_key_env, ...). */
+#define CONFIG_MAX_SECRETS 32
+struct config_secret {
+    char name[128];
+    char value[1024];
+    int line; /* in the env file */
+};
+
 struct config {
     char database_url[1024];
     char redis_url[1024]; /* REDIS_URL, or built from REDIS_HOST, REDIS_PORT, REDIS_PASSWORD */
@@ -28,6 +37,9 @@ struct config {
     char llm_base_url[1024], llm_api_key[512];
     enum log_format log_format; /* LOG_FORMAT, text (default) or json */
     char log_level[8];          /* LOG_LEVEL: debug, info (default), warn, error */
+    char env_file[1024];        /* the env file read, "" for none */
+    struct config_secret secrets[CONFIG_MAX_SECRETS]; /* the env file's variables that are not settings */
+    int nsecrets;
 };
 
 /* Why loading failed: one line naming the setting, its value and what is accepted. */
@@ -36,11 +48,18 @@ struct config_error {
 };
 
 /* Loads the configuration. Each setting comes from the environment, else from `env_file`
- * (NULL: CONFIG_DEFAULT_ENV_FILE if it exists), else its default. An env file that is named
- * but unreadable, holds a malformed line or an unknown setting, or any value out of range,
- * fails with -1 and *err; 0 on success. Required settings are checked by their users
- * (config_require). Not thread-safe (reads the environment). */
+ * (NULL: CONFIG_DEFAULT_ENV_FILE if it exists), else its default. The env file's other
+ * variables are kept in cfg->secrets: whether an agent names each one is for its caller to
+ * check once AGENTS_FILE is loaded (agents_check_secrets), so that a typo is still caught. An
+ * env file that is named but unreadable, holds a malformed line or a name that is no variable
+ * name, or any value out of range, fails with -1 and *err; 0 on success. Required settings are
+ * checked by their users (config_require). Not thread-safe (reads the environment). */
 int config_load(struct config *cfg, const char *env_file, struct config_error *err);
+
+/* Puts the env file's secrets into this process's environment, where agents read them; a
+ * variable the environment already has keeps its value (as settings do). Not thread-safe:
+ * call before any thread starts. */
+void config_export_secrets(const struct config *cfg);
 
 /* Checks that the named settings (a NULL-terminated list, e.g. "DATABASE_URL") are set;
  * -1 with *err naming the first missing one, else 0. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agents.h"
 #include "commands.h"
 #include "pgconn.h"
 #include "redisconn.h"
@@ -32,6 +33,15 @@ int cli_connect(struct cli_conn *c, const char *cmd, const char *env_file, int w
     const char *required[] = {"DATABASE_URL", want_redis ? "REDIS_URL" : NULL, NULL};
     if (config_load(&c->cfg, env_file, &cerr) != 0 || config_require(&c->cfg, required, &cerr) != 0)
         return cli_error(cmd, CLI_USAGE, "%s", cerr.message);
+    config_export_secrets(&c->cfg);
+    struct agent_set set;
+    struct agents_error aerr;
+    if (c->cfg.nsecrets && agents_load(&set, c->cfg.agents_file, &aerr) == 0) { /* a misspelt secret's name */
+        const int misspelt = agents_check_secrets(&set, &c->cfg, 0, &aerr);
+        agents_free(&set);
+        if (misspelt)
+            return cli_error(cmd, CLI_USAGE, "%s", aerr.message);
+    }
     char err[1024];
     if (!(c->pg = pgconn_open(c->cfg.database_url, "agentcron-cli", err, sizeof err)))
         return cli_error(cmd, CLI_FAILURE, "%s", err);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+
 struct setting {
     const char *name;
     json_type type;
@@ -68,6 +70,51 @@ static int fail(struct agents_error *err, const char *fmt, ...)
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+/* The settings whose value names an environment variable holding a secret. */
+static const char *const secret_settings[] = {"bearer_env", "signing_key_env", "signing_key_previous_env",
+                                              "api_key_env", NULL};
+
+/* Whether an agent names variable, and which of its settings does (the first). */
+static const char *names_variable(const struct agent *a, const char *variable)
+{
+    for (const char *const *k = secret_settings; *k; k++) {
+        const char *v = json_string_value(json_object_get(a->settings, *k));
+        if (v && !strcmp(v, variable))
+            return *k;
+    }
+    return NULL;
+}
+
+int agents_check_secrets(const struct agent_set *set, const struct config *cfg, int need_values,
+                         struct agents_error *err)
+{
+    for (int i = 0; i < cfg->nsecrets; i++) {
+        int named = 0;
+        for (size_t k = 0; k < set->count && !named; k++)
+            named = names_variable(&set->agents[k], cfg->secrets[i].name) != NULL;
+        if (!named) {
+            snprintf(err->message, sizeof err->message,
+                     "config: %.200s line %d sets %.60s, which is neither a setting nor a variable an agent in "
+                     "AGENTS_FILE names (bearer_env, signing_key_env, api_key_env): check its spelling",
+                     cfg->env_file, cfg->secrets[i].line, cfg->secrets[i].name);
+            return -1;
+        }
+    }
+    for (size_t k = 0; need_values && k < set->count; k++)
+        for (const char *const *key = secret_settings; *key; key++) {
+            const char *v = json_string_value(json_object_get(set->agents[k].settings, *key));
+            const char *value = v ? getenv(v) : NULL;
+            if (v && (!value || !value[0])) {
+                snprintf(err->message, sizeof err->message,
+                         "agent \"%.60s\": %s names %.60s, which is not set: add %.60s=... to the env file%s%.200s or "
+                         "the environment",
+                         set->agents[k].name, *key, v, v, cfg->env_file[0] ? " " : "", cfg->env_file);
+                return -1;
+            }
+        }
+    return 0;
 }
 
 const char *agents_kind_name(enum agent_kind kind)

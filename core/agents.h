@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct config;
 struct json_t;
 
 enum agent_kind { AGENT_NOOP, AGENT_HTTP, AGENT_EXEC, AGENT_LLM };
@@ -60,6 +61,15 @@ struct json_t *agents_effective(const struct agent *a, const char *task_config, 
 
 /* What a run that reported total_tokens costs: base_credits + ceil(tokens / tokens_per_credit). */
 int64_t agents_charge(const struct agent *a, int64_t total_tokens);
+
+/* Checks the env file's secrets against the agents: every variable of the env file that is not
+ * a setting must be one an agent names (bearer_env, signing_key_env, signing_key_previous_env,
+ * api_key_env), so that a misspelt name is refused, not ignored; and, with need_values (a
+ * process that runs agents), every variable an agent names must be set, in the environment or
+ * the env file (after config_export_secrets). -1 with *err naming the line or the agent and the
+ * variable, and what to do; 0 when all is well. Reads the environment. */
+int agents_check_secrets(const struct agent_set *set, const struct config *cfg, int need_values,
+                         struct agents_error *err);
 
 /* The agent kind's name ("http", ...). */
 const char *agents_kind_name(enum agent_kind kind);

@@ -533,7 +533,9 @@ int main(int argc, char **argv)
     if (check_schema(&o.cfg) != 0)
         return 1;
     struct agents_error aerr;
-    if (workers && agents_load(&o.agents, o.cfg.agents_file, &aerr) != 0) {
+    config_export_secrets(&o.cfg); /* the env file's secrets, where in-process workers read them */
+    if (agents_load(&o.agents, o.cfg.agents_file, &aerr) != 0 ||
+        agents_check_secrets(&o.agents, &o.cfg, workers > 0, &aerr) != 0) {
         LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", aerr.message));
         return 1;
     }

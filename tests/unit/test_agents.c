@@ -4,12 +4,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "agents.h"
+#include "config.h"
 
 static void loads_kinds_with_defaults(void **state)
 {
@@ -147,6 +149,37 @@ static void example_file_loads(void **state)
     agents_free(&set);
 }
 
+/* The env file's secrets against the agents: a name no agent uses is a typo, an agent's variable
+ * that is set nowhere stops a process that runs agents. */
+static void secrets_match_the_agents(void **state)
+{
+    (void)state;
+    struct agent_set set;
+    struct agents_error err;
+    assert_int_equal(agents_parse(&set,
+                                  "{\"agents\": {\"report\": {\"kind\": \"http\", \"url\": \"https://a.example/x\","
+                                  " \"bearer_env\": \"REPORT_WEBHOOK_TOKEN\"}}}",
+                                  "test", &err),
+                     0);
+    static struct config cfg; /* large: not on the stack */
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.env_file, sizeof cfg.env_file, "/etc/agentcron/agentcron.env");
+    cfg.nsecrets = 1;
+    snprintf(cfg.secrets[0].name, sizeof cfg.secrets[0].name, "REPORT_WEBHOOK_TOKNE"); /* misspelt */
+    cfg.secrets[0].line = 8;
+    assert_int_equal(agents_check_secrets(&set, &cfg, 0, &err), -1);
+    assert_non_null(strstr(err.message, "agentcron.env line 8 sets REPORT_WEBHOOK_TOKNE"));
+    snprintf(cfg.secrets[0].name, sizeof cfg.secrets[0].name, "REPORT_WEBHOOK_TOKEN");
+    assert_int_equal(agents_check_secrets(&set, &cfg, 0, &err), 0);
+    unsetenv("REPORT_WEBHOOK_TOKEN");
+    assert_int_equal(agents_check_secrets(&set, &cfg, 1, &err), -1); /* named, but set nowhere */
+    assert_non_null(strstr(err.message, "agent \"report\": bearer_env names REPORT_WEBHOOK_TOKEN, which is not set"));
+    setenv("REPORT_WEBHOOK_TOKEN", "s3cret", 1);
+    assert_int_equal(agents_check_secrets(&set, &cfg, 1, &err), 0);
+    unsetenv("REPORT_WEBHOOK_TOKEN");
+    agents_free(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +187,7 @@ int main(void)
         cmocka_unit_test(refuses_with_a_clear_message),
         cmocka_unit_test(task_overrides_only_what_is_allowed),
         cmocka_unit_test(example_file_loads),
+        cmocka_unit_test(secrets_match_the_agents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,7 +108,7 @@ static void test_errors(void **state)
 {
     (void)state;
     expect_error(NULL, "cannot read the env file /nonexistent/agentcron.env");
-    expect_error("POLL_INTERVAL=5\n", "line 1 sets unknown setting POLL_INTERVAL");
+    expect_error("POLL-INTERVAL=5\n", "line 1: \"POLL-INTERVAL\" is not a variable name");
     expect_error("# ok\nJUST TEXT\n", "line 2 is not KEY=value");
     expect_error("POLL_INTERVAL_MS=abc\n", "POLL_INTERVAL_MS=\"abc\" (from");
     expect_error("POLL_INTERVAL_MS=10x\n", "is not a whole number from 10 to 3600000");
@@ -136,6 +136,32 @@ static void test_errors(void **state)
     assert_null(strstr(err.message, "ssss"));
 }
 
+/* Variables that are not settings are kept as secrets for agents (whether an agent names them
+ * is agents_check_secrets'), and exported without overriding the environment. */
+static void test_secrets(void **state)
+{
+    (void)state;
+    struct config cfg;
+    struct config_error err;
+    unsetenv("REPORT_TOKEN"), unsetenv("OTHER_TOKEN");
+    const char *path = write_file("DATABASE_URL=postgresql://a@h/db\nREPORT_TOKEN='t0 ken'\n# x\nOTHER_TOKEN=first\n"
+                                  "OTHER_TOKEN=second\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(cfg.env_file, path);
+    assert_int_equal(cfg.nsecrets, 2);
+    assert_string_equal(cfg.secrets[0].name, "REPORT_TOKEN");
+    assert_string_equal(cfg.secrets[0].value, "t0 ken");
+    assert_int_equal(cfg.secrets[0].line, 2);
+    assert_string_equal(cfg.secrets[1].value, "second"); /* the last one wins, as in systemd */
+    assert_int_equal(cfg.secrets[1].line, 5);
+    assert_null(getenv("REPORT_TOKEN")); /* loading alone changes nothing */
+    setenv("OTHER_TOKEN", "from the environment", 1);
+    config_export_secrets(&cfg);
+    assert_string_equal(getenv("REPORT_TOKEN"), "t0 ken");
+    assert_string_equal(getenv("OTHER_TOKEN"), "from the environment");
+    unsetenv("REPORT_TOKEN"), unsetenv("OTHER_TOKEN");
+}
+
 /* The documented example must load as it is: it cannot drift from the loader. */
 static void test_example_file_loads(void **state)
 {
@@ -153,6 +179,7 @@ int main(void)
         cmocka_unit_test_setup(test_defaults, clean_env),      cmocka_unit_test_setup(test_env_file_syntax, clean_env),
         cmocka_unit_test_setup(test_environment_wins, clean_env), cmocka_unit_test_setup(test_redis_parts, clean_env),
         cmocka_unit_test_setup(test_errors, clean_env), cmocka_unit_test_setup(test_example_file_loads, clean_env),
+        cmocka_unit_test_setup(test_secrets, clean_env),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char path[64];

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The env file as the one place for settings and for the secrets agents name: a worker started
+# with --env-file alone (nothing exported) calls an http agent with the bearer the file holds;
+# a misspelt variable and an agent whose variable is set nowhere each stop start-up with one
+# line naming it; the CLI and the orchestrator take the same file.
+# Usage: test_env_file.sh BUILD_DIR
+build=${1:?usage: test_env_file.sh BUILD_DIR}
+. "$(dirname "$0")/lib.sh"
+worker=$build/agentworker/agentcron-worker
+orch=$build/orchestrator/agentcron-orchestrator
+cli=$build/cli/agentcron
+root=$(cd "$(dirname "$0")/../.." && pwd)
+unset AGENTCRON_TZDATA_DIR AGENTCRON_MIGRATIONS_DIR
+peer_pid=
+trap 'stop_all; [ -n "$peer_pid" ] && kill "$peer_pid"; cleanup' EXIT
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+database_url=$(fresh_db envfile)
+redis_url="$AGENTCRON_TEST_REDIS/12"
+redis-cli -u "$redis_url" flushdb >/dev/null
+sql() { psql -qtAX "$database_url" -c "$1"; }
+DATABASE_URL=$database_url "$cli" migrate >/dev/null
+sql "insert into users (email, monthly_credits) values ('t@example.com', 1000)"
+python3 "$root/tests/tools/peer.py" --port 0 --log "$tmp/peer.jsonl" --bearer "only-in-the-env-file" >"$tmp/peer.out" 2>&1 &
+peer_pid=$!
+for _ in $(seq 50); do grep -q ready "$tmp/peer.out" && break; sleep 0.1; done
+read -r _ port <"$tmp/peer.out"
+cat >"$tmp/agents.json" <<EOF
+{"agents": {"report": {"kind": "http", "url": "http://127.0.0.1:$port/ok", "bearer_env": "REPORT_WEBHOOK_TOKEN"}}}
+EOF
+cat >"$tmp/agentcron.env" <<EOF
+DATABASE_URL=$database_url
+REDIS_URL=$redis_url
+AGENTS_FILE=$tmp/agents.json
+HTTP_LISTEN=off
+# a secret the report agent names: it lives here, with the settings
+REPORT_WEBHOOK_TOKEN=only-in-the-env-file
+EOF
+# nothing of it in the environment: everything comes from the file
+unset DATABASE_URL REDIS_URL AGENTS_FILE HTTP_LISTEN REPORT_WEBHOOK_TOKEN CRON_SECRET
+
+run "$cli" tasks add --title "report" --agent report --user t@example.com --env-file "$tmp/agentcron.env"
+check "the CLI takes an env file with an agent's secret: $status $(cat "$tmp/err")" '[ "$status" = 0 ]'
+t=$(sql "select id from tasks where title = 'report'")
+"$worker" --instance envfile --env-file "$tmp/agentcron.env" >"$tmp/worker.log" 2>&1 & pids+=($!)
+run "$cli" tasks trigger "$t" --env-file "$tmp/agentcron.env"
+for _ in $(seq 100); do [ "$(sql "select status from task_runs where task_id = $t")" = succeeded ] && break; sleep 0.1; done
+check "a run's bearer comes from the env file: $(sql "select status || ' ' || coalesce(error, '') from task_runs where task_id = $t")" \
+  '[ "$(sql "select status from task_runs where task_id = $t")" = succeeded ] && [ "$(jq -s "map(.bearer_ok) | all" "$tmp/peer.jsonl")" = true ]'
+"$orch" --instance envfile --env-file "$tmp/agentcron.env" >"$tmp/orch.log" 2>&1 & pids+=($!)
+sleep 1
+check "the orchestrator takes the same env file" 'kill -0 "${pids[1]}" 2>/dev/null'
+stop_all
+
+# a variable no agent names is a typo, caught with its line
+sed 's/^REPORT_WEBHOOK_TOKEN=/REPORT_WEBHOOK_TOKNE=/' "$tmp/agentcron.env" >"$tmp/typo.env"
+run "$worker" --instance typo --env-file "$tmp/typo.env"
+check "a misspelt secret stops the worker, naming its line: $status $(cat "$tmp/err")" \
+  '[ "$status" = 1 ] && grep -q "typo.env line 6 sets REPORT_WEBHOOK_TOKNE, which is neither a setting nor a variable an agent" "$tmp/err"'
+run "$cli" tasks list --env-file "$tmp/typo.env"
+check "and the CLI: $status $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "REPORT_WEBHOOK_TOKNE" "$tmp/err"'
+# an agent whose variable is set nowhere stops a process that runs agents
+grep -v '^REPORT_WEBHOOK_TOKEN=' "$tmp/agentcron.env" >"$tmp/unset.env"
+run "$worker" --instance unset --env-file "$tmp/unset.env"
+check "an agent's unset variable stops the worker, naming the agent: $status $(cat "$tmp/err")" \
+  '[ "$status" = 1 ] && grep -q "report.*bearer_env names REPORT_WEBHOOK_TOKEN, which is not set" "$tmp/err"'
+run "$orch" --instance unset --workers 1 --env-file "$tmp/unset.env"
+check "and the orchestrator with workers: $status" '[ "$status" = 1 ] && grep -q "REPORT_WEBHOOK_TOKEN, which is not set" "$tmp/err"'
+finish
