@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "executor_int.h"
@@ -186,6 +187,19 @@ static int http_request_parts(struct execution *x, const struct run_spec *spec, 
     return x->req_body && *url ? 0 : -1;
 }
 
+/* Whether the agent's headers set name (case-insensitive): then it replaces the default. */
+static int agent_sets_header(const json_t *settings, const char *name)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)json_object_get(settings, "headers"), k, v)
+    {
+        if (!strcasecmp(k, name))
+            return 1;
+    }
+    return 0;
+}
+
 int http_agent_start(struct http_client *http, struct execution *x, const struct run_spec *spec)
 {
     const json_t *s = spec->settings;
@@ -206,8 +220,10 @@ int http_agent_start(struct http_client *http, struct execution *x, const struct
     char *lines[MAX_HEADERS + 8] = {0};
     size_t n = 0;
     char buf[8][1200];
-    lines[n++] = "User-Agent: agentcron/" AGENTCRON_VERSION;
-    lines[n++] = "Accept: application/json";
+    if (!agent_sets_header(s, "User-Agent")) /* an agent may send its own (vercel-cron/1.0), once */
+        lines[n++] = "User-Agent: agentcron/" AGENTCRON_VERSION;
+    if (!agent_sets_header(s, "Accept"))
+        lines[n++] = "Accept: application/json";
     if (has_body)
         lines[n++] = "Content-Type: application/json";
     if (bearer) {

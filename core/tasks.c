@@ -21,11 +21,11 @@ static const char sql_next_id[] = "SELECT nextval(pg_get_serial_sequence('tasks'
 
 static const char sql_insert[] =
     "INSERT INTO tasks (id, user_id, title, goal, agent_type, agent_config, priority, max_attempts, timeout_ms,"
-    " misfire_policy, overlap_policy, jitter_ms, schedule, timezone, next_run_at, schedule_enabled)"
+    " misfire_policy, overlap_policy, jitter_ms, schedule, timezone, next_run_at, schedule_enabled, source)"
     " OVERRIDING SYSTEM VALUE VALUES ($1::bigint, $2::bigint, $3, coalesce($4, ''), $5, coalesce($6::jsonb, '{}'),"
     " coalesce($7::smallint, 3), coalesce($8::int, 3), coalesce($9::int, 300000), coalesce($10, 'coalesce'),"
     " coalesce($11, 'allow'), coalesce($12::int, 0), $13, coalesce($14, 'UTC'),"
-    " CASE WHEN $15::bigint >= 0 THEN to_timestamp($15::bigint / 1000.0) END, $16::boolean)";
+    " CASE WHEN $15::bigint >= 0 THEN to_timestamp($15::bigint / 1000.0) END, $16::boolean, $17)";
 
 static const char sql_lock[] =
     "SELECT schedule, timezone, schedule_enabled FROM tasks"
@@ -189,11 +189,11 @@ int tasks_create(struct pg_conn *pg, int64_t user_id, const struct task_fields *
     char ids[24], users[24], nx[24];
     struct field_params fp;
     field_params(f, &fp);
-    const char *params[16] = {num(ids, new_id, -1), num(users, user_id, -1)};
+    const char *params[17] = {num(ids, new_id, -1), num(users, user_id, -1)};
     memcpy(params + 2, fp.p, sizeof fp.p);
     params[12] = f->cron, params[13] = zone, params[14] = num(nx, next, -2);
-    params[15] = f->cron && f->enabled != 0 ? "true" : "false";
-    r = PQexecParams(pg, sql_insert, 16, NULL, params, NULL, NULL, 0);
+    params[15] = f->cron && f->enabled != 0 ? "true" : "false", params[16] = f->source;
+    r = PQexecParams(pg, sql_insert, 17, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (state && !strcmp(state, "23503")) { /* the foreign key: no such user */

@@ -30,6 +30,7 @@ struct task_fields {
     const char *timezone;                         /* a new zone for the new or the present schedule */
     int no_cron;                                  /* edit: remove the schedule */
     int enabled;                                  /* -1 unset (a new cron switches it on), 0 off, 1 on */
+    const char *source;                           /* create: what made it ("import"), NULL a person */
 };
 #define TASK_FIELDS_UNSET {.max_attempts = -1, .timeout_ms = -1, .jitter_ms = -1, .enabled = -1}
 

@@ -23,7 +23,8 @@ cat >"$tmp/agents.json" <<'EOF'
 {"agents": {
   "report": {"kind": "http", "url": "http://127.0.0.1:9/report", "overridable": ["path"]},
   "vercel": {"kind": "http", "url": "https://my-app.vercel.app/", "method": "GET", "bearer_env": "CRON_SECRET",
-             "overridable": ["path"]}
+             "overridable": ["path"]},
+  "calcom": {"kind": "http", "url": "https://apps.example.com/calcom/", "method": "GET", "overridable": ["path"]}
 }}
 EOF
 export AGENTS_FILE=$tmp/agents.json
@@ -147,8 +148,30 @@ sed -i 's|"0 5 \* \* \*"|"0 6 * * *"|' "$tmp/vercel.json"
 run "$cli" import "$tmp/vercel.json" --base-url https://my-app.vercel.app/ --user ops@example.com --timezone Europe/Berlin --json
 check "re-import updates, never duplicates: $(cat "$tmp/out")" \
   '[ "$(jq -r "[.created, .updated] | join(\",\")" "$tmp/out")" = "0,2" ] && [ "$(sql "select count(*) from tasks where agent_type = '"'vercel'"'")" = 2 ] && [ "$(sql "select schedule || timezone from tasks where agent_config->>'"'path'"' = '"'/api/cron/daily-digest'"'")" = "0 6 * * *Europe/Berlin" ]'
+check "titles never carry a query string: $(sql "select string_agg(title, ', ') from tasks where agent_type = 'vercel'")" \
+  '[ "$(sql "select count(*) from tasks where agent_type = '"'vercel'"' and title like '"'%?%'"'")" = 0 ]'
 run "$cli" import "$tmp/vercel.json" --base-url https://other.example.com --user ops@example.com
-check "an agent for another origin is refused: $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "needs an http agent \"vercel\" for https://other.example.com" "$tmp/err"'
+check "an agent name taken by another origin: name another with --agent: $(cat "$tmp/err")" \
+  '[ "$status" = 2 ] && grep -q "agent \"vercel\" is not an http agent for https://other.example.com" "$tmp/err" && grep -q -- "--agent NAME" "$tmp/err"'
+run "$cli" import "$tmp/vercel.json" --base-url https://other.example.com --user ops@example.com --agent ghost
+check "a missing agent: what to add: $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "needs an http agent \"ghost\" for https://other.example.com" "$tmp/err"'
+# an app served under a path: the path goes before every route
+echo '{"crons": [{"path": "/api/tasks/cron", "schedule": "*/5 * * * *"}]}' >"$tmp/calcom.json"
+run "$cli" import "$tmp/calcom.json" --base-url https://apps.example.com/calcom --user ops@example.com --agent calcom --json
+check "the base URL's path is kept: $(cat "$tmp/out" "$tmp/err")" \
+  '[ "$status" = 0 ] && [ "$(sql "select agent_config->>'"'path'"' from tasks where agent_type = '"'calcom'"'")" = /calcom/api/tasks/cron ]'
+# config as code: a cron removed from the file, planned with --dry-run, then pruned
+cleanup=$(sql "select id from tasks where agent_type = 'vercel' and agent_config->>'path' like '%cleanup%'")
+"$cli" tasks trigger "$cleanup" >/dev/null
+echo '{"crons": [{"path": "/api/cron/daily-digest", "schedule": "0 6 * * *"}]}' >"$tmp/vercel2.json"
+run "$cli" import "$tmp/vercel2.json" --base-url https://my-app.vercel.app --user ops@example.com --timezone Europe/Berlin --prune --dry-run --json
+check "--dry-run --prune plans a delete and writes nothing: $(cat "$tmp/out" "$tmp/err")" \
+  '[ "$status" = 0 ] && [ "$(jq -c "[.created, .updated, .unchanged, .deleted, .dryRun]" "$tmp/out")" = "[0,0,1,1,true]" ] && [ "$(sql "select status from tasks where id = $cleanup")" = active ]'
+run "$cli" import "$tmp/vercel2.json" --base-url https://my-app.vercel.app --user ops@example.com --timezone Europe/Berlin --prune
+check "--prune deletes what the file no longer lists and cancels its runs: $(cat "$tmp/out" "$tmp/err")" \
+  '[ "$status" = 0 ] && grep -q "^delete *task $cleanup " "$tmp/out" && grep -q "0 to create, 0 to update, 1 unchanged, 1 to delete" "$tmp/out" && [ "$(sql "select status from tasks where id = $cleanup")" = deleted ] && [ "$(sql "select count(*) from task_runs where task_id = $cleanup and status <> '"'cancelled'"'")" = 0 ]'
+run "$cli" import "$tmp/vercel2.json" --base-url https://my-app.vercel.app --user ops@example.com --timezone Europe/Berlin --prune --json
+check "importing the same file again changes nothing" '[ "$(jq -c "[.created, .updated, .unchanged, .deleted]" "$tmp/out")" = "[0,0,1,0]" ]'
 echo '{"crons": [{"path": "/x", "schedule": "99 * * * *"}]}' >"$tmp/bad.json"
 run "$cli" import "$tmp/bad.json" --base-url https://my-app.vercel.app --user ops@example.com
 check "bad schedule in vercel.json" '[ "$status" = 2 ] && grep -q "crons\[0\] (/x)" "$tmp/err"'

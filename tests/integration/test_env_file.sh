@@ -3,7 +3,8 @@
 # The env file as the one place for settings and for the secrets agents name: a worker started
 # with --env-file alone (nothing exported) calls an http agent with the bearer the file holds;
 # a misspelt variable and an agent whose variable is set nowhere each stop start-up with one
-# line naming it; the CLI and the orchestrator take the same file.
+# line naming it; the CLI and the orchestrator take the same file. The call itself is what
+# Vercel Cron sends when the agent says so: GET and a single User-Agent of its choosing.
 # Usage: test_env_file.sh BUILD_DIR
 build=${1:?usage: test_env_file.sh BUILD_DIR}
 . "$(dirname "$0")/lib.sh"
@@ -26,7 +27,8 @@ peer_pid=$!
 for _ in $(seq 50); do grep -q ready "$tmp/peer.out" && break; sleep 0.1; done
 read -r _ port <"$tmp/peer.out"
 cat >"$tmp/agents.json" <<EOF
-{"agents": {"report": {"kind": "http", "url": "http://127.0.0.1:$port/ok", "bearer_env": "REPORT_WEBHOOK_TOKEN"}}}
+{"agents": {"report": {"kind": "http", "url": "http://127.0.0.1:$port/ok", "bearer_env": "REPORT_WEBHOOK_TOKEN",
+                       "method": "GET", "headers": {"User-Agent": "vercel-cron/1.0"}}}}
 EOF
 cat >"$tmp/agentcron.env" <<EOF
 DATABASE_URL=$database_url
@@ -47,6 +49,8 @@ run "$cli" tasks trigger "$t" --env-file "$tmp/agentcron.env"
 for _ in $(seq 100); do [ "$(sql "select status from task_runs where task_id = $t")" = succeeded ] && break; sleep 0.1; done
 check "a run's bearer comes from the env file: $(sql "select status || ' ' || coalesce(error, '') from task_runs where task_id = $t")" \
   '[ "$(sql "select status from task_runs where task_id = $t")" = succeeded ] && [ "$(jq -s "map(.bearer_ok) | all" "$tmp/peer.jsonl")" = true ]'
+check "the call is what Vercel Cron sends: GET, one User-Agent vercel-cron/1.0: $(jq -c "[.method, .user_agents]" "$tmp/peer.jsonl")" \
+  '[ "$(jq -c "[.method, .user_agents]" "$tmp/peer.jsonl")" = "[\"GET\",[\"vercel-cron/1.0\"]]" ]'
 "$orch" --instance envfile --env-file "$tmp/agentcron.env" >"$tmp/orch.log" 2>&1 & pids+=($!)
 sleep 1
 check "the orchestrator takes the same env file" 'kill -0 "${pids[1]}" 2>/dev/null'

@@ -75,6 +75,7 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization")
         record = {
             "method": self.command, "path": url.path, "query": q, "headers": dict(self.headers),
+            "user_agents": self.headers.get_all("User-Agent") or [],
             "body": body.decode("utf-8", "replace"), "tls": isinstance(self.connection, ssl.SSLSocket),
             "bearer_ok": None if not args.bearer else auth == "Bearer " + args.bearer,
             "signature_ok": signature_ok(self.headers.get("X-Agentcron-Signature"), body),
