@@ -7,7 +7,7 @@
 # `agentcron status`, the webhook, and a run over the task API that waits for its result.
 #   deploy/dev.sh         start (or keep running) and show it working
 #   deploy/dev.sh stop    stop everything (data kept)
-#   deploy/dev.sh env     print the settings, for running agentcron commands by hand
+#   deploy/dev.sh env     print the settings as exports: eval "$(deploy/dev.sh env)"
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,7 +37,9 @@ case "${1:-start}" in
     [ -d "$state" ] && scripts/services.sh stop dev
     echo "agentcron stopped (data kept in $state; \`deploy/dev.sh\` starts it again)"
     exit 0 ;;
-  env) settings; exit 0 ;;
+  env) # exported, so that the agentcron commands run from that shell see them
+    settings | while IFS='=' read -r key value; do printf 'export %s=%q\n' "$key" "$value"; done
+    exit 0 ;;
   start) ;;
   *) echo "usage: deploy/dev.sh [start|stop|env]" >&2; exit 2 ;;
 esac
