@@ -85,7 +85,7 @@ int main(int argc, char **argv)
     static const char *const required[] = {"DATABASE_URL", "REDIS_URL", NULL};
     if (config_load(&cfg, env_file, &cerr) != 0 || config_require(&cfg, required, &cerr) != 0) {
         fprintf(stderr, "agentcron-worker: %s\n", cerr.message);
-        return 1;
+        return CONFIG_EXIT_STATUS;
     }
     log_setup(cfg.log_format == LOG_FORMAT_JSON, cfg.log_level);
     static struct agent_set agents;
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     config_export_secrets(&cfg); /* the env file's secrets, where agents read them */
     if (agents_load(&agents, cfg.agents_file, &aerr) != 0 || agents_check_secrets(&agents, &cfg, 1, &aerr) != 0) {
         LOG(LOG_ERROR, "worker.cannot_start", LOG_S("reason", aerr.message));
-        return 1;
+        return CONFIG_EXIT_STATUS;
     }
     struct migrate_error merr;
     if (migrate_require_current(cfg.database_url, "agentcron-worker", &merr) != 0) {

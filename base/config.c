@@ -243,8 +243,11 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
             return fail(err, "config: DATABASE_URL (%s) must start with postgresql:// or postgres://", from);
         break;
     case URL_REDIS:
-        if (*v && strncmp(v, "redis://", 8) && strncmp(v, "rediss://", 9) && strncmp(v, "unix://", 7))
-            return fail(err, "config: REDIS_URL (%s) must start with redis://, rediss:// or unix://", from);
+        if (!strncmp(v, "rediss://", 9))
+            return fail(err, "config: REDIS_URL (%s) asks for TLS to Redis (rediss://), which agentcron does not speak "
+                             "yet: use redis:// on a trusted network, or a local TLS tunnel (stunnel) to the server", from);
+        if (*v && strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7))
+            return fail(err, "config: REDIS_URL (%s) must start with redis:// or unix://", from);
         break;
     case LISTEN: {
         if (!strcmp(v, "off"))

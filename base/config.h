@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+/* A daemon's exit status when its configuration is wrong: systemd does not restart it
+ * (RestartPreventExitStatus=2 in the units), since the same configuration fails the same way. */
+#define CONFIG_EXIT_STATUS 2
+
 /* The default env file, read when present and no other is named. */
 #define CONFIG_DEFAULT_ENV_FILE "/etc/agentcron/agentcron.env"
 

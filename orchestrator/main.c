@@ -515,7 +515,7 @@ int main(int argc, char **argv)
     static const char *const required[] = {"DATABASE_URL", "REDIS_URL", NULL};
     if (config_load(&o.cfg, env_file, &cerr) != 0 || config_require(&o.cfg, required, &cerr) != 0) {
         fprintf(stderr, "agentcron-orchestrator: %s\n", cerr.message);
-        return 1;
+        return CONFIG_EXIT_STATUS;
     }
     log_setup(o.cfg.log_format == LOG_FORMAT_JSON, o.cfg.log_level);
     struct tzdata_status tz;
@@ -537,7 +537,7 @@ int main(int argc, char **argv)
     if (agents_load(&o.agents, o.cfg.agents_file, &aerr) != 0 ||
         agents_check_secrets(&o.agents, &o.cfg, workers > 0, &aerr) != 0) {
         LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", aerr.message));
-        return 1;
+        return CONFIG_EXIT_STATUS;
     }
     if (workers)
         setenv("UV_THREADPOOL_SIZE", "12", 0); /* four schedulers, five worker lanes, headroom */

@@ -60,14 +60,14 @@ stop_all
 sed 's/^REPORT_WEBHOOK_TOKEN=/REPORT_WEBHOOK_TOKNE=/' "$tmp/agentcron.env" >"$tmp/typo.env"
 run "$worker" --instance typo --env-file "$tmp/typo.env"
 check "a misspelt secret stops the worker, naming its line: $status $(cat "$tmp/err")" \
-  '[ "$status" = 1 ] && grep -q "typo.env line 6 sets REPORT_WEBHOOK_TOKNE, which is neither a setting nor a variable an agent" "$tmp/err"'
+  '[ "$status" = 2 ] && grep -q "typo.env line 6 sets REPORT_WEBHOOK_TOKNE, which is neither a setting nor a variable an agent" "$tmp/err"'
 run "$cli" tasks list --env-file "$tmp/typo.env"
 check "and the CLI: $status $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "REPORT_WEBHOOK_TOKNE" "$tmp/err"'
 # an agent whose variable is set nowhere stops a process that runs agents
 grep -v '^REPORT_WEBHOOK_TOKEN=' "$tmp/agentcron.env" >"$tmp/unset.env"
 run "$worker" --instance unset --env-file "$tmp/unset.env"
 check "an agent's unset variable stops the worker, naming the agent: $status $(cat "$tmp/err")" \
-  '[ "$status" = 1 ] && grep -q "report.*bearer_env names REPORT_WEBHOOK_TOKEN, which is not set" "$tmp/err"'
+  '[ "$status" = 2 ] && grep -q "report.*bearer_env names REPORT_WEBHOOK_TOKEN, which is not set" "$tmp/err"'
 run "$orch" --instance unset --workers 1 --env-file "$tmp/unset.env"
-check "and the orchestrator with workers: $status" '[ "$status" = 1 ] && grep -q "REPORT_WEBHOOK_TOKEN, which is not set" "$tmp/err"'
+check "and the orchestrator with workers: $status" '[ "$status" = 2 ] && grep -q "REPORT_WEBHOOK_TOKEN, which is not set" "$tmp/err"'
 finish

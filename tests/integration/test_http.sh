@@ -419,7 +419,7 @@ run "$orch" --instance clash
 check "port in use: exit 1 with a clear message: $(cat "$tmp/err")" '[ "$status" = 1 ] && grep -q "cannot listen on HTTP_LISTEN 127.0.0.1:$port" "$tmp/err"'
 stop_all
 run env HTTP_LISTEN=nonsense "$orch"
-check "bad HTTP_LISTEN" '[ "$status" = 1 ] && grep -q "HTTP_LISTEN" "$tmp/err"'
+check "bad HTTP_LISTEN" '[ "$status" = 2 ] && grep -q "HTTP_LISTEN" "$tmp/err"'
 if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
   port=$(free_port)
   HTTP_LISTEN="[::1]:$port" "$orch" --instance v6 >"$tmp/v6.log" 2>&1 & pids+=($!)

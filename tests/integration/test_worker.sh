@@ -99,12 +99,12 @@ setup config
 echo '{"agents": {"x": {"kind": "exec", "command": ["sh"]}}}' >"$tmp/bad-agents.json"
 run env AGENTS_FILE="$tmp/bad-agents.json" "$worker"
 check "relative exec command refused: $(cat "$tmp/err")" \
-  '[ "$status" = 1 ] && grep -q "command\[0\] \\\\\"sh\\\\\" must be an absolute path" "$tmp/err"'
+  '[ "$status" = 2 ] && grep -q "command\[0\] \\\\\"sh\\\\\" must be an absolute path" "$tmp/err"'
 echo '{"agents": {"x": {"kind": "http", "url": "https://a.example/", "overridable": ["url"]}}}' >"$tmp/bad-agents.json"
 run env AGENTS_FILE="$tmp/bad-agents.json" "$worker"
-check "url override refused: $(cat "$tmp/err")" '[ "$status" = 1 ] && grep -q "cannot be overridden by a task" "$tmp/err"'
+check "url override refused: $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "cannot be overridden by a task" "$tmp/err"'
 run env AGENTS_FILE="$tmp/missing.json" "$worker"
-check "missing agents file: $(cat "$tmp/err")" '[ "$status" = 1 ] && grep -q "missing.json: No such file" "$tmp/err"'
+check "missing agents file: $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "missing.json: No such file" "$tmp/err"'
 run "$worker" --concurrency 0
 check "bad --concurrency" '[ "$status" = 2 ]'
 
