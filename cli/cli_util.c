@@ -90,3 +90,16 @@ int64_t cli_i64(const void *pgresult, int row, int col)
     const PGresult *r = pgresult;
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
+
+int cli_column_width(const json_t *list, const char *key, int min, int max)
+{
+    int width = min;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const int len = (int)json_string_length(json_object_get(v, key));
+        width = len > width ? len : width;
+    }
+    return width > max ? max : width;
+}

@@ -35,6 +35,10 @@ void cli_print_json(struct json_t *doc);
 /* Parses a positive id: 0, or -1 if text is not one. */
 int cli_parse_id(const char *text, int64_t *id);
 
+/* The width of a table's column: the longest value of key among the objects of list, at least
+ * min (the heading's) and at most max (longer values are cut there). */
+int cli_column_width(const struct json_t *list, const char *key, int min, int max);
+
 /* Formats a time (ms) as RFC 3339 UTC, or "-" for a negative one, into out (TIMEFMT_RFC3339_MAX). */
 const char *cli_time(int64_t ms, char *out);
 

@@ -72,7 +72,8 @@ static int parse_args(struct next_args *a, int argc, char **argv)
         {"tz", required_argument, NULL, 't'},     {"from", required_argument, NULL, 'f'},
         {"count", required_argument, NULL, 'n'},  {"prev", no_argument, NULL, 'p'},
         {"hash-key", required_argument, NULL, 'k'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"env-file", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     *a = (struct next_args){.count = 5, .from_ms = timefmt_now_ms()};
     optind = 1;
@@ -107,6 +108,8 @@ static int parse_args(struct next_args *a, int argc, char **argv)
             break;
         case 'j':
             a->json = 1;
+            break;
+        case 'e': /* taken as every subcommand takes it; next needs no setting */
             break;
         case 'h':
             fputs(usage_text, stdout);

@@ -136,16 +136,17 @@ static int cmd_list(struct cli_conn *c, const struct run_opts *o)
         cli_print_json(json_pack("{s:o}", "runs", list));
         return CLI_OK;
     }
-    printf("%-8s %-6s %-24s %-21s %-21s %7s %8s %7s %s\n", "RUN", "TASK", "TITLE", "SCHEDULED FOR", "STATUS", "ATTEMPT",
-           "TOKENS", "CREDITS", "ERROR");
+    const int tw = cli_column_width(list, "title", 5, 48);
+    printf("%-8s %-6s %-*s %-24s %-21s %7s %8s %7s %s\n", "RUN", "TASK", tw, "TITLE", "SCHEDULED FOR", "STATUS",
+           "ATTEMPT", "TOKENS", "CREDITS", "ERROR");
     size_t i;
     json_t *v;
     json_array_foreach(list, i, v)
     {
         const char *err = json_string_value(json_object_get(v, "error"));
-        printf("%-8" JSON_INTEGER_FORMAT " %-6" JSON_INTEGER_FORMAT " %-24.24s %-21s %-21s %7" JSON_INTEGER_FORMAT
+        printf("%-8" JSON_INTEGER_FORMAT " %-6" JSON_INTEGER_FORMAT " %-*.*s %-24s %-21s %7" JSON_INTEGER_FORMAT
                " %8" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT " %.60s\n",
-               i_of(v, "id"), i_of(v, "task"), s_of(v, "title"), s_of(v, "scheduledFor"), s_of(v, "status"),
+               i_of(v, "id"), i_of(v, "task"), tw, tw, s_of(v, "title"), s_of(v, "scheduledFor"), s_of(v, "status"),
                i_of(v, "attempt"), i_of(v, "promptTokens") + i_of(v, "completionTokens"), i_of(v, "credits"),
                err ? err : "");
     }

@@ -242,6 +242,7 @@ int cmd_status(int argc, char **argv)
     signal(SIGINT, on_interrupt);
     signal(SIGTERM, on_interrupt);
     int status;
+    int first = 1;
     do {
         json_t *doc = gather(env_file);
         const json_t *cfg_error = json_object_get(doc, "configError");
@@ -252,8 +253,11 @@ int cmd_status(int argc, char **argv)
         }
         status = json_array_size(json_object_get(doc, "problems")) ? CLI_UNHEALTHY : CLI_OK;
         json_object_set_new(doc, "healthy", json_boolean(status == CLI_OK));
-        if (watch && !json)
+        if (watch && !json && isatty(STDOUT_FILENO))
             fputs("\033[H\033[2J", stdout); /* redraw from the top */
+        else if (watch && !json && !first)
+            putchar('\n'); /* into a pipe or a file: one report after another */
+        first = 0;
         if (json)
             cli_print_json(doc);
         else {

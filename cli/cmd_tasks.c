@@ -404,15 +404,16 @@ static int cmd_list(struct cli_conn *c, const struct task_opts *o)
         cli_print_json(json_pack("{s:o}", "tasks", list));
         return CLI_OK;
     }
-    printf("%-6s %-28s %-14s %-8s %-18s %-18s %-21s %s\n", "ID", "TITLE", "AGENT", "PRIO", "SCHEDULE", "TIMEZONE",
+    const int tw = cli_column_width(list, "title", 5, 60);
+    printf("%-6s %-*s %-14s %-8s %-18s %-18s %-24s %s\n", "ID", tw, "TITLE", "AGENT", "PRIO", "SCHEDULE", "TIMEZONE",
            "NEXT RUN (UTC)", "STATUS");
     size_t i;
     json_t *t;
     json_array_foreach(list, i, t)
     {
         const int scheduled = json_is_true(json_object_get(t, "enabled")) && !strcmp(s_of(t, "status"), "active");
-        printf("%-6" JSON_INTEGER_FORMAT " %-28.28s %-14.14s %-8s %-18.18s %-18.18s %-21s %s\n",
-               json_integer_value(json_object_get(t, "id")), s_of(t, "title"), s_of(t, "agent"), s_of(t, "priority"),
+        printf("%-6" JSON_INTEGER_FORMAT " %-*.*s %-14.14s %-8s %-18.18s %-18.18s %-24s %s\n",
+               json_integer_value(json_object_get(t, "id")), tw, tw, s_of(t, "title"), s_of(t, "agent"), s_of(t, "priority"),
                s_of(t, "schedule"), s_of(t, "timezone"), scheduled ? s_of(t, "nextRunAt") : "-", s_of(t, "status"));
     }
     if (!json_array_size(list))

@@ -115,6 +115,20 @@ check "bad id" '[ "$status" = 2 ]'
 # --- runs
 run "$cli" runs list --json
 check "runs list" '[ "$(jq -r ".runs[0].id" "$tmp/out")" = "$r1" ]'
+# columns stay aligned whatever the rows hold (times with milliseconds, long titles)
+aligned() { # aligned FILE HEADING: every row has a word starting where HEADING does
+  local pos; pos=$(head -1 "$1" | awk -v h="$2" '{print index($0, h)}')
+  [ "$pos" -gt 1 ] && tail -n +2 "$1" | awk -v p="$pos" 'substr($0, p - 1, 1) != " " || substr($0, p, 1) == " " {bad = 1} END {exit bad}'
+}
+run "$cli" runs list
+check "runs list: columns aligned: $(cat "$tmp/out")" '[ "$status" = 0 ] && aligned "$tmp/out" STATUS && aligned "$tmp/out" SCHEDULED'
+"$cli" tasks add --title "nightly report for customer group alpha" --agent report --user ops@example.com >/dev/null
+"$cli" tasks add --title "nightly report for customer group beta" --agent report --user ops@example.com >/dev/null
+run "$cli" tasks list
+check "tasks list: titles whole, columns aligned: $(cat "$tmp/out")" \
+  'grep -q "nightly report for customer group alpha " "$tmp/out" && grep -q "nightly report for customer group beta " "$tmp/out" && aligned "$tmp/out" AGENT && aligned "$tmp/out" STATUS'
+run "$cli" next "0 9 * * *" -n 1 --env-file /dev/null
+check "next takes --env-file like every subcommand: $status $(cat "$tmp/err")" '[ "$status" = 0 ]'
 run "$cli" runs show "$r1" --json
 check "runs show" '[ "$(jq -r "[.status, .trigger, .task] | join(\",\")" "$tmp/out")" = "queued,manual,$t2" ]'
 run "$cli" tasks cancel "$t2" --json
@@ -200,6 +214,9 @@ if command -v tmux >/dev/null; then
   later=$(tmux capture-pane -p -t "$tmux_session")
   check "--watch redraws" '[ "$(grep -o "status at [^:]*:[^:]*:[0-9.]*" <<<"$later")" != "$(grep -o "status at [^:]*:[^:]*:[0-9.]*" <<<"$screen")" ]'
   tmux kill-session -t "$tmux_session"
+  timeout 3.5 "$cli" status --watch 1 >"$tmp/watch.out" 2>&1
+  check "status --watch into a pipe: reports one after another, no screen codes" \
+    '[ "$(grep -c "agentcron status at" "$tmp/watch.out")" -ge 2 ] && ! grep -q $'"'"'\033'"'"' "$tmp/watch.out"'
 else
   bad "tmux is not installed (scripts/install-deps.sh installs it)"
 fi
