@@ -685,6 +685,15 @@ int store_wait(struct store *s, int timeout_s, char *err, size_t len)
     return rc < 0 ? redis_failed(s, &qerr, err, len) : rc;
 }
 
+void store_unpublish(struct store *s, const char *key)
+{
+    char err[256]; /* Redis alone: a Postgres that is down must not hold up a stop */
+    if (!s->conn.redis && !(s->conn.redis = redisconn_open(s->conn.redis_url, 2000, err, sizeof err)))
+        return;
+    freeReplyObject(redisCommand(s->conn.redis, "DEL %s", key));
+    connpair_redis_failed(&s->conn);
+}
+
 int store_publish(struct store *s, const char *key, const char *json, int ttl_s, char *err, size_t len)
 {
     if (connect_all(s, err, len))

@@ -79,6 +79,9 @@ int store_renew(struct store *s, const struct store_run *const *runs, size_t cou
 /* Blocks up to timeout_s for a wake-up from the queue. 1 woken, 0 timed out, -1 error. */
 int store_wait(struct store *s, int timeout_s, char *err, size_t len);
 
+/* Removes the status document under key (on a clean stop); best effort. Blocking. */
+void store_unpublish(struct store *s, const char *key);
+
 /* Stores a status document under key for ttl_s seconds. */
 int store_publish(struct store *s, const char *key, const char *json, int ttl_s, char *err, size_t len);
 

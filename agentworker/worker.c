@@ -338,7 +338,7 @@ static void run_outcome(uv_work_t *w)
     if (l->status_json) {
         char key[256], err[256];
         snprintf(key, sizeof key, "agentcron:status:worker:%s", l->pool->instance);
-        const int ttl = l->pool->cfg->status_interval_s * 3 > 90 ? l->pool->cfg->status_interval_s * 3 : 90;
+        const int ttl = config_report_ttl_s(l->pool->cfg);
         if (store_publish(l->store, key, l->status_json, ttl, err, sizeof err) != 0 && l->rc == 0)
             l->rc = -1, snprintf(l->err, sizeof l->err, "%s", err);
     }
@@ -500,6 +500,7 @@ static char *status_json(struct worker_pool *p)
                             "running", (json_int_t)p->nactive, "completed", (json_int_t)p->counts.completed, "failed",
                             (json_int_t)p->counts.failed, "retried", (json_int_t)p->counts.retried, "cancelled",
                             (json_int_t)p->counts.cancelled, "tokens", (json_int_t)p->tokens, "draining", p->stopping);
+    json_object_set_new(doc, "ttlS", json_integer(config_report_ttl_s(p->cfg)));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     return text;
@@ -669,6 +670,9 @@ static void pool_handle_closed(struct worker_pool *p)
         kick(p);
         return;
     }
+    char key[200]; /* stopped: gone from agentcron status at once, not when the report expires */
+    snprintf(key, sizeof key, "agentcron:status:worker:%s", p->instance);
+    store_unpublish(p->lanes[LANE_OUTCOME].store, key);
     for (int i = 0; i < LANE_COUNT; i++)
         store_free(p->lanes[i].store);
     free_batch(p->pending);

@@ -315,6 +315,11 @@ int config_load(struct config *cfg, const char *env_file, struct config_error *e
     return rc;
 }
 
+int config_report_ttl_s(const struct config *cfg)
+{
+    return cfg->status_interval_s * 3 > 90 ? cfg->status_interval_s * 3 : 90;
+}
+
 void config_export_secrets(const struct config *cfg)
 {
     for (int i = 0; i < cfg->nsecrets; i++)

@@ -65,6 +65,10 @@ int config_load(struct config *cfg, const char *env_file, struct config_error *e
  * call before any thread starts. */
 void config_export_secrets(const struct config *cfg);
 
+/* How long a daemon's status report lives in Redis: three report periods, at least 90 s. A
+ * report says it (ttlS), so that its age can be read off its key's TTL on Redis's clock. */
+int config_report_ttl_s(const struct config *cfg);
+
 /* Checks that the named settings (a NULL-terminated list, e.g. "DATABASE_URL") are set;
  * -1 with *err naming the first missing one, else 0. */
 int config_require(const struct config *cfg, const char *const names[], struct config_error *err);

@@ -18,6 +18,7 @@
 #include "timefmt.h"
 
 #define STALE_AFTER_MS 90000  /* an orchestrator silent this long is gone */
+#define SKEW_TOLERANCE_MS 2000 /* a host's clock this far from Redis's is a problem: slots fire by it */
 #define DEAD_WINDOW_MS 900000 /* runs that died this recently make the system unhealthy */
 
 static const char usage_text[] =
@@ -40,10 +41,32 @@ static const char *str(const json_t *v)
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
-/* Every instance's last report, from agentcron:status:<role>:<instance>. */
+/* Adds ageMs and clockSkewMs to a report whose key had pttl ms to live at redis_now. */
+static void annotate(json_t *report, long long pttl, int64_t redis_now)
+{
+    const json_int_t ttl_s = json_integer_value(json_object_get(report, "ttlS"));
+    int64_t at;
+    const char *why, *reported = json_string_value(json_object_get(report, "reportedAt"));
+    const int has_time = reported && timefmt_parse_rfc3339(reported, &at, &why) == 0;
+    int64_t age = ttl_s > 0 && pttl >= 0 ? ttl_s * 1000 - pttl : has_time ? redis_now - at : 0;
+    if (age < 0)
+        age = 0;
+    json_object_set_new(report, "ageMs", json_integer(age));
+    json_object_set_new(report, "clockSkewMs", json_integer(has_time && ttl_s > 0 ? at - (redis_now - age) : 0));
+}
+
+/* Every instance's last report, from agentcron:status:<role>:<instance>, with its age and its
+ * host's clock skew on Redis's clock: how long ago it was written is what its key's TTL has run
+ * down (no clock of ours or theirs involved), and skew is how far its reportedAt is from
+ * Redis's time when it was written. */
 static json_t *reports(redisContext *redis)
 {
     json_t *list = json_array();
+    redisReply *t = redisCommand(redis, "TIME");
+    const int64_t redis_now = t && t->type == REDIS_REPLY_ARRAY && t->elements == 2
+                                  ? strtoll(t->element[0]->str, NULL, 10) * 1000 + strtoll(t->element[1]->str, NULL, 10) / 1000
+                                  : timefmt_now_ms();
+    freeReplyObject(t);
     unsigned long long cursor = 0;
     do {
         redisReply *r = redisCommand(redis, "SCAN %llu MATCH agentcron:status:* COUNT 1000", cursor);
@@ -53,26 +76,26 @@ static json_t *reports(redisContext *redis)
         }
         cursor = strtoull(r->element[0]->str, NULL, 10);
         for (size_t i = 0; i < r->element[1]->elements; i++) {
-            redisReply *v = redisCommand(redis, "GET %s", r->element[1]->element[i]->str);
+            const char *key = r->element[1]->element[i]->str;
+            redisAppendCommand(redis, "GET %s", key);
+            redisAppendCommand(redis, "PTTL %s", key);
+            redisReply *v = NULL, *ttl = NULL;
+            redisGetReply(redis, (void **)&v);
+            redisGetReply(redis, (void **)&ttl);
             json_t *doc = v && v->type == REDIS_REPLY_STRING ? json_loads(v->str, 0, NULL) : NULL;
-            if (json_is_object(doc))
+            if (json_is_object(doc)) {
+                annotate(doc, ttl && ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -1, redis_now);
                 json_array_append_new(list, doc);
-            else
+            } else
                 json_decref(doc);
             freeReplyObject(v);
+            freeReplyObject(ttl);
         }
         freeReplyObject(r);
     } while (cursor != 0);
     return list;
 }
 
-static int64_t age_ms(const json_t *report, int64_t now)
-{
-    int64_t at;
-    const char *why;
-    const char *s = json_string_value(json_object_get(report, "reportedAt"));
-    return s && timefmt_parse_rfc3339(s, &at, &why) == 0 ? now - at : -1;
-}
 
 /* Gathers everything into one document; problems listed in "problems". */
 static json_t *gather(const char *env_file)
@@ -120,11 +143,19 @@ static json_t *gather(const char *env_file)
     int live_orchestrators = 0;
     json_array_foreach(instances, i, report)
     {
-        const int64_t age = age_ms(report, now);
-        json_object_set_new(report, "ageS", json_integer(age >= 0 ? age / 1000 : -1));
-        if (!strcmp(str(json_object_get(report, "role")), "orchestrator") && age >= 0 &&
-            age <= STALE_AFTER_MS)
+        const int64_t age = json_integer_value(json_object_get(report, "ageMs"));
+        json_object_set_new(report, "ageS", json_integer(age / 1000));
+        if (!strcmp(str(json_object_get(report, "role")), "orchestrator") && age <= STALE_AFTER_MS)
             live_orchestrators++;
+        const int64_t skew = json_integer_value(json_object_get(report, "clockSkewMs"));
+        if (skew > SKEW_TOLERANCE_MS || skew < -SKEW_TOLERANCE_MS) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "the clock of %s %.100s is %.1f s %s Redis's: slots fire by the orchestrator's "
+                     "clock; run NTP (chrony) on that host",
+                     str(json_object_get(report, "role")), str(json_object_get(report, "instance")),
+                     (double)(skew < 0 ? -skew : skew) / 1000, skew > 0 ? "ahead of" : "behind");
+            json_array_append_new(problems, json_string(msg));
+        }
     }
     if (!live_orchestrators)
         json_array_append_new(problems, json_string("no orchestrator has reported in the last 90 s: is "

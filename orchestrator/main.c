@@ -120,6 +120,7 @@ static void build_status_json(struct orchestrator *o)
         (json_int_t)n->credits_today, "tzdata", o->tz_version, "queue", "waiting", (json_int_t)n->q_waiting,
         "active", (json_int_t)n->q_active, "completed", (json_int_t)n->q_completed, "failed",
         (json_int_t)n->q_failed, "delayed", (json_int_t)n->q_delayed, "dead", (json_int_t)n->q_dead);
+    json_object_set_new(doc, "ttlS", json_integer(config_report_ttl_s(&o->cfg)));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     snprintf(o->status_json, sizeof o->status_json, "%s", text ? text : "{}");
     free(text);
@@ -160,7 +161,7 @@ static void run_job(uv_work_t *w)
         o->job_rc = scheduler_status(o->sched, &o->status, o->job_err, sizeof o->job_err);
         if (o->job_rc == 0) {
             build_status_json(o);
-            const int ttl = o->cfg.status_interval_s * 3 > 90 ? o->cfg.status_interval_s * 3 : 90;
+            const int ttl = config_report_ttl_s(&o->cfg);
             o->job_rc = scheduler_publish_status(o->sched, o->instance, o->status_json, ttl, o->job_err,
                                                  sizeof o->job_err);
         }
@@ -594,6 +595,7 @@ int main(int argc, char **argv)
     }
     sd_notify(0, "READY=1");
     uv_run(o.loop, UV_RUN_DEFAULT);
+    scheduler_unpublish_status(o.parts[0].sched, o.instance); /* a clean stop: gone from status at once */
     PQfinish(o.listen_conn);
     PQfinish(o.new_listen);
     for (int k = 0; k < TICK_PARALLEL; k++)

@@ -574,6 +574,15 @@ int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, s
     return 0;
 }
 
+void scheduler_unpublish_status(struct scheduler *s, const char *instance)
+{
+    char err[256]; /* Redis alone: a Postgres that is down must not hold up a stop */
+    if (!s->conn.redis && !(s->conn.redis = redisconn_open(s->conn.redis_url, 2000, err, sizeof err)))
+        return;
+    freeReplyObject(redisCommand(s->conn.redis, "DEL agentcron:status:orchestrator:%s", instance));
+    connpair_redis_failed(&s->conn);
+}
+
 int scheduler_publish_status(struct scheduler *s, const char *instance, const char *json, int ttl_s, char *err,
                              size_t len)
 {

@@ -71,4 +71,7 @@ int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, s
 int scheduler_publish_status(struct scheduler *s, const char *instance, const char *json, int ttl_s, char *err,
                              size_t errlen);
 
+/* Removes instance's report (on a clean stop), if Redis answers; best effort. */
+void scheduler_unpublish_status(struct scheduler *s, const char *instance);
+
 #endif

@@ -35,6 +35,7 @@ DATABASE_URL=$database_url
 REDIS_URL=$redis_url
 AGENTS_FILE=$tmp/agents.json
 HTTP_LISTEN=off
+STATUS_INTERVAL_S=1
 # a secret the report agent names: it lives here, with the settings
 REPORT_WEBHOOK_TOKEN=only-in-the-env-file
 EOF
@@ -54,13 +55,17 @@ check "the call is what Vercel Cron sends: GET, one User-Agent vercel-cron/1.0: 
 "$orch" --instance envfile --env-file "$tmp/agentcron.env" >"$tmp/orch.log" 2>&1 & pids+=($!)
 sleep 1
 check "the orchestrator takes the same env file" 'kill -0 "${pids[1]}" 2>/dev/null'
+for _ in $(seq 30); do [ "$(redis-cli -u "$redis_url" exists agentcron:status:worker:envfile)" = 1 ] && break; sleep 0.1; done
+check "the worker reports its status" '[ "$(redis-cli -u "$redis_url" exists agentcron:status:worker:envfile)" = 1 ]'
 stop_all
+check "a clean stop removes the worker's and the orchestrator's reports at once: $(redis-cli -u "$redis_url" keys "agentcron:status:*")" \
+  '[ -z "$(redis-cli -u "$redis_url" keys "agentcron:status:*")" ]'
 
 # a variable no agent names is a typo, caught with its line
 sed 's/^REPORT_WEBHOOK_TOKEN=/REPORT_WEBHOOK_TOKNE=/' "$tmp/agentcron.env" >"$tmp/typo.env"
 run "$worker" --instance typo --env-file "$tmp/typo.env"
 check "a misspelt secret stops the worker, naming its line: $status $(cat "$tmp/err")" \
-  '[ "$status" = 2 ] && grep -q "typo.env line 6 sets REPORT_WEBHOOK_TOKNE, which is neither a setting nor a variable an agent" "$tmp/err"'
+  '[ "$status" = 2 ] && grep -q "typo.env line 7 sets REPORT_WEBHOOK_TOKNE, which is neither a setting nor a variable an agent" "$tmp/err"'
 run "$cli" tasks list --env-file "$tmp/typo.env"
 check "and the CLI: $status $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "REPORT_WEBHOOK_TOKNE" "$tmp/err"'
 # an agent whose variable is set nowhere stops a process that runs agents
