@@ -19,6 +19,7 @@
 #include "agents.h"
 #include "connpair.h"
 #include "http_parse.h"
+#include "idempotency.h"
 #include "runctl.h"
 #include "taskdef.h"
 #include "tasks.h"
@@ -134,18 +135,19 @@ static int64_t authenticate(struct connpair *c, const struct http_req *req, stru
 static const char sql_task[] =
     "SELECT id, title, goal, agent_type, priority, schedule, schedule_enabled, timezone,"
     " coalesce((extract(epoch FROM next_run_at) * 1000)::bigint, -1), status, max_attempts, timeout_ms,"
-    " (extract(epoch FROM created_at) * 1000)::bigint FROM tasks";
+    " (extract(epoch FROM created_at) * 1000)::bigint, agent_config::text FROM tasks";
 
 static json_t *task_json(PGresult *r, int i)
 {
     char next[TIMEFMT_RFC3339_MAX], created[TIMEFMT_RFC3339_MAX];
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s?, s:b, s:s}, s:s?, s:s, s:I, s:I, s:s}", "id",
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s?, s:b, s:s}, s:s?, s:s, s:I, s:I, s:s, s:o*}", "id",
                      (json_int_t)i64(r, i, 0), "title", PQgetvalue(r, i, 1), "goal", PQgetvalue(r, i, 2), "agentType",
                      PQgetvalue(r, i, 3), "priority", taskdef_priority_name((int)i64(r, i, 4)), "schedule", "cron",
                      PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5), "enabled", PQgetvalue(r, i, 6)[0] == 't',
                      "timezone", PQgetvalue(r, i, 7), "nextRunAt", when(i64(r, i, 8), next), "status",
                      PQgetvalue(r, i, 9), "maxAttempts", (json_int_t)i64(r, i, 10), "timeoutMs",
-                     (json_int_t)i64(r, i, 11), "createdAt", when(i64(r, i, 12), created));
+                     (json_int_t)i64(r, i, 11), "createdAt", when(i64(r, i, 12), created), "agentConfig",
+                     json_loads(PQgetvalue(r, i, 13), 0, NULL));
 }
 
 /* The caller's task id as JSON, or NULL after answering 404 (also for another user's task). */
@@ -320,8 +322,41 @@ static void trigger(struct connpair *c, int64_t user, int64_t id, struct api_res
 
 /* PATCH: title, goal, priority, and the schedule (cron, timezone, enabled), given flat or as
  * {"schedule": {...}}; next_run_at follows any schedule change (tasks_edit). */
-static void patch_task(PGconn *pg, int64_t user, int64_t id, const struct http_req *req, struct api_response *out)
+static const char *unknown_field(const json_t *obj, const char *const *known, char where[80]);
+
+/* A PATCH's agentConfig, checked against the task's agent (only what it lets a task override):
+ * its JSON text (the caller frees it), or NULL after answering. */
+static char *checked_config(PGconn *pg, const struct agent_set *agents, int64_t user, int64_t id, const json_t *config,
+                            struct api_response *out)
 {
+    if (!json_is_object(config)) {
+        error(out, 400, "agentConfig", "agentConfig must be an object of the settings the agent lets a task override");
+        return NULL;
+    }
+    json_t *t = own_task(pg, user, id, out);
+    if (!t)
+        return NULL;
+    const struct agent *a = agents ? agents_find(agents, json_string_value(json_object_get(t, "agentType"))) : NULL;
+    char *text = json_dumps(config, JSON_COMPACT);
+    struct agents_error aerr;
+    json_t *eff = a && text ? agents_effective(a, text, &aerr) : NULL;
+    if (!eff) {
+        error(out, 400, "agentConfig", "agentConfig: %s",
+              !a ? "the task's agent is not defined in this deployment's AGENTS_FILE" : text ? aerr.message : "out of memory");
+        free(text);
+        text = NULL;
+    }
+    json_decref(eff);
+    json_decref(t);
+    return text;
+}
+
+static void patch_task(PGconn *pg, const struct agent_set *agents, int64_t user, int64_t id, const struct http_req *req,
+                       struct api_response *out)
+{
+    static const char *const known[] = {"title", "goal", "priority", "schedule", "cron", "timezone", "enabled",
+                                        "agentConfig", NULL};
+    static const char *const known_schedule[] = {"enabled", "cron", "timezone", NULL};
     json_error_t jerr;
     json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(body)) {
@@ -334,10 +369,20 @@ static void patch_task(PGconn *pg, int64_t user, int64_t id, const struct http_r
     const json_t *title = json_object_get(body, "title"), *goal = json_object_get(body, "goal"),
                  *prio = json_object_get(body, "priority"), *cron = json_object_get(src, "cron"),
                  *tz = json_object_get(src, "timezone"), *enabled = json_object_get(src, "enabled");
+    const json_t *config = json_object_get(body, "agentConfig");
     struct taskdef_error terr;
     struct task_fields f = TASK_FIELDS_UNSET;
-    if (sched && !json_is_object(sched))
+    char where[80], *config_text = NULL;
+    const char *unknown = unknown_field(body, known, NULL);
+    if (unknown)
+        error(out, 400, unknown, "unknown field \"%.60s\": PATCH takes title, goal, priority, agentConfig and the "
+              "schedule (cron, timezone, enabled)", unknown);
+    else if (json_is_object(sched) && unknown_field(sched, known_schedule, where))
+        error(out, 400, where, "unknown field \"%s\": a schedule takes enabled, cron and timezone", where);
+    else if (sched && !json_is_object(sched))
         error(out, 400, "schedule", "schedule must be an object {cron, timezone, enabled}");
+    else if (config && !(config_text = checked_config(pg, agents, user, id, config, out)))
+        ; /* answered: 404, 400 or 503 */
     else if ((title && !json_is_string(title)) || (goal && !json_is_string(goal)))
         error(out, 400, title && !json_is_string(title) ? "title" : "goal", "title and goal must be strings");
     else if (prio && (!json_is_string(prio) || (f.priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
@@ -346,7 +391,7 @@ static void patch_task(PGconn *pg, int64_t user, int64_t id, const struct http_r
         error(out, 400, cron && !json_is_string(cron) ? "cron" : tz && !json_is_string(tz) ? "timezone" : "enabled",
               "cron and timezone must be strings, enabled true or false");
     if (!out->status) {
-        f.title = json_string_value(title), f.goal = json_string_value(goal);
+        f.title = json_string_value(title), f.goal = json_string_value(goal), f.config = config_text;
         f.cron = json_string_value(cron), f.timezone = json_string_value(tz);
         f.enabled = enabled ? json_is_true(enabled) : -1;
         const int rc = tasks_edit(pg, user, id, &f, timefmt_now_ms(), &terr);
@@ -356,6 +401,7 @@ static void patch_task(PGconn *pg, int64_t user, int64_t id, const struct http_r
         else if ((t = own_task(pg, user, id, out)))
             reply(out, 200, t);
     }
+    free(config_text);
     json_decref(body);
 }
 
@@ -375,6 +421,25 @@ static int has_credits(PGconn *pg, int64_t user)
     return ok;
 }
 
+/* The first key of obj that is not in known, or NULL; where (when given) gets "schedule.KEY". */
+static const char *unknown_field(const json_t *obj, const char *const *known, char where[80])
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        int found = 0;
+        for (const char *const *n = known; *n && !found; n++)
+            found = !strcmp(k, *n);
+        if (!found) {
+            if (where)
+                snprintf(where, 80, "schedule.%.60s", k);
+            return k;
+        }
+    }
+    return NULL;
+}
+
 int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set *agents, struct execute_body *b,
                             struct api_response *out)
 {
@@ -386,16 +451,34 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
         error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
         return -1;
     }
+    static const char *const known[] = {"goal", "agentType", "title", "priority", "async", "schedule", "timeoutMs",
+                                        "maxAttempts", "agentConfig", "idempotencyKey", NULL};
+    static const char *const known_schedule[] = {"enabled", "cron", "timezone", NULL};
     const json_t *goal = json_object_get(body, "goal"), *agent = json_object_get(body, "agentType"),
                  *title = json_object_get(body, "title"), *prio = json_object_get(body, "priority"),
                  *async = json_object_get(body, "async"), *sched = json_object_get(body, "schedule"),
-                 *timeout = json_object_get(body, "timeoutMs"), *attempts = json_object_get(body, "maxAttempts");
+                 *timeout = json_object_get(body, "timeoutMs"), *attempts = json_object_get(body, "maxAttempts"),
+                 *config = json_object_get(body, "agentConfig"), *idem = json_object_get(body, "idempotencyKey");
     struct taskdef_error terr;
+    struct agents_error aerr;
+    const char *unknown = unknown_field(body, known, NULL);
+    char where[80];
     b->priority = 3, b->enabled = 1, b->timeout_ms = b->max_attempts = -1;
-    if (!json_is_string(goal) || !json_string_length(goal) || json_string_length(goal) > 20000)
+    const struct agent *a = json_is_string(agent) && agents ? agents_find(agents, json_string_value(agent)) : NULL;
+    if (unknown)
+        error(out, 400, unknown, "unknown field \"%.60s\": the body takes goal, agentType, title, priority, async, "
+              "schedule, timeoutMs, maxAttempts, agentConfig and idempotencyKey", unknown);
+    else if (json_is_object(sched) && (unknown = unknown_field(sched, known_schedule, where)))
+        error(out, 400, where, "unknown field \"%s\": a schedule takes enabled, cron and timezone", where);
+    else if (!json_is_string(goal) || !json_string_length(goal) || json_string_length(goal) > 20000)
         error(out, 400, "goal", "goal must be a string of 1-20000 characters");
-    else if (!json_is_string(agent) || !(agents && agents_find(agents, json_string_value(agent))))
-        error(out, 400, "agentType", "agentType must name an agent this deployment defines");
+    else if (!json_is_string(agent) || !a)
+        error(out, 400, "agentType", "agentType \"%.60s\" must name an agent this deployment defines",
+              json_is_string(agent) ? json_string_value(agent) : "");
+    else if (config && !json_is_object(config))
+        error(out, 400, "agentConfig", "agentConfig must be an object of the settings the agent lets a task override");
+    else if (idem && (!json_is_string(idem) || !json_string_length(idem) || json_string_length(idem) > 200))
+        error(out, 400, "idempotencyKey", "idempotencyKey must be a string of 1-200 characters");
     else if (title && (!json_is_string(title) || !json_string_length(title) || json_string_length(title) > 200))
         error(out, 400, "title", "title must be a string of 1-200 characters");
     else if (prio && (!json_is_string(prio) || (b->priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
@@ -414,8 +497,21 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
         json_decref(body);
         return -1;
     }
+    if (config) { /* the same rule as the CLI's --config: only what the agent lets a task override */
+        b->config = json_dumps(config, JSON_COMPACT);
+        json_t *eff = b->config ? agents_effective(a, b->config, &aerr) : NULL;
+        if (!eff) {
+            error(out, 400, "agentConfig", "agentConfig: %s", b->config ? aerr.message : "out of memory");
+            free(b->config);
+            b->config = NULL;
+            json_decref(body);
+            return -1;
+        }
+        json_decref(eff);
+    }
     b->body = body;
     b->goal = json_string_value(goal), b->agent = json_string_value(agent);
+    b->idempotency_key = json_string_value(idem);
     b->wait = json_is_false(async);
     if (timeout)
         b->timeout_ms = json_integer_value(timeout);
@@ -450,8 +546,24 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
 void api_tasks_execute_body_free(struct execute_body *b)
 {
     json_decref(b->body);
-    b->body = NULL;
+    free(b->config);
+    b->body = NULL, b->config = NULL;
 }
+
+/* The request's idempotency key: the Idempotency-Key header, else the body's idempotencyKey;
+ * NULL without one, or after answering 400 for one that is not 1-200 printable characters. */
+static const char *idempotency_key_of(const struct http_req *req, const char *from_body, struct api_response *out)
+{
+    const char *key = http_req_header(req, "Idempotency-Key");
+    key = key ? key : from_body;
+    if (key && !idempotency_key_valid(key)) {
+        error(out, 400, "Idempotency-Key", "an Idempotency-Key must be 1-200 printable ASCII characters");
+        return NULL;
+    }
+    return key;
+}
+
+static void execute_body(struct connpair *c, int64_t user, const struct execute_body *b, struct api_response *out);
 
 static void execute(struct connpair *c, const struct agent_set *agents, int64_t user, const struct http_req *req,
                     struct api_response *out)
@@ -459,9 +571,22 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
     struct execute_body b;
     if (api_tasks_parse_execute(req->body, req->body_len, agents, &b, out) != 0)
         return;
+    const char *key = idempotency_key_of(req, b.idempotency_key, out);
+    if (out->status || (key && idempotency_claim(c->pg, user, key, req->path, req->body, req->body_len, out))) {
+        api_tasks_execute_body_free(&b);
+        return;
+    }
+    execute_body(c, user, &b, out);
+    if (key)
+        idempotency_finish(c->pg, user, key, out);
+    api_tasks_execute_body_free(&b);
+}
+
+/* The work of an execute whose body is checked: the task, then its schedule or a run now. */
+static void execute_body(struct connpair *c, int64_t user, const struct execute_body *b, struct api_response *out)
+{
     const int credits = has_credits(c->pg, user);
     if (credits <= 0) {
-        api_tasks_execute_body_free(&b);
         if (credits < 0)
             db_error(out, c->pg);
         else
@@ -469,27 +594,26 @@ static void execute(struct connpair *c, const struct agent_set *agents, int64_t 
         return;
     }
     struct task_fields f = TASK_FIELDS_UNSET;
-    f.title = b.title, f.goal = b.goal, f.agent = b.agent, f.priority = b.priority;
-    f.timeout_ms = b.timeout_ms, f.max_attempts = b.max_attempts;
-    f.cron = b.cron, f.timezone = b.cron ? b.timezone : NULL, f.enabled = b.cron ? b.enabled : -1;
+    f.title = b->title, f.goal = b->goal, f.agent = b->agent, f.priority = b->priority, f.config = b->config;
+    f.timeout_ms = b->timeout_ms, f.max_attempts = b->max_attempts;
+    f.cron = b->cron, f.timezone = b->cron ? b->timezone : NULL, f.enabled = b->cron ? b->enabled : -1;
     struct taskdef_error terr;
     int64_t id, next;
     const int rc = tasks_create(c->pg, user, &f, timefmt_now_ms(), &id, &next, &terr);
     if (rc) {
         change_failed(out, rc, &terr);
-    } else if (b.cron) {
+    } else if (b->cron) {
         char t[TIMEFMT_RFC3339_MAX];
         reply(out, 201, json_pack("{s:I, s:s?, s:s, s:s, s:b}", "task", (json_int_t)id, "nextRunAt", when(next, t),
-                                  "timezone", b.zone, "cron", b.cron, "enabled", b.enabled));
+                                  "timezone", b->zone, "cron", b->cron, "enabled", b->enabled));
     } else {
         trigger(c, user, id, out);
-        if (out->status == 202 && b.wait) { /* answer when the run ends (http_api waits) */
+        if (out->status == 202 && b->wait) { /* answer when the run ends (http_api waits) */
             out->wait_run = json_integer_value(json_object_get(out->doc, "run"));
             out->wait_user = user;
-            out->wait_ms = (b.timeout_ms > 0 ? b.timeout_ms : 300000) + WAIT_MARGIN_MS;
+            out->wait_ms = (b->timeout_ms > 0 ? b->timeout_ms : 300000) + WAIT_MARGIN_MS;
         }
     }
-    api_tasks_execute_body_free(&b);
 }
 
 /* ---- async: false ---- */
@@ -618,7 +742,7 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
         } else if (!*rest && del)
             set_status(c, user, id, "deleted", out);
         else if (!*rest && patch)
-            patch_task(c->pg, user, id, req, out);
+            patch_task(c->pg, agents, user, id, req, out);
         else if (!strcmp(rest, "/runs") && get) {
             json_t *t = own_task(c->pg, user, id, out); /* 404 for anyone else's */
             json_decref(t);
@@ -629,8 +753,14 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
             set_status(c, user, id, "paused", out);
         else if (!strcmp(rest, "/resume") && post)
             set_status(c, user, id, "active", out);
-        else if (!strcmp(rest, "/trigger") && post)
-            trigger(c, user, id, out);
+        else if (!strcmp(rest, "/trigger") && post) {
+            const char *key = idempotency_key_of(req, NULL, out);
+            if (!out->status && !(key && idempotency_claim(c->pg, user, key, req->path, req->body, req->body_len, out))) {
+                trigger(c, user, id, out);
+                if (key)
+                    idempotency_finish(c->pg, user, key, out);
+            }
+        }
         else if (!strcmp(rest, "/cancel") && post)
             cancel_runs(c, user, id, out);
         else if (!*rest || !strcmp(rest, "/runs") || !strcmp(rest, "/pause") || !strcmp(rest, "/resume") ||

@@ -40,11 +40,15 @@ struct execute_body {
     char title_from_goal[201];
     int priority, enabled, wait;      /* wait: `async: false` */
     int64_t timeout_ms, max_attempts; /* -1: the default */
+    char *config;                     /* agentConfig as JSON text (owned), checked against the agent; or NULL */
+    const char *idempotency_key;      /* idempotencyKey, or NULL (the header wins) */
 };
 
 /* Parses and checks an execute body without touching any server (the fuzzer drives it):
- * sizes, types, priority names, the agent, the cron contract and the zone. 0 (free b with
- * api_tasks_execute_body_free), or -1 with *out a 400 naming the field. */
+ * sizes, types, priority names, the agent and the settings agentConfig overrides (only what the
+ * agent lists as overridable, as for the CLI's --config), the cron contract and the zone. A
+ * field it does not know is refused, not ignored. 0 (free b with api_tasks_execute_body_free),
+ * or -1 with *out a 400 naming the field. */
 int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set *agents, struct execute_body *b,
                             struct api_response *out);
 void api_tasks_execute_body_free(struct execute_body *b);

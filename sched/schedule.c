@@ -547,7 +547,14 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
     if (promoted < 0)
         return fail(err, len, "%s", qerr.message);
     r->promoted = promoted;
-    return 0;
+    /* the task API's idempotency keys live 24 hours (api_tasks.c) */
+    PGresult *q = PQexec(s->conn.pg, sql_expire_idempotency_keys);
+    const int ok = PQresultStatus(q) == PGRES_COMMAND_OK;
+    r->keys_expired = ok ? strtoll(PQcmdTuples(q), NULL, 10) : 0;
+    if (!ok)
+        fail(err, len, "postgres: expiring idempotency keys: %s", PQerrorMessage(s->conn.pg));
+    PQclear(q);
+    return ok ? 0 : -1;
 }
 
 int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, size_t len)

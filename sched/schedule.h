@@ -52,11 +52,12 @@ int scheduler_backfill(struct scheduler *s, int64_t task_id, int64_t from_ms, in
                        struct backfill_result *r, char *err, size_t errlen);
 
 struct reconcile_result {
-    int64_t queued_checked, reenqueued, leases_requeued, promoted;
+    int64_t queued_checked, reenqueued, leases_requeued, promoted, keys_expired;
 };
 
 /* Puts every queued run that Redis lacks back in the queue, returns expired leases to it,
- * and promotes due delayed entries. 0, or -1 with err. */
+ * promotes due delayed entries, and forgets the task API's idempotency keys past 24 hours.
+ * 0, or -1 with err. */
 int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *err, size_t errlen);
 
 struct status_numbers {

@@ -71,4 +71,8 @@ static const char sql_status[] =
     " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active' AND next_run_at <= now())"
     " FROM task_runs WHERE status IN ('running', 'queued') OR finished_at >= date_trunc('day', now())";
 
+/* The task API's idempotency keys are answered for 24 hours, then forgotten. */
+static const char sql_expire_idempotency_keys[] =
+    "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'";
+
 #endif

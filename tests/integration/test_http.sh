@@ -34,6 +34,7 @@ PY
 export PYTHONPATH=$tmp
 cat >"$tmp/agents.json" <<'EOF'
 {"agents": {"sleepy": {"kind": "exec", "command": ["/bin/sh", "-c", "sleep 1; echo slept"]},
+            "hook": {"kind": "http", "url": "http://127.0.0.1:9/", "method": "GET", "overridable": ["path"]},
             "stuck": {"kind": "exec", "command": ["/bin/sleep", "30"], "kill_grace_ms": 200}}}
 EOF
 export AGENTS_FILE=$tmp/agents.json
@@ -307,6 +308,51 @@ check "Postgres failing under the insert: 503 with Retry-After, no task: $(cat "
   '[ "$(cat "$tmp/cut.code")" = 503 ] && grep -qi "^Retry-After:" "$tmp/cut.headers" && [ "$(sql "select count(*) from tasks where title = '"'cut short'"'")" = 0 ]'
 req GET /api/tasks "${A[@]}"
 check "the API reconnects after its connection was cut: $code" '[ "$code" = 200 ]'
+# unknown fields are refused, not ignored; agentConfig overrides only what the agent allows
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "x", "agentType": "hook", "agentconfig": {"path": "/y"}}'
+check "an unknown field: 400 naming it: $code $(cat "$tmp/body")" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = agentconfig ]'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "x", "agentType": "hook", "schedule": {"cron": "0 9 * * *", "tz": "UTC"}}'
+check "an unknown schedule field: 400 naming it: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = schedule.tz ]'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "x", "agentType": "hook", "agentConfig": {"url": "http://evil.example/"}}'
+check "agentConfig may not override what the agent keeps: $code $(cat "$tmp/body")" \
+  '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = agentConfig ] && jq -r .error "$tmp/body" | grep -q "does not let tasks override"'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "x", "agentType": "hook", "agentConfig": {"path": "/api/cron/x"}, "schedule": {"cron": "0 9 * * *"}}'
+tc=$(jq -r .task "$tmp/body")
+req GET "/api/tasks/$tc" "${A[@]}"
+check "agentConfig is the task's: $(cat "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -r .agentConfig.path "$tmp/body")" = /api/cron/x ]'
+req PATCH "/api/tasks/$tc" "${A[@]}" "${J[@]}" -d '{"agentConfig": {"path": "/api/cron/y"}, "colour": "blue"}'
+check "PATCH refuses an unknown field, changing nothing: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = colour ] && [ "$(sql "select agent_config->>'"'path'"' from tasks where id = $tc")" = /api/cron/x ]'
+req PATCH "/api/tasks/$tc" "${A[@]}" "${J[@]}" -d '{"agentConfig": {"path": "/api/cron/y"}}'
+check "PATCH agentConfig: $code $(jq -c .agentConfig "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -r .agentConfig.path "$tmp/body")" = /api/cron/y ]'
+# a client that retries with the same Idempotency-Key gets the first answer, not a second run
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -H "Idempotency-Key: deploy-1234" -d '{"goal": "once only", "agentType": "noop", "async": true}'
+first=$(jq -S -c . "$tmp/body"); r_once=$(jq -r .run "$tmp/body")
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -H "Idempotency-Key: deploy-1234" -d '{"goal": "once only", "agentType": "noop", "async": true}'
+check "the same key again: the first answer, said to be replayed: $code $(cat "$tmp/body")" \
+  '[ "$code" = 202 ] && [ "$(jq -S -c . "$tmp/body")" = "$first" ] && grep -qi "^Idempotent-Replayed: true" "$tmp/headers" && [ "$(sql "select count(*) from tasks where goal = '"'once only'"'")" = 1 ]'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -H "Idempotency-Key: deploy-1234" -d '{"goal": "another thing", "agentType": "noop"}'
+check "the same key with another body: 422: $code" '[ "$code" = 422 ] && [ "$(jq -r .field "$tmp/body")" = Idempotency-Key ]'
+req POST /api/agent/execute "${B[@]}" "${J[@]}" -H "Idempotency-Key: deploy-1234" -d '{"goal": "once only", "agentType": "noop"}'
+check "another user's same key is theirs: $code" '[ "$code" = 202 ] && [ "$(jq -r .run "$tmp/body")" != "$r_once" ]'
+racers=()
+for k in 1 2 3 4; do # four at once with one key: one does the work
+  curl -s -o /dev/null -w '%{http_code}\n' -X POST "${A[@]}" "${J[@]}" -H "Idempotency-Key: race-1" \
+    -d '{"goal": "raced", "agentType": "noop"}' "$base/api/agent/execute" >"$tmp/race.$k" & racers+=($!)
+done
+wait "${racers[@]}"
+check "four racing requests with one key make one task: $(cat "$tmp"/race.* | tr '\n' ' ')" \
+  '[ "$(sql "select count(*) from tasks where goal = '"'raced'"'")" = 1 ] && [ "$(cat "$tmp"/race.* | grep -vc -e 202 -e 409)" = 0 ]'
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "body key", "agentType": "noop", "idempotencyKey": "k-body"}'
+kb1=$(jq -r .run "$tmp/body")
+req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "body key", "agentType": "noop", "idempotencyKey": "k-body"}'
+check "idempotencyKey in the body: $code" '[ "$code" = 202 ] && [ "$(jq -r .run "$tmp/body")" = "$kb1" ]'
+req POST "/api/tasks/$tc/trigger" "${A[@]}" -H "Idempotency-Key: trig-1"
+kt1=$(jq -r .run "$tmp/body")
+req POST "/api/tasks/$tc/trigger" "${A[@]}" -H "Idempotency-Key: trig-1"
+check "trigger with a key twice: one run: $code" '[ "$code" = 202 ] && [ "$(jq -r .run "$tmp/body")" = "$kt1" ] && [ "$(sql "select count(*) from task_runs where task_id = $tc and trigger = '"'api'"'")" = 1 ]'
+req POST "/api/tasks/$tc/trigger" "${A[@]}" -H "Idempotency-Key: $(printf 'k%.0s' $(seq 201))"
+check "a key over 200 characters: 400" '[ "$code" = 400 ]'
+check "keys are kept in Postgres: $(sql "select count(*) from idempotency_keys")" '[ "$(sql "select count(*) from idempotency_keys where status is not null")" = 5 ]'
 req GET /metrics
 check "metrics in Prometheus text: $code" '[ "$code" = 200 ] && grep -q "^agentcron_runs{status=\"cancelled\"} [0-9]" "$tmp/body" && grep -q "^agentcron_fire_lateness_seconds_bucket{le=\"+Inf\"}" "$tmp/body" && grep -q "^agentcron_queue_jobs{state=\"waiting\"}" "$tmp/body" && grep -q "^agentcron_http_requests_total{route=\"/api/tasks/{id}\",status=\"404\"} [0-9]" "$tmp/body"'
 req PUT /api/tasks "${A[@]}"
