@@ -13,6 +13,7 @@
 #include <uv.h>
 
 struct agent;
+struct config;
 struct http_client;
 struct json_t;
 
@@ -24,6 +25,7 @@ enum run_outcome {
     OUTCOME_CANCELLED,    /* a cancel request stopped it */
     OUTCOME_RATE_LIMITED, /* 429 with Retry-After: try again then, without spending an attempt */
     OUTCOME_INTERRUPTED,  /* the worker is shutting down: back to the queue, attempt not spent */
+    OUTCOME_AGENT_MISSING, /* this worker defines no such agent: the run waits (a reload, another worker) */
 };
 
 #define RUN_OUTPUT_MAX 131072 /* task_runs.output */
@@ -49,6 +51,7 @@ struct run_spec {
     int64_t reserved_credits;  /* an llm run's max_tokens stays within what this covers */
     int64_t timeout_ms;
     const char *llm_base_url, *llm_api_key; /* defaults from the configuration */
+    const struct config *secrets;           /* where the variables agents name are read (config_secret) */
 };
 
 struct execution;

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "config.h"
 #include "executor_int.h"
 #include "http_client.h"
 #include "url.h"
@@ -44,12 +45,13 @@ static void sign(const char *key, const char *stamp, const char *body, char hex[
 }
 
 /* A secret named by an env var setting; NULL and an error if the variable is unset. */
-static const char *secret_from(const json_t *settings, const char *key, const char *fallback, struct run_result *res)
+static const char *secret_from(const struct run_spec *spec, const json_t *settings, const char *key, const char *fallback,
+                               struct run_result *res)
 {
     const char *var = executor_setting_str(settings, key, NULL);
     if (!var)
         return fallback;
-    const char *v = getenv(var);
+    const char *v = config_secret(spec->secrets, var);
     if (!v || !v[0]) {
         res->outcome = OUTCOME_FAILED_FINAL;
         snprintf(res->error, sizeof res->error,
@@ -135,7 +137,7 @@ static int llm_request(struct execution *x, const struct run_spec *spec, char **
                  "invalid agent configuration: agent %s has no base_url and LLM_BASE_URL is not set", spec->agent->name);
         return -1;
     }
-    *bearer = secret_from(s, "api_key_env", spec->llm_api_key, res);
+    *bearer = secret_from(spec, s, "api_key_env", spec->llm_api_key, res);
     if (json_object_get(s, "api_key_env") && !*bearer)
         return -1;
     /* the answer may not cost more than was reserved for it */
@@ -174,7 +176,7 @@ static int http_request_parts(struct execution *x, const struct run_spec *spec, 
         *url = http_url_make(tls, host, port, path);
     } else
         *url = strdup(base);
-    *bearer = secret_from(s, "bearer_env", NULL, &x->res);
+    *bearer = secret_from(spec, s, "bearer_env", NULL, &x->res);
     if (json_object_get(s, "bearer_env") && !*bearer)
         return -1;
     char when[TIMEFMT_RFC3339_MAX];
@@ -235,10 +237,9 @@ int http_agent_start(struct http_client *http, struct execution *x, const struct
     snprintf(buf[2], sizeof buf[2], "X-Agentcron-Run: %" PRId64, spec->run_id);
     lines[n++] = buf[2];
     if (!llm && json_object_get(s, "signing_key_env")) {
-        const char *key = secret_from(s, "signing_key_env", NULL, res);
-        const char *previous = key && json_object_get(s, "signing_key_previous_env") && getenv(executor_setting_str(s, "signing_key_previous_env", ""))
-                                   ? getenv(executor_setting_str(s, "signing_key_previous_env", ""))
-                                   : NULL;
+        const char *key = secret_from(spec, s, "signing_key_env", NULL, res);
+        const char *previous_var = executor_setting_str(s, "signing_key_previous_env", NULL);
+        const char *previous = key && previous_var ? config_secret(spec->secrets, previous_var) : NULL;
         if (!key) {
             free(url);
             return -1;

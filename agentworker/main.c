@@ -22,11 +22,14 @@ static const char usage_text[] =
     "Runs queued runs with the agents of AGENTS_FILE, AGENT_WORKER_CONCURRENCY at a time (or N).\n"
     "Settings come from the environment, then FILE (default " CONFIG_DEFAULT_ENV_FILE " if present);\n"
     "see deploy/agentcron.env.example. SIGTERM or SIGINT: stop taking runs, let running ones finish\n"
-    "for SHUTDOWN_GRACE_S, return the rest to the queue, exit 0.\n";
+    "for SHUTDOWN_GRACE_S, return the rest to the queue, exit 0. SIGHUP: read AGENTS_FILE and the env\n"
+    "file's secrets again (a broken one is logged and the old kept).\n";
 
 struct daemon {
     uv_loop_t *loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    const char *env_file;
+    struct agents_generation *reloaded; /* the newest reload, linked to the older ones */
     uv_timer_t watchdog;
     struct worker_pool *pool;
 };
@@ -36,6 +39,7 @@ static void on_stopped(void *data)
     struct daemon *d = data;
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
     uv_close((uv_handle_t *)&d->watchdog, NULL);
 }
 
@@ -47,6 +51,25 @@ static void on_signal(uv_signal_t *s, int signum)
     if (d->pool)
         worker_pool_stop(d->pool, on_stopped, d);
     d->pool = NULL;
+}
+
+/* SIGHUP: the agents and their secrets anew, without losing or re-running a run. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    (void)signum;
+    if (!d->pool) /* stopping */
+        return;
+    struct agents_error err;
+    struct agents_generation *g = agents_reload(d->env_file, 1, d->reloaded, &err);
+    if (!g) {
+        LOG(LOG_ERROR, "agents.reload_failed", LOG_S("reason", err.message),
+            LOG_S("action", "kept the agents in force; fix the file and send SIGHUP again"));
+        return;
+    }
+    d->reloaded = g;
+    worker_pool_reload(d->pool, &g->set, g->cfg);
+    LOG(LOG_INFO, "agents.reloaded", LOG_S("file", g->cfg->agents_file), LOG_I("agents", (int64_t)g->set.count));
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -90,7 +113,6 @@ int main(int argc, char **argv)
     log_setup(cfg.log_format == LOG_FORMAT_JSON, cfg.log_level);
     static struct agent_set agents;
     struct agents_error aerr;
-    config_export_secrets(&cfg); /* the env file's secrets, where agents read them */
     if (agents_load(&agents, cfg.agents_file, &aerr) != 0 || agents_check_secrets(&agents, &cfg, 1, &aerr) != 0) {
         LOG(LOG_ERROR, "worker.cannot_start", LOG_S("reason", aerr.message));
         return CONFIG_EXIT_STATUS;
@@ -120,6 +142,9 @@ int main(int argc, char **argv)
     uv_signal_init(d.loop, &d.sigint), d.sigint.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
+    d.env_file = env_file;
+    uv_signal_init(d.loop, &d.sighup), d.sighup.data = &d;
+    uv_signal_start(&d.sighup, on_sighup, SIGHUP);
     uv_timer_init(d.loop, &d.watchdog);
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0)
@@ -128,6 +153,7 @@ int main(int argc, char **argv)
     uv_run(d.loop, UV_RUN_DEFAULT);
     const int closed = uv_loop_close(d.loop);
     agents_free(&agents);
+    agents_generations_free(d.reloaded);
     LOG(LOG_INFO, "worker.exit", LOG_S("instance", name), LOG_I("loop_closed", closed == 0));
     return 0;
 }

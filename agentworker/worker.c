@@ -32,6 +32,9 @@
  * runs are taken in until the outcome lane catches up. */
 #define MAX_UNRECORDED 1024
 #define LANE_RETRY_MAX_MS 10000
+#define AGENT_MISSING_RETRY_MS 10000 /* a run whose agent this worker lacks is tried again after this */
+#define MISSING_AGENTS_MAX 8         /* agents reported missing in the status (the latest) */
+#define MISSING_AGENT_SHOWN_MS 300000 /* and for how long after a run last wanted one */
 #define INTAKE_RETRY_MAX_MS 1000
 
 struct active_run {
@@ -68,6 +71,7 @@ struct lane_job {
     char err[1024];
     /* intake */
     int want; /* how many runs it is taking in: their slots are reserved meanwhile */
+    const struct agent_set *agents; /* the agents as of the intake's start */
     struct store_intake intake;
     /* outcome: a batch to record, leases to renew, a status to publish */
     struct finished *batch;
@@ -82,7 +86,12 @@ struct lane_job {
 struct worker_pool {
     uv_loop_t *loop;
     const struct config *cfg;
-    const struct agent_set *agents;
+    const struct agent_set *agents; /* the current set (worker_pool_reload swaps it) */
+    const struct config *secrets;   /* where agents' variables are read: the current env file */
+    struct {
+        char name[101];
+        int64_t seen_ms;
+    } missing[MISSING_AGENTS_MAX]; /* agents runs wanted that this worker lacks */
     char instance[160];
     int concurrency;
     int64_t started_ms;
@@ -156,9 +165,12 @@ static void record(struct worker_pool *p, const struct store_run *run, const str
         o->base_credits = agent->base_credits, o->tokens_per_credit = agent->tokens_per_credit;
     const int64_t now = timefmt_now_ms();
     const int retryable = res->outcome == OUTCOME_FAILED || res->outcome == OUTCOME_TIMED_OUT;
-    if (res->outcome == OUTCOME_RATE_LIMITED || res->outcome == OUTCOME_INTERRUPTED) {
+    if (res->outcome == OUTCOME_RATE_LIMITED || res->outcome == OUTCOME_INTERRUPTED ||
+        res->outcome == OUTCOME_AGENT_MISSING) {
         o->status = run->attempt > 1 ? "retrying" : "queued";
-        o->ready_at_ms = now + (res->outcome == OUTCOME_RATE_LIMITED ? res->retry_after_ms : 0);
+        o->ready_at_ms = now + (res->outcome == OUTCOME_RATE_LIMITED   ? res->retry_after_ms
+                                : res->outcome == OUTCOME_AGENT_MISSING ? AGENT_MISSING_RETRY_MS
+                                                                        : 0);
     } else if (retryable && run->attempt < run->max_attempts) {
         o->status = "retrying";
         o->attempt_increment = 1;
@@ -243,6 +255,22 @@ static void on_run_timeout(uv_timer_t *t)
         executor_stop(a->exec, OUTCOME_TIMED_OUT);
 }
 
+/* Remembers that a run wanted an agent this worker lacks, for the status report. */
+static void note_missing_agent(struct worker_pool *p, const char *name)
+{
+    int slot = 0;
+    for (int i = 0; i < MISSING_AGENTS_MAX; i++) {
+        if (!strcmp(p->missing[i].name, name)) {
+            slot = i;
+            break;
+        }
+        if (p->missing[i].seen_ms < p->missing[slot].seen_ms)
+            slot = i; /* the oldest makes room */
+    }
+    snprintf(p->missing[slot].name, sizeof p->missing[slot].name, "%s", name);
+    p->missing[slot].seen_ms = timefmt_now_ms();
+}
+
 static void start_run(struct worker_pool *p, struct store_run *run)
 {
     struct active_run *a = calloc(1, sizeof *a);
@@ -268,12 +296,15 @@ static void start_run(struct worker_pool *p, struct store_run *run)
     a->agent = agents_find(p->agents, a->run.agent_type);
     struct agents_error aerr;
     json_t *settings = NULL;
-    if (!a->agent) {
-        res.outcome = OUTCOME_FAILED_FINAL;
+    if (!a->agent) { /* removed from AGENTS_FILE, or a worker that has not reloaded it yet: wait, do not fail */
+        res.outcome = OUTCOME_AGENT_MISSING;
         snprintf(res.error, sizeof res.error,
-                 "invalid agent configuration: no agent named \"%.100s\"; define it in AGENTS_FILE or change the "
-                 "task's agent_type",
-                 a->run.agent_type);
+                 "waiting: worker %.100s defines no agent \"%.100s\"; add it to AGENTS_FILE and reload the workers "
+                 "(systemctl reload 'agentcron-worker@*', or SIGHUP): the run is tried again every %d s",
+                 p->instance, a->run.agent_type, AGENT_MISSING_RETRY_MS / 1000);
+        note_missing_agent(p, a->run.agent_type);
+        LOG(LOG_WARN, "run.agent_missing", LOG_I("run", a->run.id), LOG_S("agent", a->run.agent_type),
+            LOG_S("action", "waits in the delayed set"));
     } else if (!(settings = agents_effective(a->agent, a->run.agent_config, &aerr))) {
         res.outcome = OUTCOME_FAILED_FINAL;
         snprintf(res.error, sizeof res.error, "invalid agent configuration: %s", aerr.message);
@@ -282,7 +313,7 @@ static void start_run(struct worker_pool *p, struct store_run *run)
             .run_id = a->run.id, .task_id = a->run.task_id, .scheduled_for_ms = a->run.scheduled_for_ms,
             .attempt = a->run.attempt, .title = a->run.title, .goal = a->run.goal, .agent = a->agent,
             .settings = settings, .reserved_credits = a->run.reserved, .timeout_ms = a->run.timeout_ms,
-            .llm_base_url = p->cfg->llm_base_url, .llm_api_key = p->cfg->llm_api_key,
+            .llm_base_url = p->cfg->llm_base_url, .llm_api_key = p->cfg->llm_api_key, .secrets = p->secrets,
         };
         LOG(LOG_DEBUG, "run.started", LOG_I("run", a->run.id), LOG_I("task", a->run.task_id),
             LOG_S("agent", a->agent->name), LOG_I("attempt", a->run.attempt));
@@ -312,7 +343,8 @@ static void run_intake(uv_work_t *w)
     struct lane_job *l = w->data;
     struct worker_pool *p = l->pool;
     l->err[0] = 0;
-    l->rc = store_intake(l->store, p->agents, l->want, (int64_t)p->cfg->worker_lease_s * 1000, &l->intake, l->err, sizeof l->err);
+    l->rc = store_intake(l->store, l->agents, l->want, (int64_t)p->cfg->worker_lease_s * 1000, &l->intake, l->err,
+                         sizeof l->err);
 }
 
 static void run_outcome(uv_work_t *w)
@@ -501,6 +533,11 @@ static char *status_json(struct worker_pool *p)
                             (json_int_t)p->counts.failed, "retried", (json_int_t)p->counts.retried, "cancelled",
                             (json_int_t)p->counts.cancelled, "tokens", (json_int_t)p->tokens, "draining", p->stopping);
     json_object_set_new(doc, "ttlS", json_integer(config_report_ttl_s(p->cfg)));
+    json_t *missing = json_array();
+    for (int i = 0; i < MISSING_AGENTS_MAX; i++)
+        if (p->missing[i].name[0] && timefmt_now_ms() - p->missing[i].seen_ms < MISSING_AGENT_SHOWN_MS)
+            json_array_append_new(missing, json_string(p->missing[i].name));
+    json_object_set_new(doc, "missingAgents", missing);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     return text;
@@ -576,6 +613,7 @@ static void kick(struct worker_pool *p)
         in->want = other_busy ? free_slots : (free_slots + 1) / 2; /* both idle: share the slots */
         free_slots -= in->want;
         in->busy = intake_busy = 1;
+        in->agents = p->agents; /* the set as of now: a reload swaps p->agents on this thread only */
         in->work.data = in;
         if (uv_queue_work(p->loop, &in->work, run_intake, after_intake) != 0)
             in->busy = 0, in->want = 0;
@@ -621,7 +659,7 @@ struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg,
         snprintf(err, len, "out of memory");
         return NULL;
     }
-    p->loop = loop, p->cfg = cfg, p->agents = agents, p->concurrency = concurrency;
+    p->loop = loop, p->cfg = cfg, p->agents = agents, p->secrets = cfg, p->concurrency = concurrency;
     snprintf(p->instance, sizeof p->instance, "%s", instance);
     p->started_ms = timefmt_now_ms();
     p->pending_tail = &p->pending;
@@ -730,6 +768,14 @@ void worker_pool_stop(struct worker_pool *p, void (*on_stopped)(void *data), voi
     p->on_stopped = on_stopped, p->stopped_data = data;
     LOG(LOG_INFO, "worker.draining", LOG_I("running", p->nactive), LOG_I("grace_s", p->cfg->shutdown_grace_s));
     uv_timer_start(&p->grace_timer, on_grace_over, (uint64_t)p->cfg->shutdown_grace_s * 1000, 0);
+    kick(p);
+}
+
+void worker_pool_reload(struct worker_pool *p, const struct agent_set *agents, const struct config *secrets)
+{
+    p->agents = agents, p->secrets = secrets;
+    memset(p->missing, 0, sizeof p->missing);
+    p->want_intake = 1; /* runs that waited for an agent may go now */
     kick(p);
 }
 

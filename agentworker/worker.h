@@ -29,6 +29,11 @@ struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg,
  * recorded and every handle closed; the pool is freed after it returns. */
 void worker_pool_stop(struct worker_pool *p, void (*on_stopped)(void *data), void *data);
 
+/* Swaps in reloaded agent definitions and the env file's secrets (SIGHUP): runs that start from
+ * now on use them; runs already started keep what they began with. The caller keeps the old set
+ * and config alive until the pool has stopped (lanes may still read them). Loop-thread only. */
+void worker_pool_reload(struct worker_pool *p, const struct agent_set *agents, const struct config *secrets);
+
 /* Numbers since start, for the embedding daemon's own status. */
 struct worker_counts {
     int64_t active, completed, failed, retried, cancelled;

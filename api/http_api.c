@@ -55,6 +55,7 @@ struct api_job {
     int64_t scheduled, due;
     char error[512];
     const struct http_req *req; /* JOB_CALL: the request (valid until answered) */
+    const struct agent_set *agents; /* JOB_CALL: the agents in force when it arrived */
     struct api_response resp;
     char *metrics; /* JOB_METRICS: the text gathered on the lane */
     struct api_wait wait; /* JOB_CALL with async: false: the run it waits for */
@@ -96,7 +97,8 @@ struct api {
     uint64_t auth_seed;
     int global_failures;
     int64_t global_window_start;
-    struct agent_set agents; /* what agentType may name */
+    struct agent_set agents; /* what agentType may name, as loaded at start */
+    const struct agent_set *agents_now; /* the set in force: these, or a reload's (api_reload_agents) */
     int busy_lanes, stopping, server_stopped;
     void (*on_stopped)(void *);
     void *stopped_data;
@@ -209,7 +211,7 @@ static void run_job(uv_work_t *w)
         return;
     }
     if (j->kind == JOB_CALL) {
-        api_tasks_serve(&l->conn, &l->api->agents, j->req, &j->resp);
+        api_tasks_serve(&l->conn, j->agents, j->req, &j->resp);
         return;
     }
     if (j->kind == JOB_WAIT) {
@@ -490,7 +492,7 @@ static void enqueue_job(struct api *a, struct http_conn *c, enum job_kind kind, 
         http_respond_error(c, 503, NULL, "out of memory", "Retry-After: 1\r\n");
         return;
     }
-    j->api = a, j->conn = c, j->kind = kind, j->method_post = post, j->req = req;
+    j->api = a, j->conn = c, j->kind = kind, j->method_post = post, j->req = req, j->agents = a->agents_now;
     enqueue(a, j);
 }
 
@@ -720,6 +722,7 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tic
     }
     uv_timer_init(loop, &a->wait_timer);
     a->wait_timer.data = a;
+    a->agents_now = &a->agents;
     return a;
 }
 
@@ -745,6 +748,11 @@ void api_stop(struct api *a, void (*on_stopped)(void *data), void *data)
 int api_reload_tls(struct api *a, char *err, size_t err_len)
 {
     return http_server_reload_tls(a->srv, err, err_len);
+}
+
+void api_reload_agents(struct api *a, const struct agent_set *agents)
+{
+    a->agents_now = agents;
 }
 
 int api_is_tls(const struct api *a)

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 struct config;
+struct agent_set;
 struct api;
 
 /* Asks the orchestrator for a scheduling pass now; it calls api_tick_done when it ends. */
@@ -29,6 +30,10 @@ void api_stop(struct api *a, void (*on_stopped)(void *data), void *data);
 
 /* SIGHUP: reads the certificate and key again (http_server_reload_tls). */
 int api_reload_tls(struct api *a, char *err, size_t err_len);
+
+/* SIGHUP: the task API checks agentType against agents from now on (the caller keeps them, and
+ * any set swapped out, alive until the API has stopped). Loop-thread only. */
+void api_reload_agents(struct api *a, const struct agent_set *agents);
 
 /* Whether the surface speaks HTTPS. */
 int api_is_tls(const struct api *a);

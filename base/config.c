@@ -320,10 +320,12 @@ int config_report_ttl_s(const struct config *cfg)
     return cfg->status_interval_s * 3 > 90 ? cfg->status_interval_s * 3 : 90;
 }
 
-void config_export_secrets(const struct config *cfg)
+const char *config_secret(const struct config *cfg, const char *name)
 {
-    for (int i = 0; i < cfg->nsecrets; i++)
-        setenv(cfg->secrets[i].name, cfg->secrets[i].value, 0);
+    for (int i = 0; cfg && i < cfg->nsecrets; i++)
+        if (!strcmp(cfg->secrets[i].name, name))
+            return cfg->secrets[i].value;
+    return getenv(name);
 }
 
 int config_require(const struct config *cfg, const char *const names[], struct config_error *err)

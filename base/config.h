@@ -60,10 +60,10 @@ struct config_error {
  * checked by their users (config_require). Not thread-safe (reads the environment). */
 int config_load(struct config *cfg, const char *env_file, struct config_error *err);
 
-/* Puts the env file's secrets into this process's environment, where agents read them; a
- * variable the environment already has keeps its value (as settings do). Not thread-safe:
- * call before any thread starts. */
-void config_export_secrets(const struct config *cfg);
+/* The value of a variable an agent names: the env file's (so that a reload that changed the file
+ * takes effect even where systemd exported the old one), else the environment's; NULL when
+ * neither sets it. The string lives as long as cfg (or the environment). */
+const char *config_secret(const struct config *cfg, const char *name);
 
 /* How long a daemon's status report lives in Redis: three report periods, at least 90 s. A
  * report says it (ttlS), so that its age can be read off its key's TTL on Redis's clock. */

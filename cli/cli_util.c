@@ -33,7 +33,6 @@ int cli_connect(struct cli_conn *c, const char *cmd, const char *env_file, int w
     const char *required[] = {"DATABASE_URL", want_redis ? "REDIS_URL" : NULL, NULL};
     if (config_load(&c->cfg, env_file, &cerr) != 0 || config_require(&c->cfg, required, &cerr) != 0)
         return cli_error(cmd, CLI_USAGE, "%s", cerr.message);
-    config_export_secrets(&c->cfg);
     struct agent_set set;
     struct agents_error aerr;
     if (c->cfg.nsecrets && agents_load(&set, c->cfg.agents_file, &aerr) == 0) { /* a misspelt secret's name */

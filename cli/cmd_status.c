@@ -147,6 +147,16 @@ static json_t *gather(const char *env_file)
         json_object_set_new(report, "ageS", json_integer(age / 1000));
         if (!strcmp(str(json_object_get(report, "role")), "orchestrator") && age <= STALE_AFTER_MS)
             live_orchestrators++;
+        size_t k;
+        const json_t *missing;
+        json_array_foreach(json_object_get(report, "missingAgents"), k, missing)
+        {
+            char msg[300];
+            snprintf(msg, sizeof msg, "runs wait for agent \"%.60s\", which worker %.100s does not define: add it to "
+                     "AGENTS_FILE and reload the workers (systemctl reload 'agentcron-worker@*')",
+                     json_string_value(missing), str(json_object_get(report, "instance")));
+            json_array_append_new(problems, json_string(msg));
+        }
         const int64_t skew = json_integer_value(json_object_get(report, "clockSkewMs"));
         if (skew > SKEW_TOLERANCE_MS || skew < -SKEW_TOLERANCE_MS) {
             char msg[300];

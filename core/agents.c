@@ -105,7 +105,7 @@ int agents_check_secrets(const struct agent_set *set, const struct config *cfg, 
     for (size_t k = 0; need_values && k < set->count; k++)
         for (const char *const *key = secret_settings; *key; key++) {
             const char *v = json_string_value(json_object_get(set->agents[k].settings, *key));
-            const char *value = v ? getenv(v) : NULL;
+            const char *value = v ? config_secret(cfg, v) : NULL;
             if (v && (!value || !value[0])) {
                 snprintf(err->message, sizeof err->message,
                          "agent \"%.60s\": %s names %.60s, which is not set: add %.60s=... to the env file%s%.200s or "
@@ -115,6 +115,45 @@ int agents_check_secrets(const struct agent_set *set, const struct config *cfg, 
             }
         }
     return 0;
+}
+
+struct agents_generation *agents_reload(const char *env_file, int need_values, struct agents_generation *older,
+                                        struct agents_error *err)
+{
+    struct agents_generation *g = calloc(1, sizeof *g);
+    struct config_error cerr;
+    if (!g || !(g->cfg = calloc(1, sizeof *g->cfg))) {
+        free(g);
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return NULL;
+    }
+    if (config_load(g->cfg, env_file, &cerr) != 0) {
+        snprintf(err->message, sizeof err->message, "%.500s", cerr.message);
+        goto fail;
+    }
+    if (agents_load(&g->set, g->cfg->agents_file, err) != 0)
+        goto fail;
+    if (agents_check_secrets(&g->set, g->cfg, need_values, err) != 0) {
+        agents_free(&g->set);
+        goto fail;
+    }
+    g->older = older;
+    return g;
+fail:
+    free(g->cfg);
+    free(g);
+    return NULL;
+}
+
+void agents_generations_free(struct agents_generation *g)
+{
+    while (g) {
+        struct agents_generation *older = g->older;
+        agents_free(&g->set);
+        free(g->cfg);
+        free(g);
+        g = older;
+    }
 }
 
 const char *agents_kind_name(enum agent_kind kind)

@@ -65,11 +65,29 @@ int64_t agents_charge(const struct agent *a, int64_t total_tokens);
 /* Checks the env file's secrets against the agents: every variable of the env file that is not
  * a setting must be one an agent names (bearer_env, signing_key_env, signing_key_previous_env,
  * api_key_env), so that a misspelt name is refused, not ignored; and, with need_values (a
- * process that runs agents), every variable an agent names must be set, in the environment or
- * the env file (after config_export_secrets). -1 with *err naming the line or the agent and the
+ * process that runs agents), every variable an agent names must be set, in the env file or the
+ * environment (config_secret). -1 with *err naming the line or the agent and the
  * variable, and what to do; 0 when all is well. Reads the environment. */
 int agents_check_secrets(const struct agent_set *set, const struct config *cfg, int need_values,
                          struct agents_error *err);
+
+/* A generation of agent definitions with the env file's secrets, as a reload (SIGHUP) makes it;
+ * older generations stay alive (runs and lanes may still read them) until freed together. */
+struct agents_generation {
+    struct config *cfg;     /* the env file as reloaded (its secrets; settings other than AGENTS_FILE and
+                               the secrets take effect only on a restart) */
+    struct agent_set set;
+    struct agents_generation *older;
+};
+
+/* Reads env_file (NULL: the default one, as at start) and the AGENTS_FILE it names anew, and
+ * checks them as start-up does (agents_check_secrets with need_values). A new generation
+ * linked to older, or NULL with *err: then older stays in force. Blocking (file reads). */
+struct agents_generation *agents_reload(const char *env_file, int need_values, struct agents_generation *older,
+                                        struct agents_error *err);
+
+/* Frees a generation and all older ones. NULL is a no-op. */
+void agents_generations_free(struct agents_generation *g);
 
 /* The agent kind's name ("http", ...). */
 const char *agents_kind_name(enum agent_kind kind);

@@ -54,6 +54,8 @@ struct tick_part {
 
 struct orchestrator {
     struct config cfg;
+    const char *env_file;                /* --env-file, or NULL: read again on SIGHUP */
+    struct agents_generation *reloaded;  /* the newest SIGHUP's agents, linked to the older ones */
     char instance[128];
     char tz_version[32];
     int64_t started_ms;
@@ -439,13 +441,35 @@ static void on_signal(uv_signal_t *s, int signum)
     finish_shutdown(o);
 }
 
-/* SIGHUP: a renewed certificate takes effect without a restart. */
+/* SIGHUP: AGENTS_FILE and the env file's secrets anew (for the task API's checks and the
+ * in-process workers); a broken one is logged and the old kept. */
+static void reload_agents(struct orchestrator *o)
+{
+    struct agents_error aerr;
+    struct agents_generation *g = agents_reload(o->env_file, o->pool != NULL, o->reloaded, &aerr);
+    if (!g) {
+        LOG(LOG_ERROR, "agents.reload_failed", LOG_S("reason", aerr.message),
+            LOG_S("action", "kept the agents in force; fix the file and send SIGHUP again"));
+        return;
+    }
+    o->reloaded = g;
+    if (o->api)
+        api_reload_agents(o->api, &g->set);
+    if (o->pool)
+        worker_pool_reload(o->pool, &g->set, g->cfg);
+    LOG(LOG_INFO, "agents.reloaded", LOG_S("file", g->cfg->agents_file), LOG_I("agents", (int64_t)g->set.count));
+}
+
+/* SIGHUP: the agents anew, and a renewed certificate takes effect, without a restart. */
 static void on_sighup(uv_signal_t *s, int signum)
 {
     struct orchestrator *o = s->data;
     (void)signum;
     char err[1024];
-    if (!o->api || o->stopping)
+    if (o->stopping)
+        return;
+    reload_agents(o);
+    if (!o->api)
         return;
     const int rc = api_reload_tls(o->api, err, sizeof err);
     if (rc < 0)
@@ -472,7 +496,7 @@ static const char usage_text[] =
     "(as agentcron-worker would), for a one-box setup. Settings come from the environment, then\n"
     "FILE (default " CONFIG_DEFAULT_ENV_FILE " if present); see deploy/agentcron.env.example.\n"
     "Any number of orchestrators may run at once. SIGTERM or SIGINT: finish the current pass, exit 0.\n"
-    "SIGHUP: read TLS_CERT_FILE and TLS_KEY_FILE again.\n";
+    "SIGHUP: read AGENTS_FILE, the env file's secrets, TLS_CERT_FILE and TLS_KEY_FILE again.\n";
 
 /* Refuses to run on a schema with pending migrations. */
 static int check_schema(const struct config *cfg)
@@ -514,6 +538,7 @@ int main(int argc, char **argv)
     struct config_error cerr;
     signal(SIGPIPE, SIG_IGN); /* a Redis or Postgres that hangs up is an error to handle, not a death */
     static const char *const required[] = {"DATABASE_URL", "REDIS_URL", NULL};
+    o.env_file = env_file;
     if (config_load(&o.cfg, env_file, &cerr) != 0 || config_require(&o.cfg, required, &cerr) != 0) {
         fprintf(stderr, "agentcron-orchestrator: %s\n", cerr.message);
         return CONFIG_EXIT_STATUS;
@@ -534,7 +559,6 @@ int main(int argc, char **argv)
     if (check_schema(&o.cfg) != 0)
         return 1;
     struct agents_error aerr;
-    config_export_secrets(&o.cfg); /* the env file's secrets, where in-process workers read them */
     if (agents_load(&o.agents, o.cfg.agents_file, &aerr) != 0 ||
         agents_check_secrets(&o.agents, &o.cfg, workers > 0, &aerr) != 0) {
         LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", aerr.message));
@@ -601,6 +625,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < TICK_PARALLEL; k++)
         scheduler_free(o.parts[k].sched);
     agents_free(&o.agents);
+    agents_generations_free(o.reloaded);
     const int closed = uv_loop_close(o.loop);
     LOG(LOG_INFO, "orchestrator.stopped", LOG_S("instance", o.instance), LOG_I("loop_closed", closed == 0));
     return 0;

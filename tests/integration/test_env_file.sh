@@ -52,9 +52,41 @@ check "a run's bearer comes from the env file: $(sql "select status || ' ' || co
   '[ "$(sql "select status from task_runs where task_id = $t")" = succeeded ] && [ "$(jq -s "map(.bearer_ok) | all" "$tmp/peer.jsonl")" = true ]'
 check "the call is what Vercel Cron sends: GET, one User-Agent vercel-cron/1.0: $(jq -c "[.method, .user_agents]" "$tmp/peer.jsonl")" \
   '[ "$(jq -c "[.method, .user_agents]" "$tmp/peer.jsonl")" = "[\"GET\",[\"vercel-cron/1.0\"]]" ]'
-"$orch" --instance envfile --env-file "$tmp/agentcron.env" >"$tmp/orch.log" 2>&1 & pids+=($!)
-sleep 1
+api_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HTTP_LISTEN=127.0.0.1:$api_port "$orch" --instance envfile --env-file "$tmp/agentcron.env" >"$tmp/orch.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do curl -s "http://127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.1; done
 check "the orchestrator takes the same env file" 'kill -0 "${pids[1]}" 2>/dev/null'
+
+# --- agents change without a restart (SIGHUP), and a run whose agent is missing waits
+key=$("$cli" keys create t@example.com --json --env-file "$tmp/agentcron.env" | jq -r .key)
+execute_calcom() {
+  curl -s -o "$tmp/api.body" -w '%{http_code}' -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
+    -d '{"goal": "g", "agentType": "calcom"}' "http://127.0.0.1:$api_port/api/agent/execute"
+}
+code=$(execute_calcom)
+check "the API refuses an agent no AGENTS_FILE defines: $code $(cat "$tmp/api.body")" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/api.body")" = agentType ]'
+sql "insert into tasks (user_id, title, goal, agent_type) values (1, 'calcom task', 'g', 'calcom')" >/dev/null # as a vanished agent leaves it
+tc=$(sql "select id from tasks where title = 'calcom task'")
+"$cli" tasks trigger "$tc" --env-file "$tmp/agentcron.env" >/dev/null
+for _ in $(seq 50); do sql "select error from task_runs where task_id = $tc" | grep -q "defines no agent" && break; sleep 0.1; done
+check "a run whose agent the worker lacks waits, saying why: $(sql "select status || ': ' || coalesce(error, '') from task_runs where task_id = $tc")" \
+  '[ "$(sql "select status from task_runs where task_id = $tc")" = queued ] && sql "select error from task_runs where task_id = $tc" | grep -q "waiting: worker envfile defines no agent \"calcom\""'
+for _ in $(seq 30); do "$cli" status --json --env-file "$tmp/agentcron.env" >"$tmp/status.json" 2>/dev/null; grep -q calcom "$tmp/status.json" && break; sleep 0.2; done
+check "status names the missing agent: $(jq -c .problems "$tmp/status.json")" \
+  'jq -r ".problems[]" "$tmp/status.json" | grep -q "runs wait for agent \"calcom\", which worker envfile does not define"'
+cp "$tmp/agents.json" "$tmp/agents.good"
+echo '{"agents": {broken' >"$tmp/agents.json"
+kill -HUP "${pids[0]}" "${pids[1]}"
+for _ in $(seq 30); do grep -q agents.reload_failed "$tmp/worker.log" && break; sleep 0.1; done
+check "a broken agents file on SIGHUP is logged and the old kept" \
+  'grep -q "event=agents.reload_failed" "$tmp/worker.log" && grep -q "event=agents.reload_failed" "$tmp/orch.log" && kill -0 "${pids[0]}" && kill -0 "${pids[1]}"'
+jq --arg url "http://127.0.0.1:$port/ok" '.agents.calcom = {"kind": "http", "url": $url, "method": "GET", "bearer_env": "REPORT_WEBHOOK_TOKEN"}' "$tmp/agents.good" >"$tmp/agents.json"
+kill -HUP "${pids[0]}" "${pids[1]}"
+for _ in $(seq 150); do [ "$(sql "select status from task_runs where task_id = $tc")" = succeeded ] && break; sleep 0.1; done
+check "after SIGHUP with the agent defined, the waiting run runs, its attempt unspent: $(sql "select status || ' ' || attempt || ' ' || coalesce(error, '') from task_runs where task_id = $tc")" \
+  '[ "$(sql "select status || attempt from task_runs where task_id = $tc")" = succeeded1 ] && grep -q "event=agents.reloaded" "$tmp/worker.log"'
+code=$(execute_calcom)
+check "and the API takes the new agent: $code" '[ "$code" = 202 ]'
 for _ in $(seq 30); do [ "$(redis-cli -u "$redis_url" exists agentcron:status:worker:envfile)" = 1 ] && break; sleep 0.1; done
 check "the worker reports its status" '[ "$(redis-cli -u "$redis_url" exists agentcron:status:worker:envfile)" = 1 ]'
 stop_all

@@ -116,7 +116,7 @@ r_hook=$(runs "$t_hook"); r_plain=$(runs "$t_plain"); r_script=$(runs "$t_script
 r_nope=$(runs "$t_nope")
 start_worker w1
 for r in $r_hook $r_plain $r_script $r_llm; do wait_status "$r" succeeded 10; done
-wait_status "$r_nope" failed 5
+wait_sql "run $r_nope waiting for its agent" 5 "select error like 'waiting: %' from task_runs where id = $r_nope" = t
 req=$(peer_requests "$r_hook")
 check "https hook: tls, bearer, rotated signature: $req" \
   '[ "$(jq -r "[.tls, .bearer_ok, .signature_ok, .method] | join(\",\")" <<<"$req")" = "true,true,true,POST" ]'
@@ -136,8 +136,8 @@ check "exec output holds stdin JSON and AGENTCRON_GOAL; stderr tail kept: $got" 
 check "llm answer, max_tokens bounded by the reservation (3 credits - 1 base = 2000 tokens)" \
   '[ "$(sql "select output from task_runs where id = $r_llm")" = "answer to: goal of llm (system: be brief; max_tokens: 2000)" ]'
 check "llm sent its key as bearer" '[ "$(peer_requests "$r_llm" | jq -r .bearer_ok)" = true ]'
-got=$(sql "select error like 'invalid agent configuration: no agent named \"nope\"%' and credits_charged = 0 from task_runs where id = $r_nope")
-check "unknown agent: $(sql "select error from task_runs where id = $r_nope")" '[ "$got" = t ]'
+got=$(sql "select status = 'queued' and attempt = 1 and error like 'waiting: worker w1 defines no agent \"nope\"%' and credits_charged = 0 from task_runs where id = $r_nope")
+check "an agent the worker lacks: the run waits, unspent: $(sql "select status || ' ' || error from task_runs where id = $r_nope")" '[ "$got" = t ]'
 check "worker publishes its status" \
   '[ "$(redis-cli -u "$REDIS_URL" get agentcron:status:worker:w1 | jq -r .role)" = worker ]'
 stop_all

@@ -171,12 +171,16 @@ static void secrets_match_the_agents(void **state)
     assert_non_null(strstr(err.message, "agentcron.env line 8 sets REPORT_WEBHOOK_TOKNE"));
     snprintf(cfg.secrets[0].name, sizeof cfg.secrets[0].name, "REPORT_WEBHOOK_TOKEN");
     assert_int_equal(agents_check_secrets(&set, &cfg, 0, &err), 0);
+    cfg.nsecrets = 0;
     unsetenv("REPORT_WEBHOOK_TOKEN");
     assert_int_equal(agents_check_secrets(&set, &cfg, 1, &err), -1); /* named, but set nowhere */
     assert_non_null(strstr(err.message, "agent \"report\": bearer_env names REPORT_WEBHOOK_TOKEN, which is not set"));
-    setenv("REPORT_WEBHOOK_TOKEN", "s3cret", 1);
+    setenv("REPORT_WEBHOOK_TOKEN", "s3cret", 1); /* in the environment */
     assert_int_equal(agents_check_secrets(&set, &cfg, 1, &err), 0);
     unsetenv("REPORT_WEBHOOK_TOKEN");
+    cfg.nsecrets = 1; /* in the env file */
+    snprintf(cfg.secrets[0].value, sizeof cfg.secrets[0].value, "s3cret");
+    assert_int_equal(agents_check_secrets(&set, &cfg, 1, &err), 0);
     agents_free(&set);
 }
 

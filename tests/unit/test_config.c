@@ -138,7 +138,8 @@ static void test_errors(void **state)
 }
 
 /* Variables that are not settings are kept as secrets for agents (whether an agent names them
- * is agents_check_secrets'), and exported without overriding the environment. */
+ * is agents_check_secrets'); an agent's variable is read from the file first, then the
+ * environment. */
 static void test_secrets(void **state)
 {
     (void)state;
@@ -155,12 +156,14 @@ static void test_secrets(void **state)
     assert_int_equal(cfg.secrets[0].line, 2);
     assert_string_equal(cfg.secrets[1].value, "second"); /* the last one wins, as in systemd */
     assert_int_equal(cfg.secrets[1].line, 5);
-    assert_null(getenv("REPORT_TOKEN")); /* loading alone changes nothing */
-    setenv("OTHER_TOKEN", "from the environment", 1);
-    config_export_secrets(&cfg);
-    assert_string_equal(getenv("REPORT_TOKEN"), "t0 ken");
-    assert_string_equal(getenv("OTHER_TOKEN"), "from the environment");
-    unsetenv("REPORT_TOKEN"), unsetenv("OTHER_TOKEN");
+    assert_null(getenv("REPORT_TOKEN")); /* loading changes no environment */
+    setenv("OTHER_TOKEN", "exported by systemd at start", 1);
+    setenv("ONLY_IN_ENV", "from the environment", 1);
+    assert_string_equal(config_secret(&cfg, "REPORT_TOKEN"), "t0 ken");
+    assert_string_equal(config_secret(&cfg, "OTHER_TOKEN"), "second"); /* the file as it is now wins */
+    assert_string_equal(config_secret(&cfg, "ONLY_IN_ENV"), "from the environment");
+    assert_null(config_secret(&cfg, "SET_NOWHERE"));
+    unsetenv("OTHER_TOKEN"), unsetenv("ONLY_IN_ENV");
 }
 
 /* The documented example must load as it is: it cannot drift from the loader. */
