@@ -24,7 +24,11 @@ static const char sql_release_taken_over[] =
  * taken over with no attempt left (it ends failed at once). A run in any other state
  * (finished, cancelled) is not returned: a duplicate delivery to acknowledge and drop. */
 static const char sql_begin_runs[] =
-    "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[], $4::boolean[]) AS c(id, token, lapsed))"
+    "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[], $4::boolean[]) AS c(id, token, lapsed)),"
+    " lost AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error)"
+    "          SELECT w.id, w.attempt, w.worker_id, w.started_at, 'lease_lost', 'its worker stopped (killed, crashed, or"
+    " hung past WORKER_LEASE_S) while running it' FROM c JOIN task_runs w ON w.id = c.id"
+    "          WHERE c.lapsed AND w.status = 'running')"
     " UPDATE task_runs r SET status = 'running', lease_token = c.token, worker_id = $3,"
     " attempt = r.attempt + (was.status = 'running' AND c.lapsed AND r.attempt < t.max_attempts)::int,"
     " started_at = clock_timestamp(), finished_at = NULL"
@@ -91,7 +95,11 @@ static const char sql_settle[] =
     "         finished_at = CASE WHEN x.status IN ('queued', 'retrying') THEN NULL ELSE clock_timestamp() END,"
     "         error = x.error, output = coalesce(x.output, r.output), stderr_tail = coalesce(x.stderr_tail, r.stderr_tail)"
     "         FROM x WHERE r.id = x.id AND r.status = 'running' AND r.lease_token = x.token"
-    "         RETURNING r.id, r.user_id, r.credits_charged, x.reserved AS released),"
+    "         RETURNING r.id, r.user_id, r.credits_charged, x.reserved AS released, r.attempt - x.inc AS attempt,"
+    "         r.worker_id, r.started_at, x.status, x.error, x.p, x.c, r.not_before),"
+    " att AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error, prompt_tokens,"
+    "         completion_tokens, retry_at) SELECT id, attempt, worker_id, started_at, status, error, p, c,"
+    "         CASE WHEN status IN ('queued', 'retrying') THEN not_before END FROM upd),"
     " led AS (INSERT INTO credit_ledger (user_id, run_id, delta, reason)"
     "         SELECT user_id, id, credits_charged, 'charge' FROM upd WHERE credits_charged > 0),"
     " usr AS (UPDATE users u SET credits_used = u.credits_used + s.charged,"

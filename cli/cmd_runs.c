@@ -156,6 +156,32 @@ static int cmd_list(struct cli_conn *c, const struct run_opts *o)
     return CLI_OK;
 }
 
+/* Every attempt of run id as it ended, oldest first. */
+static json_t *load_attempts(PGconn *pg, int64_t id)
+{
+    char ids[24], started[TIMEFMT_RFC3339_MAX], finished[TIMEFMT_RFC3339_MAX], retry[TIMEFMT_RFC3339_MAX];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *params[1] = {ids};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT attempt, coalesce(worker_id, ''), coalesce((extract(epoch FROM started_at) * 1000)::bigint, -1),"
+                               " (extract(epoch FROM finished_at) * 1000)::bigint, outcome, error,"
+                               " prompt_tokens + completion_tokens, coalesce((extract(epoch FROM retry_at) * 1000)::bigint, -1)"
+                               " FROM run_attempts WHERE run_id = $1::bigint ORDER BY attempt, id",
+                               1, NULL, params, NULL, NULL, 0);
+    json_t *list = json_array();
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+        const int64_t s = cli_i64(r, i, 2), f = cli_i64(r, i, 3), at = cli_i64(r, i, 7);
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:I, s:s?}", "attempt",
+                                              (json_int_t)cli_i64(r, i, 0), "worker", PQgetvalue(r, i, 1), "startedAt",
+                                              cli_time(s, started), "finishedAt", cli_time(f, finished), "outcome",
+                                              PQgetvalue(r, i, 4), "error", PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5),
+                                              "tokens", (json_int_t)cli_i64(r, i, 6), "retryAt",
+                                              at >= 0 ? cli_time(at, retry) : NULL));
+    }
+    PQclear(r);
+    return list;
+}
+
 static json_t *load_run(PGconn *pg, int64_t id)
 {
     char ids[24], sql[2048];
@@ -167,6 +193,8 @@ static json_t *load_run(PGconn *pg, int64_t id)
     if (!run)
         cli_error(CMD, CLI_FAILURE, "no run %" PRId64, id);
     PQclear(r);
+    if (run)
+        json_object_set_new(run, "attempts", load_attempts(pg, id));
     return run;
 }
 
@@ -194,6 +222,15 @@ static int cmd_show(struct cli_conn *c, int64_t id, int json)
            i_of(v, "creditsReserved") ? " (more reserved while it runs)" : "");
     if (json_is_string(json_object_get(v, "error")))
         printf("  error       %s\n", s_of(v, "error"));
+    const json_t *attempts = json_object_get(v, "attempts");
+    if (json_array_size(attempts)) { /* each attempt as it ended, with its own error */
+        printf("\n  %-7s %-24s %-20s %-20s %s\n", "ATTEMPT", "ENDED", "OUTCOME", "WORKER", "ERROR");
+        size_t k;
+        const json_t *a;
+        json_array_foreach(attempts, k, a)
+        printf("  %-7" JSON_INTEGER_FORMAT " %-24s %-20s %-20.20s %s\n", i_of(a, "attempt"), s_of(a, "finishedAt"),
+               s_of(a, "outcome"), s_of(a, "worker"), json_is_string(json_object_get(a, "error")) ? s_of(a, "error") : "-");
+    }
     if (json_is_string(json_object_get(v, "output")))
         printf("\n--- output ---\n%s\n", s_of(v, "output"));
     if (json_is_string(json_object_get(v, "stderr")) && s_of(v, "stderr")[0])

@@ -166,6 +166,11 @@ read -r g1 g2 <<<"$gaps"
 check "backoff with jitter: ${g1} ms then ${g2} ms (0.5-1 s, then 1-2 s)" \
   '[ "$g1" -ge 450 ] && [ "$g1" -le 1600 ] && [ "$g2" -ge 950 ] && [ "$g2" -le 2600 ]'
 check "retried run recorded as attempt 3" '[ "$(sql "select attempt from task_runs where id = $r1")" = 3 ]'
+"$cli" runs show "$r1" --json >"$tmp/show.json"
+check "runs show lists every attempt with its own error: $(jq -c "[.attempts[] | [.attempt, .outcome, .error]]" "$tmp/show.json")" \
+  '[ "$(jq -c "[.attempts[] | [.attempt, .outcome, (.error // \"\" | .[0:8])]]" "$tmp/show.json")" = "[[1,\"retrying\",\"HTTP 500\"],[2,\"retrying\",\"HTTP 500\"],[3,\"succeeded\",\"\"]]" ]'
+"$cli" runs show "$r1" >"$tmp/show.txt"
+check "and in words: $(cat "$tmp/show.txt")" '[ "$(grep -c "retrying .*HTTP 500" "$tmp/show.txt")" = 2 ] && grep -q "succeeded" "$tmp/show.txt"'
 gaps=$(peer_requests "$r2" | jq -s -r '[.[1].at - .[0].at, .[2].at - .[1].at] | map(. * 1000 | floor) | join(" ")')
 read -r g1 g2 <<<"$gaps"
 check "429 Retry-After 1 s honoured (${g1}, ${g2} ms) without spending attempts (max 1)" \

@@ -129,6 +129,9 @@ got=$(sql "select status || ' ' || attempt || ' ' || coalesce(error, '') from ta
 echo "measured: a poison run with max_attempts 2 ended after $deaths worker deaths in $((SECONDS - start)) s: $got"
 check "a poison run ends failed within its 2 attempts ($deaths worker deaths): $got" \
   '[[ "$got" == "failed 2 "*"worker"* ]] && [ "$deaths" -le 3 ]'
+"$cli" runs show "$run_id" --json >"$tmp/poison.json"
+check "its attempts show the worker lost each time: $(jq -c "[.attempts[] | [.attempt, .outcome]]" "$tmp/poison.json")" \
+  '[ "$(jq -c "[.attempts[] | select(.outcome == \"lease_lost\") | .attempt]" "$tmp/poison.json")" = "[1,2]" ]'
 check "a poison run goes to the dead set" \
   '[ "$(redis-cli -u "$REDIS_URL" zscore "agentcron:{default}:dead" "$run_id")" != "" ]'
 check "reservations add up after the poison run" 'reservations_add_up'
