@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* agentcron-worker: runs due runs from the Redis queue with the operator's agents and records
- * them in Postgres (design.md section 5). Any number may run, on any number of machines. */
+ * them in Postgres (docs/architecture.md). Any number may run, on any number of machines. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

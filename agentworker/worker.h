@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The worker pool: up to `concurrency` runs at once on one libuv loop, fed from the Redis
- * queue and recorded in Postgres (design.md section 5). Used by agentcron-worker and, for a
+ * queue and recorded in Postgres (docs/architecture.md). Used by agentcron-worker and, for a
  * one-box setup, inside the orchestrator (--workers N).
  *
  * The loop thread never waits on Postgres or Redis: taking runs in (two lanes), settling them

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The task API under /api/ (design.md sections 6 and 8), served with a user's API key
+/* The task API under /api/ (docs/api.md), served with a user's API key
  * (`Authorization: Bearer ak_...`): create a task and run it now or schedule it, list, read,
  * pause, resume, trigger, cancel and delete tasks, read runs. A user sees and changes only their
  * own tasks: anyone else's is a 404. Blocking (Postgres and Redis): called on the API's lanes,

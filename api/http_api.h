@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The orchestrator's HTTP surface (design.md section 6): GET /healthz, GET /readyz, GET|POST
+/* The orchestrator's HTTP surface (docs/api.md): GET /healthz, GET /readyz, GET|POST
  * /check-scheduled-tasks (also /api/cron/check-scheduled-tasks) behind `Authorization: Bearer
  * $CRON_SECRET`, compared in constant time, with failed attempts limited per client address,
  * and the task API (api_tasks.h). Work that needs Postgres or Redis runs on libuv's thread pool

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* agentcron's configuration (design.md section 7): environment variables and an optional
+/* agentcron's configuration (docs/configuration.md): environment variables and an optional
  * env file in systemd's EnvironmentFile= format, parsed once into an immutable struct. */
 #ifndef AGENTCRON_CONFIG_H
 #define AGENTCRON_CONFIG_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Which of a task's due schedule slots become runs: the misfire policies (design.md section 3)
+/* Which of a task's due schedule slots become runs: the misfire policies (README: the orchestrator)
  * and the overlap policies, as pure functions of the task, the clock and its live runs. */
 #ifndef AGENTCRON_PLAN_H
 #define AGENTCRON_PLAN_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The Redis priority queue of runs (design.md section 4): idempotent enqueue by run id,
+/* The Redis priority queue of runs (docs/architecture.md): idempotent enqueue by run id,
  * priority order with FIFO inside a priority, a delayed set, leases that workers renew and
  * that return a dead worker's runs to the queue, a dead set, cancellation, counters and a
  * wake-up list for idle consumers. Every multi-step change is one Lua script

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The queue's Lua scripts (design.md section 4), one per multi-step change, so each change is
+/* The queue's Lua scripts (docs/architecture.md), one per multi-step change, so each change is
  * atomic in Redis. Keys: agentcron:{NAME}:waiting|delayed|active|dead (sorted sets),
  * :seq (FIFO counter), :wake (list idle consumers block on), :counters (hash), :job:ID (hash).
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cronparse: cron expressions, their fire instants in any IANA zone, and their descriptions.
  *
- * The contract is docs/cron-semantics.md (shared) with the project's additions in
+ * The contract is docs/cron.md with the project's additions in
  * cronparse/README.md. Times are int64_t milliseconds since the Unix epoch, UTC.
  *
  * Thread safety: a parsed cron_expr and an opened cron_zone are immutable; any number of
