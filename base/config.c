@@ -322,6 +322,11 @@ int config_report_ttl_s(const struct config *cfg)
 
 const char *config_secret(const struct config *cfg, const char *name)
 {
+    for (size_t i = 0; cfg && i < NSETTINGS; i++) /* a setting (CRON_SECRET, LLM_API_KEY): its value as loaded */
+        if (!strcmp(settings[i].name, name) && settings[i].kind == STRING) { /* not the servers' URLs */
+            const char *v = (const char *)cfg + settings[i].offset;
+            return *v ? v : NULL;
+        }
     for (int i = 0; cfg && i < cfg->nsecrets; i++)
         if (!strcmp(cfg->secrets[i].name, name))
             return cfg->secrets[i].value;

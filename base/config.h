@@ -60,9 +60,10 @@ struct config_error {
  * checked by their users (config_require). Not thread-safe (reads the environment). */
 int config_load(struct config *cfg, const char *env_file, struct config_error *err);
 
-/* The value of a variable an agent names: the env file's (so that a reload that changed the file
- * takes effect even where systemd exported the old one), else the environment's; NULL when
- * neither sets it. The string lives as long as cfg (or the environment). */
+/* The value of a variable an agent names: for a setting (CRON_SECRET, the usual bearer of a
+ * Vercel cron route), its value as loaded; else the env file's (so that a reload that changed
+ * the file takes effect even where systemd exported the old one), else the environment's; NULL
+ * when none sets it. The string lives as long as cfg (or the environment). */
 const char *config_secret(const struct config *cfg, const char *name);
 
 /* How long a daemon's status report lives in Redis: three report periods, at least 90 s. A

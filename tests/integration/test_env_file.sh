@@ -28,7 +28,9 @@ for _ in $(seq 50); do grep -q ready "$tmp/peer.out" && break; sleep 0.1; done
 read -r _ port <"$tmp/peer.out"
 cat >"$tmp/agents.json" <<EOF
 {"agents": {"report": {"kind": "http", "url": "http://127.0.0.1:$port/ok", "bearer_env": "REPORT_WEBHOOK_TOKEN",
-                       "method": "GET", "headers": {"User-Agent": "vercel-cron/1.0"}}}}
+                       "method": "GET", "headers": {"User-Agent": "vercel-cron/1.0"}},
+            "vercel": {"kind": "http", "url": "http://127.0.0.1:$port/", "method": "GET", "bearer_env": "CRON_SECRET",
+                       "headers": {"User-Agent": "vercel-cron/1.0"}, "overridable": ["path"]}}}
 EOF
 cat >"$tmp/agentcron.env" <<EOF
 DATABASE_URL=$database_url
@@ -36,6 +38,8 @@ REDIS_URL=$redis_url
 AGENTS_FILE=$tmp/agents.json
 HTTP_LISTEN=off
 STATUS_INTERVAL_S=1
+# the webhook's secret, which the vercel agent sends as its bearer, as Vercel Cron does
+CRON_SECRET=only-in-the-env-file
 # a secret the report agent names: it lives here, with the settings
 REPORT_WEBHOOK_TOKEN=only-in-the-env-file
 EOF
@@ -87,6 +91,20 @@ check "after SIGHUP with the agent defined, the waiting run runs, its attempt un
   '[ "$(sql "select status || attempt from task_runs where task_id = $tc")" = succeeded1 ] && grep -q "event=agents.reloaded" "$tmp/worker.log"'
 code=$(execute_calcom)
 check "and the API takes the new agent: $code" '[ "$code" = 202 ]'
+
+# --- the README's move from Vercel Cron: a vercel.json whose bearer secret lives in the env file
+echo '{"crons": [{"path": "/ok?from=vercel", "schedule": "*/5 * * * *"}]}' >"$tmp/vercel.json"
+run "$cli" import "$tmp/vercel.json" --base-url "http://127.0.0.1:$port" --user t@example.com --dry-run --env-file "$tmp/agentcron.env"
+check "import --dry-run: the plan, nothing written: $(cat "$tmp/out" "$tmp/err")" \
+  '[ "$status" = 0 ] && grep -q "^create .*/ok" "$tmp/out" && [ "$(sql "select count(*) from tasks where agent_type = '"'vercel'"'")" = 0 ]'
+run "$cli" import "$tmp/vercel.json" --base-url "http://127.0.0.1:$port" --user t@example.com --env-file "$tmp/agentcron.env"
+tv=$(sql "select id from tasks where agent_type = 'vercel'")
+check "import: the task, scheduled: $(cat "$tmp/out" "$tmp/err")" '[ "$status" = 0 ] && [ -n "$tv" ] && [ "$(sql "select schedule_enabled from tasks where id = $tv")" = t ]'
+# its last slot (a */5 minute), as if it were due now rather than in up to five minutes
+sql "update tasks set next_run_at = date_trunc('hour', now()) + floor(extract(minute from now()) / 5) * interval '5 minutes' where id = $tv" >/dev/null
+for _ in $(seq 100); do [ "$(sql "select status from task_runs where task_id = $tv")" = succeeded ] && break; sleep 0.1; done
+check "the imported task fires and calls the app with the env file's CRON_SECRET: $(sql "select status || ' ' || trigger || ' ' || coalesce(error, '') from task_runs where task_id = $tv")" \
+  '[ "$(sql "select status || trigger from task_runs where task_id = $tv")" = succeededschedule ] && [ "$(jq -c "select(.query.from == \"vercel\") | [.bearer_ok, .user_agents]" "$tmp/peer.jsonl")" = "[true,[\"vercel-cron/1.0\"]]" ]'
 for _ in $(seq 30); do [ "$(redis-cli -u "$redis_url" exists agentcron:status:worker:envfile)" = 1 ] && break; sleep 0.1; done
 check "the worker reports its status" '[ "$(redis-cli -u "$redis_url" exists agentcron:status:worker:envfile)" = 1 ]'
 stop_all
@@ -97,7 +115,7 @@ check "a clean stop removes the worker's and the orchestrator's reports at once:
 sed 's/^REPORT_WEBHOOK_TOKEN=/REPORT_WEBHOOK_TOKNE=/' "$tmp/agentcron.env" >"$tmp/typo.env"
 run "$worker" --instance typo --env-file "$tmp/typo.env"
 check "a misspelt secret stops the worker, naming its line: $status $(cat "$tmp/err")" \
-  '[ "$status" = 2 ] && grep -q "typo.env line 7 sets REPORT_WEBHOOK_TOKNE, which is neither a setting nor a variable an agent" "$tmp/err"'
+  '[ "$status" = 2 ] && grep -q "typo.env line 9 sets REPORT_WEBHOOK_TOKNE, which is neither a setting nor a variable an agent" "$tmp/err"'
 run "$cli" tasks list --env-file "$tmp/typo.env"
 check "and the CLI: $status $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "REPORT_WEBHOOK_TOKNE" "$tmp/err"'
 # an agent whose variable is set nowhere stops a process that runs agents

@@ -163,6 +163,10 @@ static void test_secrets(void **state)
     assert_string_equal(config_secret(&cfg, "OTHER_TOKEN"), "second"); /* the file as it is now wins */
     assert_string_equal(config_secret(&cfg, "ONLY_IN_ENV"), "from the environment");
     assert_null(config_secret(&cfg, "SET_NOWHERE"));
+    assert_string_equal(config_secret(&cfg, "DATABASE_URL") ? "leaked" : "none", "none"); /* not a server's URL */
+    path = write_file("CRON_SECRET=the-webhook-secret\n");
+    assert_int_equal(config_load(&cfg, path, &err), 0);
+    assert_string_equal(config_secret(&cfg, "CRON_SECRET"), "the-webhook-secret"); /* a setting an agent names */
     unsetenv("OTHER_TOKEN"), unsetenv("ONLY_IN_ENV");
 }
 
