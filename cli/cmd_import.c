@@ -68,7 +68,14 @@ static int check_agent(const struct cli_conn *c, const char *name, const char *b
     char other[300];
     snprintf(other, sizeof other, "%s", url ? url : "");
     const int exists = a != NULL;
+    const char *method = a ? json_string_value(json_object_get(a->settings, "method")) : NULL;
+    const char *ua = a ? json_string_value(json_object_get(json_object_get(a->settings, "headers"), "User-Agent")) : NULL;
+    const int like_vercel = method && !strcmp(method, "GET") && ua && !strcmp(ua, "vercel-cron/1.0");
     agents_free(&set);
+    if (ok && path_ok && same && !like_vercel) /* works, but a route that checks them would see the difference */
+        cli_error(CMD, 0, "note: agent \"%s\" does not call as Vercel Cron does (GET, User-Agent: vercel-cron/1.0); if your "
+                  "routes check either, add \"method\": \"GET\", \"headers\": {\"User-Agent\": \"vercel-cron/1.0\"} to it",
+                  name);
     if (ok && path_ok && same)
         return 0;
     if (exists) /* the name is taken by an agent for something else: another name is needed */

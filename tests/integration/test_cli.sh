@@ -156,6 +156,8 @@ cat >"$tmp/vercel.json" <<'EOF'
              { "path": "/api/cron/cleanup?hard=1", "schedule": "*/10 * * * *" } ] }
 EOF
 run "$cli" import "$tmp/vercel.json" --base-url https://my-app.vercel.app --user ops@example.com --json
+check "import of an agent that does not call as Vercel does: a note saying what to add: $(cat "$tmp/err")" \
+  'grep -q "note: agent \"vercel\" does not call as Vercel Cron does" "$tmp/err"'
 check "import: $(cat "$tmp/out" "$tmp/err")" \
   '[ "$(jq -r "[.created, .updated] | join(\",\")" "$tmp/out")" = "2,0" ] && [ "$(sql "select count(*) from tasks where agent_type = '"'vercel'"' and timezone = '"'UTC'"' and schedule_enabled")" = 2 ]'
 sed -i 's|"0 5 \* \* \*"|"0 6 * * *"|' "$tmp/vercel.json"
