@@ -344,9 +344,9 @@ int cmd_import(int argc, char **argv)
             if (!strcmp(steps[k].action, "delete"))
                 rc = apply(&conn, user_id, agent, zone, &steps[k]);
     }
+    if (rc == 0)
+        print_plan(steps, n, json, dry_run); /* before doc goes: the steps point into it */
     cli_disconnect(&conn);
     json_decref(doc);
-    if (rc == 0)
-        print_plan(steps, n, json, dry_run);
     return rc;
 }
