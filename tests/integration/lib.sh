@@ -44,6 +44,16 @@ sanitizer_reports() {
   done < <(grep -rlE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$tmp" 2>/dev/null)
 }
 
+# wait_sql DESCRIPTION SECONDS QUERY OP VALUE: until the query's answer (through the test's own
+# sql function) compares true with test's OP, else a failure naming what it waited for
+wait_sql() {
+  local what=$1 limit=$2 query=$3 op=$4 want=$5 got
+  for _ in $(seq 1 $((limit * 10))); do
+    got=$(sql "$query" 2>/dev/null); [ -n "$got" ] && [ "$got" "$op" "$want" ] && return 0; sleep 0.1
+  done
+  bad "timed out after ${limit}s waiting for: $what (last: $got)"; return 1
+}
+
 # finish: stops the daemons (checking how they exit), looks for sanitizer reports, and prints
 # the count; its status is the test's.
 finish() { stop_all; sanitizer_reports; echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }

@@ -32,14 +32,6 @@ start() { # start NAME: an orchestrator in the background, logging to $tmp/NAME.
   "$orch" --instance "$1" >"$tmp/$1.log" 2>&1 & pids+=($!)
 }
 waiting() { redis-cli -u "$REDIS_URL" zcard 'agentcron:{default}:waiting'; }
-# wait_sql DESCRIPTION SECONDS QUERY OP VALUE: until the query's answer compares true
-wait_sql() {
-  local what=$1 limit=$2 query=$3 op=$4 want=$5 got
-  for _ in $(seq 1 $((limit * 10))); do
-    got=$(sql "$query" 2>/dev/null); [ -n "$got" ] && [ "$got" "$op" "$want" ] && return 0; sleep 0.1
-  done
-  bad "timed out after ${limit}s waiting for: $what (last: $got)"; return 1
-}
 # wait_log FILE SECONDS PATTERN: until the log has a line matching the pattern
 wait_log() {
   for _ in $(seq 1 $(($2 * 10))); do grep -q "$3" "$1" && return 0; sleep 0.1; done; return 1

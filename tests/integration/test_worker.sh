@@ -82,13 +82,6 @@ start_worker() { # start_worker NAME [ENV=VALUE...]: a worker in the background,
   env "$@" "$worker" --instance "$name" >"$tmp/$name.log" 2>&1 & pids+=($!)
 }
 status_of() { sql "select status from task_runs where id = $1"; }
-wait_sql() { # wait_sql DESCRIPTION SECONDS QUERY OP VALUE
-  local what=$1 limit=$2 query=$3 op=$4 want=$5 got
-  for _ in $(seq 1 $((limit * 10))); do
-    got=$(sql "$query" 2>/dev/null); [ -n "$got" ] && [ "$got" "$op" "$want" ] && return 0; sleep 0.1
-  done
-  bad "timed out after ${limit}s waiting for: $what (last: $got)"; return 1
-}
 wait_status() { wait_sql "run $1 $2" "$3" "select status from task_runs where id = $1" = "$2"; }
 # peer requests for run ID: JSON lines
 peer_requests() { jq -c "select(.headers[\"Idempotency-Key\"] == \"$1\")" "$peerlog"; }

@@ -43,13 +43,6 @@ runs() { # runs TASK N: N queued runs of past slots
   "$cli" tasks backfill "$1" --from 2026-01-01T00:00:00Z \
     --to "$(date -u -d "2026-01-01 + $(($2 - 1)) min" +%Y-%m-%dT%H:%M:%SZ)" >/dev/null || bad "backfill of task $1 failed"
 }
-wait_sql() { # wait_sql DESCRIPTION SECONDS QUERY OP VALUE
-  local what=$1 limit=$2 query=$3 op=$4 want=$5 got
-  for _ in $(seq 1 $((limit * 10))); do
-    got=$(sql "$query" 2>/dev/null); [ -n "$got" ] && [ "$got" "$op" "$want" ] && return 0; sleep 0.1
-  done
-  bad "timed out after ${limit}s waiting for: $what (last: $got)"; return 1
-}
 # The credit invariant: every user's credits_reserved is the sum over their unfinished runs.
 reservations_add_up() {
   [ "$(sql "select count(*) from users u where credits_reserved <> (select coalesce(sum(credits_reserved), 0)
