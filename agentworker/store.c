@@ -84,14 +84,18 @@ static int redis_failed(struct store *s, const struct queue_error *qerr, char *e
 
 /* The statements, prepared once per connection: planning them each time cost as much as
  * running them (a 64-run batch: ~1 ms of each). */
-enum stmt { ST_SETTLE, ST_RELEASE, ST_BEGIN, ST_ROLL, ST_RESERVE, ST_USER_CREDITS, ST_PEEK, ST_ANY_USER_LIMIT, ST_COUNT };
+enum stmt {
+    ST_SETTLE, ST_RELEASE, ST_BEGIN, ST_BEGIN_TAKEOVER, ST_ROLL, ST_RESERVE, ST_USER_CREDITS, ST_PEEK, ST_ANY_USER_LIMIT,
+    ST_COUNT
+};
 static const struct {
     const char *name, *sql;
     int nparams;
 } stmts[ST_COUNT] = {
     [ST_SETTLE] = {"agentcron_settle", sql_settle, 13},
     [ST_RELEASE] = {"agentcron_release", sql_release_taken_over, 1},
-    [ST_BEGIN] = {"agentcron_begin", sql_begin_runs, 4},
+    [ST_BEGIN] = {"agentcron_begin", sql_begin_runs, 3},
+    [ST_BEGIN_TAKEOVER] = {"agentcron_begin_takeover", sql_begin_takeover, 4},
     [ST_ROLL] = {"agentcron_roll", sql_roll_periods, 1},
     [ST_RESERVE] = {"agentcron_reserve", sql_reserve, 4},
     [ST_USER_CREDITS] = {"agentcron_user_credits", sql_user_credits, 1},
@@ -311,7 +315,7 @@ void store_intake_clear(struct store_intake *in)
  * is harmless (the run's settle then matches nothing, its job is not acknowledged, and it runs
  * again), and any later durable commit flushes it anyway. Waiting for it cost a third of the
  * worker's throughput on short runs. */
-static PGresult *begin_async(struct store *s, const char *const *params, char *err, size_t len)
+static PGresult *begin_async(struct store *s, const char *const *params, int takeover, char *err, size_t len)
 {
     PGresult *t = PQexec(s->conn.pg, "BEGIN; SET LOCAL synchronous_commit = off");
     const int ok = PQresultStatus(t) == PGRES_COMMAND_OK;
@@ -321,7 +325,7 @@ static PGresult *begin_async(struct store *s, const char *const *params, char *e
         err[strcspn(err, "\n")] = 0;
         return NULL;
     }
-    PGresult *r = exec(s, ST_BEGIN, params, PGRES_TUPLES_OK, err, len);
+    PGresult *r = exec(s, takeover ? ST_BEGIN_TAKEOVER : ST_BEGIN, params, PGRES_TUPLES_OK, err, len);
     t = PQexec(s->conn.pg, r ? "COMMIT" : "ROLLBACK");
     if (r && PQresultStatus(t) != PGRES_COMMAND_OK) {
         fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
@@ -362,7 +366,10 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
         lit_text(&lapsed, jobs[i].lapsed ? "t" : "f");
     }
     const char *params[4] = {lit_close(&ids), lit_close(&tokens), s->worker, lit_close(&lapsed)};
-    PGresult *r = params[0] && params[1] && params[3] ? begin_async(s, params, err, len) : NULL;
+    int takeover = 0;
+    for (int i = 0; i < n; i++)
+        takeover |= jobs[i].lapsed;
+    PGresult *r = params[0] && params[1] && params[3] ? begin_async(s, params, takeover, err, len) : NULL;
     if (!params[0] || !params[1] || !params[3])
         fail(err, len, "out of memory");
     lit_free(&ids);

@@ -16,14 +16,27 @@ static const char sql_release_taken_over[] =
     "              WHERE u.id = p.user_id)"
     " UPDATE task_runs r SET credits_reserved = 0 FROM prev WHERE r.id = prev.id";
 
-/* $1 run ids, $2 lease tokens, $3 worker id, $4 whether each job's previous lease lapsed.
- * Marks claimed runs running, only from queued or retrying, or from running when the run is
- * taken over. A takeover after a lapsed lease spends an attempt: the worker died (or hung)
- * running it, perhaps because of it. Returned per run, after the columns a run needs: the
- * credits still reserved from an attempt that never settled (to release), and whether it was
- * taken over with no attempt left (it ends failed at once). A run in any other state
- * (finished, cancelled) is not returned: a duplicate delivery to acknowledge and drop. */
+/* $1 run ids, $2 lease tokens, $3 worker id. Marks claimed runs running, only from queued or
+ * retrying, or from running when the run is taken over. Returned per run, after the columns a
+ * run needs: the credits still reserved from an attempt that never settled (to release, e.g.
+ * a run re-queued after Redis lost it), and false: no takeover ends it. A run in any other
+ * state (finished, cancelled) is not returned: a duplicate delivery to acknowledge and drop.
+ * The statement of a batch in which no job's lease lapsed: almost every batch. */
 static const char sql_begin_runs[] =
+    "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS c(id, token))"
+    " UPDATE task_runs r SET status = 'running', lease_token = c.token, worker_id = $3,"
+    " started_at = clock_timestamp(), finished_at = NULL"
+    " FROM c, tasks t, users u"
+    " WHERE r.id = c.id AND t.id = r.task_id AND u.id = r.user_id AND r.status IN ('queued', 'retrying', 'running')"
+    " RETURNING r.id, r.task_id, r.user_id, (extract(epoch FROM r.scheduled_for) * 1000)::bigint, r.attempt,"
+    " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
+    " coalesce(u.max_concurrent_runs, 0), r.credits_reserved, false";
+
+/* The same for a batch in which some job's lease lapsed ($4 says which): a takeover after a
+ * lapsed lease spends an attempt (the worker died or hung running it, perhaps because of it)
+ * and records the lost attempt; the last column says whether it was taken over with no attempt
+ * left (it then ends failed at once). */
+static const char sql_begin_takeover[] =
     "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[], $4::boolean[]) AS c(id, token, lapsed)),"
     " lost AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error)"
     "          SELECT w.id, w.attempt, w.worker_id, w.started_at, 'lease_lost', 'its worker stopped (killed, crashed, or"
@@ -99,7 +112,8 @@ static const char sql_settle[] =
     "         r.worker_id, r.started_at, x.status, x.error, x.p, x.c, r.not_before),"
     " att AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error, prompt_tokens,"
     "         completion_tokens, retry_at) SELECT id, attempt, worker_id, started_at, status, error, p, c,"
-    "         CASE WHEN status IN ('queued', 'retrying') THEN not_before END FROM upd),"
+    "         CASE WHEN status IN ('queued', 'retrying') THEN not_before END FROM upd"
+    "         WHERE status <> 'succeeded' OR attempt > 1),"
     " led AS (INSERT INTO credit_ledger (user_id, run_id, delta, reason)"
     "         SELECT user_id, id, credits_charged, 'charge' FROM upd WHERE credits_charged > 0),"
     " usr AS (UPDATE users u SET credits_used = u.credits_used + s.charged,"

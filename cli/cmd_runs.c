@@ -182,6 +182,33 @@ static json_t *load_attempts(PGconn *pg, int64_t id)
     return list;
 }
 
+/* The attempt that ended a run, from the run itself, when no row records it (a run that
+ * succeeded at its only attempt has none). */
+static json_t *with_final_attempt(json_t *attempts, const json_t *run)
+{
+    static const char *const ended[] = {"succeeded", "failed", "timed_out", "cancelled", "insufficient_credits", NULL};
+    const char *status = s_of(run, "status");
+    int final = 0;
+    for (const char *const *e = ended; *e && !final; e++)
+        final = !strcmp(status, *e);
+    size_t i;
+    const json_t *a;
+    json_array_foreach(attempts, i, a)
+    {
+        if (json_integer_value(json_object_get(a, "attempt")) == i_of(run, "attempt") &&
+            !strcmp(s_of(a, "outcome"), status))
+            final = 0; /* recorded already */
+    }
+    if (final && json_is_string(json_object_get(run, "startedAt")))
+        json_array_append_new(attempts, json_pack("{s:I, s:s, s:O, s:O, s:s, s:O?, s:I}", "attempt",
+                                                  i_of(run, "attempt"), "worker", s_of(run, "worker"),
+                                                  "startedAt", json_object_get(run, "startedAt"), "finishedAt",
+                                                  json_object_get(run, "finishedAt"), "outcome", status, "error",
+                                                  json_object_get(run, "error"), "tokens",
+                                                  i_of(run, "promptTokens") + i_of(run, "completionTokens")));
+    return attempts;
+}
+
 static json_t *load_run(PGconn *pg, int64_t id)
 {
     char ids[24], sql[2048];
@@ -194,7 +221,7 @@ static json_t *load_run(PGconn *pg, int64_t id)
         cli_error(CMD, CLI_FAILURE, "no run %" PRId64, id);
     PQclear(r);
     if (run)
-        json_object_set_new(run, "attempts", load_attempts(pg, id));
+        json_object_set_new(run, "attempts", with_final_attempt(load_attempts(pg, id), run));
     return run;
 }
 

@@ -1,7 +1,8 @@
 -- SPDX-License-Identifier: MIT
 -- Every attempt of a run, as it ended: the run keeps only its last error, this keeps them all
 -- (`agentcron runs show`). Written by the worker in the statement that settles the attempt, and
--- for an attempt whose worker died, by the worker that takes the run over.
+-- for an attempt whose worker died, by the worker that takes the run over. A run that succeeded
+-- at its only attempt has no row: the run's own row says all of it (and costs no insert).
 CREATE TABLE run_attempts (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id      bigint NOT NULL REFERENCES task_runs (id) ON DELETE CASCADE,
