@@ -289,14 +289,16 @@ check "a refused schedule: 400 and no task at all: $code $(cat "$tmp/body")" \
 sql "drop trigger refuse_scheduled on tasks; drop function refuse_scheduled()"
 # Postgres failing under the insert is a 503 to retry, not a 400: the insert waits on a lock,
 # and its connection is cut as a restart would.
-psql -qtAX "$DATABASE_URL" -c "begin; lock table tasks in exclusive mode; select pg_sleep(6); commit" >/dev/null & locker=$!
+# the lock is held until this test ends it, however slowly the request reaches its insert (a
+# sanitizer build under load can take seconds)
+psql -qtAX "$DATABASE_URL" -c "begin; lock table tasks in exclusive mode; select pg_sleep(120); commit" >/dev/null 2>&1 & locker=$!
 for _ in $(seq 50); do # until the lock is held
   [ "$(sql "select count(*) from pg_locks where relation = 'tasks'::regclass and mode = 'ExclusiveLock' and granted")" = 1 ] && break
   sleep 0.1
 done
 curl -s -o "$tmp/cut.body" -D "$tmp/cut.headers" -w '%{http_code}' -X POST "${A[@]}" "${J[@]}" \
   -d '{"goal": "cut short", "agentType": "noop", "title": "cut short", "async": true}' "$base/api/agent/execute" >"$tmp/cut.code" & cutter=$!
-for _ in $(seq 50); do # until the insert waits for it
+for _ in $(seq 300); do # until the insert waits for it
   [ "$(sql "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like 'INSERT INTO tasks%'")" = 1 ] && break
   sleep 0.1
 done
