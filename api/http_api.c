@@ -25,7 +25,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "agents.h"
 #include "api_tasks.h"
 #include "config.h"
 #include "connpair.h"
@@ -97,8 +96,7 @@ struct api {
     uint64_t auth_seed;
     int global_failures;
     int64_t global_window_start;
-    struct agent_set agents; /* what agentType may name, as loaded at start */
-    const struct agent_set *agents_now; /* the set in force: these, or a reload's (api_reload_agents) */
+    const struct agent_set *agents_now; /* what agentType may name: the start's set, or a reload's */
     int busy_lanes, stopping, server_stopped;
     void (*on_stopped)(void *);
     void *stopped_data;
@@ -455,7 +453,6 @@ static void on_timer_closed(uv_handle_t *h)
     void *data = a->stopped_data;
     for (int i = 0; i < API_LANES; i++)
         connpair_close(&a->lanes[i].conn);
-    agents_free(&a->agents);
     free(a);
     if (cb)
         cb(data);
@@ -683,8 +680,8 @@ static void handle(struct http_conn *c, const struct http_req *req, void *data)
     http_respond_error(c, 404, NULL, "no such route", NULL);
 }
 
-struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tick, void *tick_data, char *err,
-                      size_t err_len)
+struct api *api_start(uv_loop_t *loop, const struct config *cfg, const struct agent_set *agents, api_tick_fn tick,
+                      void *tick_data, char *err, size_t err_len)
 {
     struct api *a = calloc(1, sizeof *a);
     if (!a) {
@@ -695,19 +692,13 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tic
     a->queue_tail = &a->queue;
     if (getrandom(&a->auth_seed, sizeof a->auth_seed, GRND_NONBLOCK) != sizeof a->auth_seed)
         a->auth_seed = (uint64_t)timefmt_now_ms() ^ ((uint64_t)getpid() << 32);
-    struct agents_error aerr;
-    if (agents_load(&a->agents, cfg->agents_file, &aerr) != 0) {
-        snprintf(err, err_len, "%s", aerr.message);
-        free(a);
-        return NULL;
-    }
+    a->agents_now = agents;
     for (int i = 0; i < API_LANES; i++) {
         a->lanes[i].api = a;
         if (connpair_init(&a->lanes[i].conn, cfg->database_url, cfg->redis_url, "agentcron-api", 5000) != 0) {
             snprintf(err, err_len, "out of memory");
             for (int k = 0; k <= i; k++)
                 connpair_close(&a->lanes[k].conn);
-            agents_free(&a->agents);
             free(a);
             return NULL;
         }
@@ -716,13 +707,11 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tic
                                     cfg->tls_key_file, handle, a, err, err_len))) {
         for (int i = 0; i < API_LANES; i++)
             connpair_close(&a->lanes[i].conn);
-        agents_free(&a->agents);
         free(a);
         return NULL;
     }
     uv_timer_init(loop, &a->wait_timer);
     a->wait_timer.data = a;
-    a->agents_now = &a->agents;
     return a;
 }
 

@@ -17,10 +17,12 @@ struct api;
 /* Asks the orchestrator for a scheduling pass now; it calls api_tick_done when it ends. */
 typedef void (*api_tick_fn)(void *data);
 
-/* Starts the HTTP server on cfg->http_listen, HTTPS when cfg names a certificate and key. NULL
- * with *err (bad address, port in use, a certificate that cannot be used). */
-struct api *api_start(uv_loop_t *loop, const struct config *cfg, api_tick_fn tick, void *tick_data, char *err,
-                      size_t err_len);
+/* Starts the HTTP server on cfg->http_listen, HTTPS when cfg names a certificate and key; the
+ * task API checks agentType against agents (the caller's, loaded and checked at start; it must
+ * outlive the API). NULL with *err (bad address, port in use, a certificate that cannot be
+ * used). */
+struct api *api_start(uv_loop_t *loop, const struct config *cfg, const struct agent_set *agents, api_tick_fn tick,
+                      void *tick_data, char *err, size_t err_len);
 
 /* A scheduling pass ended: answers the POSTs waiting for it (enqueued runs, or the error). */
 void api_tick_done(struct api *a, int ok, int64_t enqueued, const char *error);

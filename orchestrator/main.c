@@ -601,7 +601,7 @@ int main(int argc, char **argv)
     start_next_job(&o);
     if (strcmp(o.cfg.http_listen, "off") != 0) {
         char aerr2[512];
-        if (!(o.api = api_start(o.loop, &o.cfg, on_api_tick, &o, aerr2, sizeof aerr2))) {
+        if (!(o.api = api_start(o.loop, &o.cfg, &o.agents, on_api_tick, &o, aerr2, sizeof aerr2))) {
             LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", aerr2));
             return 1;
         }
