@@ -14,7 +14,6 @@
 
 #include "agents.h"
 #include "connpair.h"
-#include "redisconn.h"
 #include "queue.h"
 #include "store_sql.h"
 #include "timefmt.h"
@@ -685,7 +684,7 @@ int store_renew(struct store *s, const struct store_run *const *runs, size_t cou
 int store_wait(struct store *s, int timeout_s, char *err, size_t len)
 {
     /* Redis only, with a command timeout beyond the blocking wait */
-    if (!s->conn.redis && !(s->conn.redis = redisconn_open(s->conn.redis_url, (timeout_s + 5) * 1000, err, len)))
+    if (connpair_ensure_redis(&s->conn, (timeout_s + 5) * 1000, err, len) != 0)
         return -1;
     struct queue_error qerr;
     const int rc = queue_wait(&s->queue, s->conn.redis, timeout_s, &qerr);
@@ -695,7 +694,7 @@ int store_wait(struct store *s, int timeout_s, char *err, size_t len)
 void store_unpublish(struct store *s, const char *key)
 {
     char err[256]; /* Redis alone: a Postgres that is down must not hold up a stop */
-    if (!s->conn.redis && !(s->conn.redis = redisconn_open(s->conn.redis_url, 2000, err, sizeof err)))
+    if (connpair_ensure_redis(&s->conn, 2000, err, sizeof err) != 0)
         return;
     freeReplyObject(redisCommand(s->conn.redis, "DEL %s", key));
     connpair_redis_failed(&s->conn);

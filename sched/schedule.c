@@ -24,7 +24,6 @@
 #include "pgconn.h"
 #include "plan.h"
 #include "queue.h"
-#include "redisconn.h"
 #include "schedule_sql.h"
 #include "timefmt.h"
 #include "zones.h"
@@ -584,7 +583,7 @@ int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, s
 void scheduler_unpublish_status(struct scheduler *s, const char *instance)
 {
     char err[256]; /* Redis alone: a Postgres that is down must not hold up a stop */
-    if (!s->conn.redis && !(s->conn.redis = redisconn_open(s->conn.redis_url, 2000, err, sizeof err)))
+    if (connpair_ensure_redis(&s->conn, 2000, err, sizeof err) != 0)
         return;
     freeReplyObject(redisCommand(s->conn.redis, "DEL agentcron:status:orchestrator:%s", instance));
     connpair_redis_failed(&s->conn);

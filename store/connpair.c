@@ -49,6 +49,14 @@ int connpair_ensure(struct connpair *c, char *err, size_t len)
     return 0;
 }
 
+int connpair_ensure_redis(struct connpair *c, int timeout_ms, char *err, size_t len)
+{
+    connpair_redis_failed(c);
+    if (!c->redis && !(c->redis = redisconn_open(c->redis_url, timeout_ms, err, len)))
+        return -1;
+    return 0;
+}
+
 void connpair_redis_failed(struct connpair *c)
 {
     if (c->redis && c->redis->err) {

@@ -31,6 +31,10 @@ void connpair_close(struct connpair *c);
  * names the URL (without its password). */
 int connpair_ensure(struct connpair *c, char *err, size_t len);
 
+/* Redis alone, opened (with timeout_ms for its commands) if it is not yet: for work that must
+ * not wait on a Postgres that may be down. 0, or -1 with *err. */
+int connpair_ensure_redis(struct connpair *c, int timeout_ms, char *err, size_t len);
+
 /* After a Redis error: drops the connection if it is broken, so the next ensure reconnects. */
 void connpair_redis_failed(struct connpair *c);
 
