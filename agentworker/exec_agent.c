@@ -75,6 +75,7 @@ static void complete(struct execution *x)
             snprintf(last, sizeof last, ": %s", clean);
         free(clean);
     }
+    res->exit_code = x->term_signal ? -1 : (int)x->exit_status, res->exit_signal = x->term_signal;
     if (x->stopping) {
         res->outcome = x->stop_reason;
         snprintf(res->error, sizeof res->error, "%s; the command was stopped (%s)",
@@ -116,6 +117,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     const int is_out = s == (uv_stream_t *)&x->out;
     if (n > 0) {
         tail_append(is_out ? &x->out_tail : &x->err_tail, buf->base, (size_t)n);
+        tail_append(is_out ? &x->live_out : &x->live_err, buf->base, (size_t)n);
         return;
     }
     if (n == 0)
@@ -258,6 +260,7 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
     snprintf(parent, sizeof parent, "%ld", (long)getpid());
     child_argv[0] = "agentcron-exec", child_argv[1] = EXEC_CHILD_FLAG, child_argv[2] = parent, child_argv[3] = program;
     x->out_tail.max = x->err_tail.max = RUN_TAIL_MAX;
+    x->live_out.max = x->live_err.max = RUN_LIVE_MAX;
     x->kill_grace_ms = executor_setting_int(spec->settings, "kill_grace_ms", 5000);
     uv_pipe_init(loop, &x->in, 0);
     uv_pipe_init(loop, &x->out, 0);

@@ -22,6 +22,8 @@ void executor_release(struct execution *x)
     run_result_clear(&x->res);
     tail_free(&x->out_tail);
     tail_free(&x->err_tail);
+    tail_free(&x->live_out);
+    tail_free(&x->live_err);
     free(x->stdin_json);
     free(x->req_body);
     free(x);
@@ -204,4 +206,19 @@ void tail_free(struct tail *t)
     free(t->buf);
     t->buf = NULL;
     t->len = 0;
+}
+
+/* Hands over a tail's buffer and starts it afresh. */
+static void take_tail(struct tail *t, char **buf, size_t *len)
+{
+    *buf = t->len ? t->buf : NULL, *len = t->len;
+    if (t->len)
+        t->buf = NULL, t->cap = 0;
+    t->len = 0, t->truncated = 0;
+}
+
+void executor_take_live(struct execution *x, char **out, size_t *out_len, char **err, size_t *err_len)
+{
+    take_tail(&x->live_out, out, out_len);
+    take_tail(&x->live_err, err, err_len);
 }

@@ -31,11 +31,15 @@ enum run_outcome {
 #define RUN_OUTPUT_MAX 131072 /* task_runs.output */
 #define RUN_ERROR_MAX 8192    /* task_runs.error */
 #define RUN_TAIL_MAX 65536    /* stdout and stderr tails of an exec run */
+#define RUN_LIVE_MAX 65536    /* what an exec run wrote between two executor_take_live (older bytes dropped) */
 
 struct run_result {
     enum run_outcome outcome;
     int64_t retry_after_ms;
     int64_t prompt_tokens, completion_tokens, total_tokens;
+    int http_status;  /* http/llm: the response's status, 0 none */
+    int exit_code;    /* exec: the command's exit status, -1 none */
+    int exit_signal;  /* exec: the signal that ended it, 0 none */
     char *output;     /* UTF-8, malloc'd, at most RUN_OUTPUT_MAX bytes, or NULL */
     char *stderr_tail; /* exec only, as output, at most RUN_TAIL_MAX */
     char error[1024]; /* why it did not succeed */
@@ -66,6 +70,11 @@ int executor_start(uv_loop_t *loop, struct http_client *http, const struct run_s
  * a process group gets SIGTERM, then SIGKILL after the agent's kill_grace_ms; an HTTP request
  * is closed. The callback then fires with that outcome and whatever tokens were reported. */
 void executor_stop(struct execution *x, enum run_outcome why);
+
+/* Moves out what an exec run wrote on stdout (*out) and stderr (*err) since the last call, for
+ * `agentcron runs logs --follow`: malloc'd (NULL when nothing), lengths in *out_len, *err_len.
+ * Any other kind of run writes nothing. Also valid inside the done callback. */
+void executor_take_live(struct execution *x, char **out, size_t *out_len, char **err, size_t *err_len);
 
 /* Frees a result's strings (not the struct). */
 void run_result_clear(struct run_result *res);

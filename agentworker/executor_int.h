@@ -27,6 +27,7 @@ struct execution {
     uv_write_t write_req;
     char *stdin_json;
     struct tail out_tail, err_tail;
+    struct tail live_out, live_err; /* written since executor_take_live last took them */
     int exited, eof_out, eof_err, open_handles;
     int64_t exit_status;
     int term_signal;

@@ -77,6 +77,7 @@ static void on_response(const struct http_response *hr, void *data)
         executor_finish(x);
         return;
     }
+    res->http_status = hr->status;
     json_t *doc = json_loadb(hr->body, hr->body_len, 0, NULL);
     executor_usage(doc, res);
     if (x->kind == AGENT_LLM && hr->status / 100 == 2) {

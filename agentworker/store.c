@@ -14,6 +14,7 @@
 
 #include "agents.h"
 #include "connpair.h"
+#include "livelog.h"
 #include "queue.h"
 #include "store_sql.h"
 #include "timefmt.h"
@@ -91,7 +92,7 @@ static const struct {
     const char *name, *sql;
     int nparams;
 } stmts[ST_COUNT] = {
-    [ST_SETTLE] = {"agentcron_settle", sql_settle, 13},
+    [ST_SETTLE] = {"agentcron_settle", sql_settle, 18},
     [ST_RELEASE] = {"agentcron_release", sql_release_taken_over, 1},
     [ST_BEGIN] = {"agentcron_begin", sql_begin_runs, 3},
     [ST_BEGIN_TAKEOVER] = {"agentcron_begin_takeover", sql_begin_takeover, 4},
@@ -168,6 +169,17 @@ static void lit_int(struct lit *l, int64_t v)
         fprintf(l->f, "%s%" PRId64, l->n++ ? "," : "", v);
 }
 
+/* An integer, or NULL where it is absent. */
+static void lit_opt(struct lit *l, int present, int64_t v)
+{
+    if (!present) {
+        if (l->f)
+            fprintf(l->f, "%sNULL", l->n++ ? "," : "");
+        return;
+    }
+    lit_int(l, v);
+}
+
 static void lit_text(struct lit *l, const char *v)
 {
     if (!l->f)
@@ -221,7 +233,7 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
         return 0;
     if (connect_all(s, err, len))
         return -1;
-    enum { NCOL = 13 };
+    enum { NCOL = 18 };
     struct lit cols[NCOL];
     for (int c = 0; c < NCOL; c++)
         lit_open(&cols[c]);
@@ -241,6 +253,11 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
         lit_text(&cols[10], x->output);
         lit_text(&cols[11], x->stderr_tail);
         lit_int(&cols[12], x->reserved);
+        lit_opt(&cols[13], x->http_status > 0, x->http_status);
+        lit_opt(&cols[14], x->exit_code >= 0, x->exit_code);
+        lit_opt(&cols[15], x->exit_signal > 0, x->exit_signal);
+        lit_text(&cols[16], back ? x->retry_reason : NULL);
+        lit_opt(&cols[17], x->duration_ms >= 0, x->duration_ms);
     }
     const char *params[NCOL];
     int ok = 1;
@@ -419,7 +436,7 @@ static void end_exhausted(const struct store_intake *out, struct store_outcome *
         ended[(*nended)++] = (struct store_outcome){.id = run->id, .user_id = run->user_id,
                                                     .lease_token = run->lease_token, .user_limit = run->user_limit,
                                                     .status = "failed", .error = msg, .next_attempt = run->attempt,
-                                                    .dead = 1};
+                                                    .dead = 1, .exit_code = -1, .duration_ms = -1};
     }
 }
 
@@ -561,7 +578,8 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
         ended[*nended] = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = run->lease_token,
                                                 .reserved = 0,
                                                 .user_limit = run->user_limit, .status = "insufficient_credits",
-                                                .error = msg, .next_attempt = run->attempt};
+                                                .error = msg, .next_attempt = run->attempt, .exit_code = -1,
+                                                .duration_ms = -1};
         (*nended)++;
         out->insufficient++;
         i++; /* stays in runs until settled (its lease token is used), then dropped */
@@ -711,4 +729,43 @@ int store_publish(struct store *s, const char *key, const char *json, int ttl_s,
     freeReplyObject(r);
     connpair_redis_failed(&s->conn);
     return ok ? 0 : -1;
+}
+
+int store_stream_logs(struct store *s, const struct livelog_chunk *chunks, char *err, size_t len)
+{
+    if (!chunks)
+        return 0;
+    if (connect_all(s, err, len))
+        return -1;
+    redisContext *r = s->conn.redis;
+    int sent = 0;
+    for (const struct livelog_chunk *c = chunks; c; c = c->next) {
+        char key[160];
+        snprintf(key, sizeof key, "%s%" PRId64, s->queue.log_prefix, c->run);
+        const char *data[2] = {c->out, c->err}, *name[2] = {"out", "err"};
+        const size_t size[2] = {c->out_len, c->err_len};
+        for (int k = 0; k < 2; k++)
+            for (size_t at = 0; at < size[k]; at += QUEUE_LOG_CHUNK) {
+                const size_t n = size[k] - at < QUEUE_LOG_CHUNK ? size[k] - at : QUEUE_LOG_CHUNK;
+                redisAppendCommand(r, "XADD %s MAXLEN ~ %d * a %d s %s d %b", key, QUEUE_LOG_ENTRIES, c->attempt,
+                                   name[k], data[k] + at, n);
+                sent++;
+            }
+        if (c->end)
+            redisAppendCommand(r, "XADD %s MAXLEN ~ %d * a %d e 1", key, QUEUE_LOG_ENTRIES, c->attempt), sent++;
+        redisAppendCommand(r, "EXPIRE %s %d", key, QUEUE_LOG_TTL_S), sent++;
+    }
+    int rc = 0;
+    for (int i = 0; i < sent; i++) {
+        redisReply *reply = NULL;
+        if (redisGetReply(r, (void **)&reply) != REDIS_OK) {
+            rc = fail(err, len, "redis: streaming run output: %s", r->errstr);
+            break;
+        }
+        if (reply && reply->type == REDIS_REPLY_ERROR && !rc)
+            rc = fail(err, len, "redis: streaming run output: %s", reply->str);
+        freeReplyObject(reply);
+    }
+    connpair_redis_failed(&s->conn);
+    return rc;
 }

@@ -52,6 +52,11 @@ struct store_outcome {
     int64_t base_credits, tokens_per_credit; /* its charge; tokens_per_credit 0: free */
     int64_t reserved;    /* credits reserved for this attempt, released now */
     const char *error, *output, *stderr_tail; /* NULL: none (output/stderr: keep) */
+    const char *retry_reason; /* back to the queue: backoff retry_after agent_missing drained */
+    int http_status;     /* 0: none */
+    int exit_code;       /* -1: none */
+    int exit_signal;     /* 0: none */
+    int64_t duration_ms; /* the attempt's, -1: it never started */
     int dead; /* failed for good: to the dead set */
 };
 
@@ -78,6 +83,12 @@ int store_renew(struct store *s, const struct store_run *const *runs, size_t cou
 
 /* Blocks up to timeout_s for a wake-up from the queue. 1 woken, 0 timed out, -1 error. */
 int store_wait(struct store *s, int timeout_s, char *err, size_t len);
+
+/* Appends what running exec runs wrote to their Redis streams (queue.h, QUEUE_LOG_*), in one
+ * pipeline, in the order given. 0, or -1 with *err (the bytes are lost to the live view; the
+ * tails in Postgres are the record). */
+struct livelog_chunk;
+int store_stream_logs(struct store *s, const struct livelog_chunk *chunks, char *err, size_t len);
 
 /* Removes the status document under key (on a clean stop); best effort. Blocking. */
 void store_unpublish(struct store *s, const char *key);

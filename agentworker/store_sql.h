@@ -4,6 +4,8 @@
 #ifndef AGENTCRON_STORE_SQL_H
 #define AGENTCRON_STORE_SQL_H
 
+#include "usage.h"
+
 /* $1 run ids. Releases the credit reservations that runs just begun still carried from an
  * attempt that never settled (taken over after a lapsed lease, re-queued after Redis lost
  * them). A statement of its own: a CTE that locked a row the same statement updates would
@@ -38,9 +40,9 @@ static const char sql_begin_runs[] =
  * left (it then ends failed at once). */
 static const char sql_begin_takeover[] =
     "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[], $4::boolean[]) AS c(id, token, lapsed)),"
-    " lost AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error)"
+    " lost AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error, retry_reason)"
     "          SELECT w.id, w.attempt, w.worker_id, w.started_at, 'lease_lost', 'its worker stopped (killed, crashed, or"
-    " hung past WORKER_LEASE_S) while running it' FROM c JOIN task_runs w ON w.id = c.id"
+    " hung past WORKER_LEASE_S) while running it', 'lease_lost' FROM c JOIN task_runs w ON w.id = c.id"
     "          WHERE c.lapsed AND w.status = 'running')"
     " UPDATE task_runs r SET status = 'running', lease_token = c.token, worker_id = $3,"
     " attempt = r.attempt + (was.status = 'running' AND c.lapsed AND r.attempt < t.max_attempts)::int,"
@@ -89,16 +91,20 @@ static const char sql_user_credits[] =
 
 /* $1 ids, $2 tokens, $3 statuses, $4 not-before (ms, -1 none), $5 prompt tokens, $6 completion
  * tokens, $7 base credits, $8 tokens per credit (0: no charge), $9 attempt increments, $10
- * errors, $11 outputs, $12 stderr tails, $13 credits reserved for each. Ends (or returns to the
- * queue) runs this worker holds, in one statement: the run, its charge in the ledger, the
- * user's credits_used, and the release of its reservation. A run is charged once, when it
+ * errors, $11 outputs, $12 stderr tails, $13 credits reserved for each, and of the attempt: $14
+ * HTTP status, $15 exit code, $16 signal, $17 why it goes back to the queue, $18 duration (ms).
+ * Ends (or returns to the queue) runs this worker holds, in one statement: the run, the
+ * attempt's row, its charge in the ledger, the user's credits_used, the release of its
+ * reservation, and the usage summary of its task and day. A run is charged once, when it
  * ends, for the tokens of all its attempts. Runs whose lease token changed (taken over) are
  * left alone: their reservation was released by the takeover. Written so that the generic plan
  * (prepared once) walks the arrays and finds each run by primary key. Returns what it changed. */
 static const char sql_settle[] =
     "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],"
-    "           $7::bigint[], $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[])"
-    "           AS x(id, token, status, not_before, p, c, base, tpc, inc, error, output, stderr_tail, reserved)),"
+    "           $7::bigint[], $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],"
+    "           $14::int[], $15::int[], $16::int[], $17::text[], $18::bigint[])"
+    "           AS x(id, token, status, not_before, p, c, base, tpc, inc, error, output, stderr_tail, reserved,"
+    "                http, exit_code, sig, retry_reason, ms)),"
     " upd AS (UPDATE task_runs r SET status = x.status,"
     "         prompt_tokens = r.prompt_tokens + x.p, completion_tokens = r.completion_tokens + x.c,"
     "         credits_charged = CASE WHEN x.status IN ('queued', 'retrying') OR x.tpc <= 0 THEN 0"
@@ -106,14 +112,20 @@ static const char sql_settle[] =
     "         credits_reserved = 0, attempt = r.attempt + x.inc, lease_token = NULL,"
     "         not_before = CASE WHEN x.not_before >= 0 THEN to_timestamp(x.not_before / 1000.0) ELSE r.not_before END,"
     "         finished_at = CASE WHEN x.status IN ('queued', 'retrying') THEN NULL ELSE clock_timestamp() END,"
-    "         error = x.error, output = coalesce(x.output, r.output), stderr_tail = coalesce(x.stderr_tail, r.stderr_tail)"
+    "         error = CASE WHEN x.status IN ('succeeded', 'queued', 'retrying') THEN x.error ELSE coalesce(x.error, x.status) END,"
+    "         output = coalesce(x.output, r.output), stderr_tail = coalesce(x.stderr_tail, r.stderr_tail)"
     "         FROM x WHERE r.id = x.id AND r.status = 'running' AND r.lease_token = x.token"
     "         RETURNING r.id, r.user_id, r.credits_charged, x.reserved AS released, r.attempt - x.inc AS attempt,"
-    "         r.worker_id, r.started_at, x.status, x.error, x.p, x.c, r.not_before),"
+    "         r.worker_id, r.started_at, x.status, x.error, x.p, x.c, r.not_before, x.http, x.exit_code, x.sig,"
+    "         x.retry_reason, x.ms, x.output, x.stderr_tail," USAGE_ENDED_COLUMNS "),"
     " att AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error, prompt_tokens,"
-    "         completion_tokens, retry_at) SELECT id, attempt, worker_id, started_at, status, error, p, c,"
-    "         CASE WHEN status IN ('queued', 'retrying') THEN not_before END FROM upd"
-    "         WHERE status <> 'succeeded' OR attempt > 1),"
+    "         completion_tokens, retry_at, http_status, exit_code, exit_signal, retry_reason, duration_ms,"
+    "         output_tail, stderr_tail)"
+    "         SELECT id, attempt, worker_id, CASE WHEN ms IS NOT NULL THEN started_at END, status, error, p, c,"
+    "         CASE WHEN status IN ('queued', 'retrying') THEN not_before END, http, exit_code, sig, retry_reason, ms,"
+    "         CASE WHEN status IN ('queued', 'retrying') THEN right(output, 65536) END,"
+    "         CASE WHEN status IN ('queued', 'retrying') THEN right(stderr_tail, 65536) END FROM upd),"
+    USAGE_COUNT_CTE("upd") ","
     " led AS (INSERT INTO credit_ledger (user_id, run_id, delta, reason)"
     "         SELECT user_id, id, credits_charged, 'charge' FROM upd WHERE credits_charged > 0),"
     " usr AS (UPDATE users u SET credits_used = u.credits_used + s.charged,"

@@ -20,6 +20,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "queue.h"
+#include "livelog.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -46,6 +47,7 @@ struct active_run {
     int64_t started_ms;
     int lost;  /* the lease went to another worker: nothing of ours is recorded */
     int done;
+    int streamed; /* some of its output went to its live stream (livelog.h) */
     struct active_run *next, *prev;
 };
 
@@ -80,6 +82,8 @@ struct lane_job {
     size_t nrenew;
     int *renew_results;
     char *status_json;
+    struct livelog_chunk *logs; /* LANE_OUTCOME only: in order */
+    char log_err[256];
     int64_t backoff_ms;
 };
 
@@ -103,6 +107,7 @@ struct worker_pool {
     int nactive;
     struct finished *pending, **pending_tail;
     size_t npending;
+    struct livelog livelog; /* running exec runs' output, for their live streams */
     int want_intake; /* there may be runs to take in */
     int want_renew, want_status;
     int64_t ready_at_ms;
@@ -140,7 +145,7 @@ static const char *final_status(enum run_outcome o)
 
 /* Decides what happens to a run after an attempt, and queues it for the outcome lane. */
 static void record(struct worker_pool *p, const struct store_run *run, const struct agent *agent,
-                   struct run_result *res, int executed)
+                   struct run_result *res, int64_t started_ms)
 {
     struct finished *f = calloc(1, sizeof *f);
     if (!f) { /* its lease expires and it runs again */
@@ -160,19 +165,29 @@ static void record(struct worker_pool *p, const struct store_run *run, const str
                                 .user_limit = run->user_limit, .next_attempt = run->attempt, .reserved = run->reserved,
                                 .prompt_tokens = res->prompt_tokens, .completion_tokens = res->completion_tokens,
                                 .output = f->output, .stderr_tail = f->stderr_tail,
-                                .error = f->error};
-    if (executed && agent)
-        o->base_credits = agent->base_credits, o->tokens_per_credit = agent->tokens_per_credit;
+                                .error = f->error, .exit_code = -1, .duration_ms = -1};
     const int64_t now = timefmt_now_ms();
+    const int executed = started_ms > 0;
+    if (executed && agent) {
+        o->base_credits = agent->base_credits, o->tokens_per_credit = agent->tokens_per_credit;
+        o->duration_ms = now - started_ms;
+        o->http_status = res->http_status;
+        if (agent->kind == AGENT_EXEC)
+            o->exit_code = res->exit_code, o->exit_signal = res->exit_signal;
+    }
     const int retryable = res->outcome == OUTCOME_FAILED || res->outcome == OUTCOME_TIMED_OUT;
     if (res->outcome == OUTCOME_RATE_LIMITED || res->outcome == OUTCOME_INTERRUPTED ||
         res->outcome == OUTCOME_AGENT_MISSING) {
         o->status = run->attempt > 1 ? "retrying" : "queued";
+        o->retry_reason = res->outcome == OUTCOME_RATE_LIMITED ? "retry_after"
+                        : res->outcome == OUTCOME_AGENT_MISSING ? "agent_missing"
+                                                                : "drained";
         o->ready_at_ms = now + (res->outcome == OUTCOME_RATE_LIMITED   ? res->retry_after_ms
                                 : res->outcome == OUTCOME_AGENT_MISSING ? AGENT_MISSING_RETRY_MS
                                                                         : 0);
     } else if (retryable && run->attempt < run->max_attempts) {
         o->status = "retrying";
+        o->retry_reason = "backoff";
         o->attempt_increment = 1;
         o->next_attempt = run->attempt + 1;
         o->ready_at_ms = now + backoff_ms(run->attempt);
@@ -229,11 +244,27 @@ static void unlink_run(struct worker_pool *p, struct active_run *a)
     p->counts.active = p->nactive;
 }
 
+/* Queues what a running exec run wrote since the last time for its live stream; at its end
+ * (last), the rest and the end mark, if it streamed anything before. */
+static void stream_output(struct worker_pool *p, struct active_run *a, struct execution *x, int last)
+{
+    char *out, *err;
+    size_t out_len, err_len;
+    executor_take_live(x, &out, &out_len, &err, &err_len);
+    if (last && !a->streamed) { /* ended within one flush: nothing streamed, nothing to end */
+        free(out), free(err);
+        return;
+    }
+    a->streamed |= out_len || err_len;
+    if (livelog_push(&p->livelog, a->run.id, a->run.attempt, last, out, out_len, err, err_len) != 0)
+        LOG(LOG_WARN, "run.output_not_streamed", LOG_I("run", a->run.id), LOG_S("reason", "out of memory"));
+}
+
 static void on_done(struct execution *x, struct run_result *res, void *data)
 {
-    (void)x;
     struct active_run *a = data;
     struct worker_pool *p = a->pool;
+    stream_output(p, a, x, 1);
     a->exec = NULL;
     a->done = 1;
     uv_timer_stop(&a->timeout);
@@ -241,7 +272,7 @@ static void on_done(struct execution *x, struct run_result *res, void *data)
         LOG(LOG_WARN, "run.lease_lost", LOG_I("run", a->run.id),
             LOG_S("action", "not recorded here; the worker that took it over records it"));
     else
-        record(p, &a->run, a->agent, res, 1);
+        record(p, &a->run, a->agent, res, a->started_ms);
     unlink_run(p, a);
     uv_close((uv_handle_t *)&a->timeout, on_timeout_closed);
 }
@@ -352,6 +383,9 @@ static void run_outcome(uv_work_t *w)
     struct lane_job *l = w->data;
     l->err[0] = 0;
     l->rc = 0;
+    l->log_err[0] = 0;
+    if (l->logs) /* the live view only: a failure is logged, not retried */
+        store_stream_logs(l->store, l->logs, l->log_err, sizeof l->log_err);
     if (l->nbatch) {
         struct store_outcome *o = calloc(l->nbatch, sizeof *o);
         size_t i = 0;
@@ -458,6 +492,10 @@ static void after_outcome(uv_work_t *w, int status)
     l->busy = 0;
     free(l->status_json);
     l->status_json = NULL;
+    livelog_free(l->logs);
+    l->logs = NULL;
+    if (l->log_err[0])
+        LOG(LOG_WARN, "worker.output_not_streamed", LOG_S("error", l->log_err));
     if (status == UV_ECANCELED || l->rc != 0) {
         /* nothing was recorded (Postgres first): put the batch back in front */
         if (l->batch) {
@@ -551,8 +589,11 @@ static void start_outcome_lane(struct worker_pool *p, struct lane_job *l)
 {
     if (l->busy || uv_is_active((uv_handle_t *)&p->retry_timer))
         return;
-    if (!p->npending && !p->want_renew && !p->want_status)
+    const int logs = l == &p->lanes[LANE_OUTCOME] && p->livelog.count;
+    if (!p->npending && !p->want_renew && !p->want_status && !logs)
         return;
+    if (logs)
+        l->logs = livelog_take(&p->livelog);
     /* take up to SETTLE_BATCH finished runs */
     l->batch = p->pending;
     struct finished **cut = &p->pending;
@@ -632,6 +673,9 @@ static void on_renew_timer(uv_timer_t *t)
 {
     struct worker_pool *p = t->data;
     p->want_renew = 1;
+    for (struct active_run *a = p->active; a; a = a->next)
+        if (a->exec)
+            stream_output(p, a, a->exec, 0);
     kick(p);
 }
 
@@ -663,6 +707,7 @@ struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg,
     snprintf(p->instance, sizeof p->instance, "%s", instance);
     p->started_ms = timefmt_now_ms();
     p->pending_tail = &p->pending;
+    livelog_init(&p->livelog);
     srand((unsigned)(getpid() ^ p->started_ms));
     /* a command that exits without reading its stdin, or a server that hangs up, must not
      * kill the worker: writes to them fail with EPIPE instead */
@@ -714,6 +759,7 @@ static void pool_handle_closed(struct worker_pool *p)
     for (int i = 0; i < LANE_COUNT; i++)
         store_free(p->lanes[i].store);
     free_batch(p->pending);
+    livelog_free(livelog_take(&p->livelog));
     void (*cb)(void *) = p->on_stopped;
     void *data = p->stopped_data;
     free(p);

@@ -20,10 +20,14 @@
 #include "connpair.h"
 #include "http_parse.h"
 #include "idempotency.h"
+#include "errors.h"
+#include "history.h"
 #include "runctl.h"
 #include "taskdef.h"
 #include "tasks.h"
 #include "timefmt.h"
+#include "url.h"
+#include "usage.h"
 
 #define KEY_RATE_PER_S 50
 #define WAIT_MARGIN_MS 5000 /* async: false waits for the task's timeout and this (queueing, recording) */
@@ -135,19 +139,20 @@ static int64_t authenticate(struct connpair *c, const struct http_req *req, stru
 static const char sql_task[] =
     "SELECT id, title, goal, agent_type, priority, schedule, schedule_enabled, timezone,"
     " coalesce((extract(epoch FROM next_run_at) * 1000)::bigint, -1), status, max_attempts, timeout_ms,"
-    " (extract(epoch FROM created_at) * 1000)::bigint, agent_config::text FROM tasks";
+    " (extract(epoch FROM created_at) * 1000)::bigint, agent_config::text, retention_days FROM tasks";
 
 static json_t *task_json(PGresult *r, int i)
 {
     char next[TIMEFMT_RFC3339_MAX], created[TIMEFMT_RFC3339_MAX];
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s?, s:b, s:s}, s:s?, s:s, s:I, s:I, s:s, s:o*}", "id",
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s?, s:b, s:s}, s:s?, s:s, s:I, s:I, s:s, s:o*, s:o}", "id",
                      (json_int_t)i64(r, i, 0), "title", PQgetvalue(r, i, 1), "goal", PQgetvalue(r, i, 2), "agentType",
                      PQgetvalue(r, i, 3), "priority", taskdef_priority_name((int)i64(r, i, 4)), "schedule", "cron",
                      PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5), "enabled", PQgetvalue(r, i, 6)[0] == 't',
                      "timezone", PQgetvalue(r, i, 7), "nextRunAt", when(i64(r, i, 8), next), "status",
                      PQgetvalue(r, i, 9), "maxAttempts", (json_int_t)i64(r, i, 10), "timeoutMs",
                      (json_int_t)i64(r, i, 11), "createdAt", when(i64(r, i, 12), created), "agentConfig",
-                     json_loads(PQgetvalue(r, i, 13), 0, NULL));
+                     json_loads(PQgetvalue(r, i, 13), 0, NULL), "retentionDays",
+                     PQgetisnull(r, i, 14) ? json_null() : json_integer(i64(r, i, 14)));
 }
 
 /* The caller's task id as JSON, or NULL after answering 404 (also for another user's task). */
@@ -209,50 +214,132 @@ static void list_tasks(PGconn *pg, int64_t user, const char *query, struct api_r
     reply(out, 200, doc);
 }
 
-static const char sql_run[] =
-    "SELECT r.id, r.task_id, r.status, r.trigger, r.attempt, (extract(epoch FROM r.scheduled_for) * 1000)::bigint,"
-    " coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, -1),"
-    " coalesce((extract(epoch FROM r.finished_at) * 1000)::bigint, -1), r.prompt_tokens, r.completion_tokens,"
-    " r.credits_charged, r.error, r.output FROM task_runs r";
+/* ---- history ---- */
 
-static json_t *run_json(PGresult *r, int i)
+/* A history_* or usage_report failure as an answer. */
+static void history_error(struct api_response *out, PGconn *pg, int rc, const char *field, const char *err)
 {
-    char s[TIMEFMT_RFC3339_MAX], st[TIMEFMT_RFC3339_MAX], f[TIMEFMT_RFC3339_MAX];
-    return json_pack("{s:I, s:I, s:s, s:s, s:I, s:s, s:s?, s:s?, s:I, s:I, s:I, s:s?, s:s?}", "id",
-                     (json_int_t)i64(r, i, 0), "task", (json_int_t)i64(r, i, 1), "status", PQgetvalue(r, i, 2), "trigger",
-                     PQgetvalue(r, i, 3), "attempt", (json_int_t)i64(r, i, 4), "scheduledFor", when(i64(r, i, 5), s),
-                     "startedAt", when(i64(r, i, 6), st), "finishedAt", when(i64(r, i, 7), f), "promptTokens",
-                     (json_int_t)i64(r, i, 8), "completionTokens", (json_int_t)i64(r, i, 9), "credits",
-                     (json_int_t)i64(r, i, 10), "error", PQgetisnull(r, i, 11) ? NULL : PQgetvalue(r, i, 11), "output",
-                     PQgetisnull(r, i, 12) ? NULL : PQgetvalue(r, i, 12));
+    if (rc == AC_EIO)
+        db_error(out, pg);
+    else
+        error(out, rc == HISTORY_NOT_FOUND ? 404 : 400, rc == HISTORY_NOT_FOUND ? NULL : field, "%s", err);
 }
 
-static void runs_of(PGconn *pg, int64_t user, int64_t task, int64_t run, struct api_response *out)
+/* A time parameter of the query (RFC 3339) into *ms; 0 absent, 1 set, -1 answered 400. */
+static int query_time(const char *query, const char *name, int64_t *ms, struct api_response *out)
 {
-    char sql[768], ids[24], users[24];
-    snprintf(sql, sizeof sql, "%s WHERE r.user_id = $2::bigint AND %s ORDER BY r.scheduled_for DESC, r.id DESC LIMIT 50",
-             sql_run, run ? "r.id = $1::bigint" : "r.task_id = $1::bigint");
-    snprintf(ids, sizeof ids, "%" PRId64, run ? run : task);
-    snprintf(users, sizeof users, "%" PRId64, user);
-    const char *params[2] = {ids, users};
-    PGresult *r = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        db_error(out, pg);
+    char v[64];
+    const char *why = "malformed";
+    const int got = http_query_get(query, name, v, sizeof v);
+    if (got == 1 && timefmt_parse_rfc3339(v, ms, &why) == 0)
+        return 1;
+    if (got == 0)
+        return 0;
+    error(out, 400, name, "%s must be an RFC 3339 time (2026-01-31T09:00:00Z): %s", name, why);
+    return -1;
+}
+
+/* GET /api/runs and /api/tasks/{id}/runs: filtered, newest slot first, paged by `next`. */
+static void list_runs(PGconn *pg, int64_t user, int64_t task, const char *query, struct api_response *out)
+{
+    static const char *const names[] = {"status", "agent", "trigger", "cursor", "limit", "task"};
+    char v[6][256];
+    for (int i = 0; i < 6; i++) {
+        const int got = http_query_get(query, names[i], v[i], sizeof v[i]);
+        if (got < 0) {
+            error(out, 400, names[i], "%s is malformed or too long", names[i]);
+            return;
+        }
+        if (!got)
+            v[i][0] = 0;
+    }
+    struct history_filter f = {.task_id = task, .status = v[0][0] ? v[0] : NULL, .agent = v[1][0] ? v[1] : NULL,
+                               .trigger = v[2][0] ? v[2] : NULL, .cursor = v[3][0] ? v[3] : NULL};
+    char *end;
+    if (v[4][0] && ((f.limit = (int)strtol(v[4], &end, 10)) < 1 || f.limit > HISTORY_PAGE_MAX || *end)) {
+        error(out, 400, "limit", "limit must be 1-%d", HISTORY_PAGE_MAX);
         return;
     }
-    if (run) {
-        if (PQntuples(r) == 1)
-            reply(out, 200, run_json(r, 0));
-        else
-            error(out, 404, NULL, "no run %" PRId64, run);
-    } else {
-        json_t *list = json_array();
-        for (int i = 0; i < PQntuples(r); i++)
-            json_array_append_new(list, run_json(r, i));
-        reply(out, 200, json_pack("{s:o}", "runs", list));
+    if (!task && v[5][0] && ((f.task_id = strtoll(v[5], &end, 10)) < 1 || *end)) {
+        error(out, 400, "task", "task must be a task id");
+        return;
     }
-    PQclear(r);
+    if (query_time(query, "since", &f.since_ms, out) < 0 || query_time(query, "until", &f.until_ms, out) < 0)
+        return;
+    json_t *doc;
+    char err[512];
+    const int rc = history_list((struct pg_conn *)pg, user, &f, &doc, err, sizeof err);
+    if (rc)
+        history_error(out, pg, rc, !strncmp(err, "cursor", 6) ? "cursor" : !strncmp(err, "status", 6) ? "status"
+                                   : !strncmp(err, "trigger", 7) ? "trigger" : NULL, err);
+    else
+        reply(out, 200, doc);
+}
+
+/* GET /api/runs/{id}: the run whole, with every attempt. */
+static void show_run(PGconn *pg, int64_t user, int64_t id, struct api_response *out)
+{
+    json_t *doc;
+    char err[512];
+    const int rc = history_run((struct pg_conn *)pg, user, id, &doc, err, sizeof err);
+    if (rc)
+        history_error(out, pg, rc, NULL, err);
+    else
+        reply(out, 200, doc);
+}
+
+/* GET /api/runs/{id}/logs?attempt=N */
+static void run_logs(PGconn *pg, int64_t user, int64_t id, const char *query, struct api_response *out)
+{
+    char v[16];
+    long attempt = 0;
+    char *end;
+    const int got = http_query_get(query, "attempt", v, sizeof v);
+    if (got < 0 || (got && ((attempt = strtol(v, &end, 10)) < 1 || attempt > 100 || *end))) {
+        error(out, 400, "attempt", "attempt must be an attempt number, 1-100");
+        return;
+    }
+    json_t *doc;
+    char err[512];
+    const int rc = history_logs((struct pg_conn *)pg, user, id, (int)attempt, &doc, err, sizeof err);
+    if (rc)
+        history_error(out, pg, rc, "attempt", err);
+    else
+        reply(out, 200, doc);
+}
+
+/* GET /api/tasks/{id}/slots?from=&to= (default: the last 24 hours and the next one) */
+static void task_slots(PGconn *pg, int64_t user, int64_t id, const char *query, struct api_response *out)
+{
+    const int64_t now = timefmt_now_ms();
+    int64_t from = now - 86400000, to = now + 3600000;
+    if (query_time(query, "from", &from, out) < 0 || query_time(query, "to", &to, out) < 0)
+        return;
+    json_t *doc;
+    char err[512];
+    const int rc = history_slots((struct pg_conn *)pg, user, id, from, to, &doc, err, sizeof err);
+    if (rc)
+        history_error(out, pg, rc, "to", err);
+    else
+        reply(out, 200, doc);
+}
+
+/* GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD (default: this UTC month so far) */
+static void usage(PGconn *pg, int64_t user, const char *query, struct api_response *out)
+{
+    char from[16], to[16], today[TIMEFMT_RFC3339_MAX];
+    timefmt_rfc3339(timefmt_now_ms(), 0, 1, today);
+    if (http_query_get(query, "from", from, sizeof from) != 1)
+        snprintf(from, sizeof from, "%.8s01", today);
+    if (http_query_get(query, "to", to, sizeof to) != 1)
+        snprintf(to, sizeof to, "%.10s", today);
+    json_t *doc;
+    char err[512];
+    const int rc = usage_report((struct pg_conn *)pg, user, user, from, to, &doc, err, sizeof err);
+    if (rc)
+        history_error(out, pg, rc, "from", err);
+    else
+        reply(out, 200, doc);
 }
 
 /* The answer to a task change that did not succeed: 404, 400 naming the field, or 503. */
@@ -355,7 +442,7 @@ static void patch_task(PGconn *pg, const struct agent_set *agents, int64_t user,
                        struct api_response *out)
 {
     static const char *const known[] = {"title", "goal", "priority", "schedule", "cron", "timezone", "enabled",
-                                        "agentConfig", NULL};
+                                        "agentConfig", "retentionDays", NULL};
     static const char *const known_schedule[] = {"enabled", "cron", "timezone", NULL};
     json_error_t jerr;
     json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -369,20 +456,23 @@ static void patch_task(PGconn *pg, const struct agent_set *agents, int64_t user,
     const json_t *title = json_object_get(body, "title"), *goal = json_object_get(body, "goal"),
                  *prio = json_object_get(body, "priority"), *cron = json_object_get(src, "cron"),
                  *tz = json_object_get(src, "timezone"), *enabled = json_object_get(src, "enabled");
-    const json_t *config = json_object_get(body, "agentConfig");
+    const json_t *config = json_object_get(body, "agentConfig"), *keep = json_object_get(body, "retentionDays");
     struct taskdef_error terr;
     struct task_fields f = TASK_FIELDS_UNSET;
     char where[80], *config_text = NULL;
     const char *unknown = unknown_field(body, known, NULL);
     if (unknown)
-        error(out, 400, unknown, "unknown field \"%.60s\": PATCH takes title, goal, priority, agentConfig and the "
-              "schedule (cron, timezone, enabled)", unknown);
+        error(out, 400, unknown, "unknown field \"%.60s\": PATCH takes title, goal, priority, agentConfig,"
+              " retentionDays and the schedule (cron, timezone, enabled)", unknown);
     else if (json_is_object(sched) && unknown_field(sched, known_schedule, where))
         error(out, 400, where, "unknown field \"%s\": a schedule takes enabled, cron and timezone", where);
     else if (sched && !json_is_object(sched))
         error(out, 400, "schedule", "schedule must be an object {cron, timezone, enabled}");
     else if (config && !(config_text = checked_config(pg, agents, user, id, config, out)))
         ; /* answered: 404, 400 or 503 */
+    else if (keep && !json_is_null(keep) &&
+             (!json_is_integer(keep) || json_integer_value(keep) < 1 || json_integer_value(keep) > 3650))
+        error(out, 400, "retentionDays", "retentionDays must be a number of days (1-3650) or null (RUN_RETENTION_DAYS)");
     else if ((title && !json_is_string(title)) || (goal && !json_is_string(goal)))
         error(out, 400, title && !json_is_string(title) ? "title" : "goal", "title and goal must be strings");
     else if (prio && (!json_is_string(prio) || (f.priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
@@ -394,6 +484,8 @@ static void patch_task(PGconn *pg, const struct agent_set *agents, int64_t user,
         f.title = json_string_value(title), f.goal = json_string_value(goal), f.config = config_text;
         f.cron = json_string_value(cron), f.timezone = json_string_value(tz);
         f.enabled = enabled ? json_is_true(enabled) : -1;
+        if (keep)
+            f.retention_days = json_is_null(keep) ? 0 : json_integer_value(keep);
         const int rc = tasks_edit(pg, user, id, &f, timefmt_now_ms(), &terr);
         json_t *t;
         if (rc)
@@ -639,38 +731,36 @@ static char *run_array(struct api_wait *const *waits, int n, int64_t past_ms, in
 void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int n, int64_t now_ms)
 {
     char err[512] = "";
-    PGresult *r = NULL;
+    json_t *runs = NULL; /* NULL: the check failed (err says why) */
     if (n > 0 && connpair_ensure(c, err, sizeof err) == 0) {
         /* in one query, the whole run of each wait that can be answered: its run ended, or its
          * deadline passed; each run by its waiting user's id, as every statement here names it */
-        char sql[768], *all = run_array(waits, n, -1, 0), *past = run_array(waits, n, now_ms, 0),
-                       *users = run_array(waits, n, -1, 1);
-        snprintf(sql, sizeof sql,
-                 "%s WHERE (r.id, r.user_id) IN (SELECT * FROM unnest($1::bigint[], $3::bigint[]))"
-                 " AND (r.status NOT IN ('queued', 'running', 'retrying') OR r.id = ANY($2::bigint[]))",
-                 sql_run);
+        char *all = run_array(waits, n, -1, 0), *past = run_array(waits, n, now_ms, 0), *users = run_array(waits, n, -1, 1);
         const char *params[3] = {all, past, users};
         if (all && past && users)
-            r = PQexecParams(c->pg, sql, 3, NULL, params, NULL, NULL, 0);
+            history_select((struct pg_conn *)c->pg,
+                                "(r.id, r.user_id) IN (SELECT * FROM unnest($1::bigint[], $3::bigint[]))"
+                                " AND (r.status NOT IN ('queued', 'running', 'retrying') OR r.id = ANY($2::bigint[]))",
+                                3, params, &runs, err, sizeof err);
         free(all), free(past), free(users);
-        if (r && PQresultStatus(r) != PGRES_TUPLES_OK)
-            snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
     }
-    err[strcspn(err, "\n")] = 0;
-    const int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+    const int ok = runs != NULL;
     for (int i = 0; i < n; i++) {
         struct api_wait *w = waits[i];
-        int row = -1;
-        for (int k = 0; ok && k < PQntuples(r) && row < 0; k++)
-            if (i64(r, k, 0) == w->run)
-                row = k;
-        const char *status = row >= 0 ? PQgetvalue(r, row, 2) : "";
-        const int ended = row >= 0 && strcmp(status, "queued") && strcmp(status, "running") && strcmp(status, "retrying");
+        json_t *run = NULL, *v;
+        size_t k;
+        json_array_foreach(runs, k, v)
+        {
+            if (json_integer_value(json_object_get(v, "id")) == w->run)
+                run = v;
+        }
+        const char *status = run ? json_string_value(json_object_get(run, "status")) : "";
+        const int ended = run && strcmp(status, "queued") && strcmp(status, "running") && strcmp(status, "retrying");
         if (!ended && now_ms < w->deadline_ms)
             continue; /* a failed check is tried again at the next; the deadline still holds */
         memset(&w->resp, 0, sizeof w->resp);
-        if (row >= 0)
-            reply(&w->resp, ended ? 200 : 202, run_json(r, row));
+        if (run)
+            reply(&w->resp, ended ? 200 : 202, json_incref(run));
         else if (ok)
             error(&w->resp, 404, NULL, "no run %" PRId64, w->run);
         else
@@ -681,7 +771,7 @@ void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int
                      w->resp.status == 503 ? "Retry-After: 5\r\n" : "", w->run);
         w->done = 1;
     }
-    PQclear(r);
+    json_decref(runs);
 }
 
 /* ---- routing ---- */
@@ -729,11 +819,15 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
             error(out, 405, NULL, "use POST"), snprintf(out->extra, sizeof out->extra, "Allow: POST\r\n");
         else
             execute(c, agents, user, req, out);
-    } else if (!strcmp(req->path, "/api/tasks")) {
+    } else if (!strcmp(req->path, "/api/tasks") || !strcmp(req->path, "/api/runs") || !strcmp(req->path, "/api/usage")) {
         if (!get)
             error(out, 405, NULL, "use GET"), snprintf(out->extra, sizeof out->extra, "Allow: GET\r\n");
-        else
+        else if (!strcmp(req->path, "/api/tasks"))
             list_tasks(c->pg, user, req->query, out);
+        else if (!strcmp(req->path, "/api/runs"))
+            list_runs(c->pg, user, 0, req->query, out);
+        else
+            usage(c->pg, user, req->query, out);
     } else if ((id = path_id(req->path, "/api/tasks/", &rest))) {
         if (!*rest && get) {
             json_t *t = own_task(c->pg, user, id, out);
@@ -743,11 +837,13 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
             set_status(c, user, id, "deleted", out);
         else if (!*rest && patch)
             patch_task(c->pg, agents, user, id, req, out);
-        else if (!strcmp(rest, "/runs") && get) {
+        else if ((!strcmp(rest, "/runs") || !strcmp(rest, "/slots")) && get) {
             json_t *t = own_task(c->pg, user, id, out); /* 404 for anyone else's */
             json_decref(t);
-            if (t)
-                runs_of(c->pg, user, id, 0, out);
+            if (t && !strcmp(rest, "/runs"))
+                list_runs(c->pg, user, id, req->query, out);
+            else if (t)
+                task_slots(c->pg, user, id, req->query, out);
         }
         else if (!strcmp(rest, "/pause") && post)
             set_status(c, user, id, "paused", out);
@@ -763,18 +859,22 @@ void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const s
         }
         else if (!strcmp(rest, "/cancel") && post)
             cancel_runs(c, user, id, out);
-        else if (!*rest || !strcmp(rest, "/runs") || !strcmp(rest, "/pause") || !strcmp(rest, "/resume") ||
-                 !strcmp(rest, "/trigger") || !strcmp(rest, "/cancel")) {
-            const char *allow = !*rest ? "GET, PATCH, DELETE" : !strcmp(rest, "/runs") ? "GET" : "POST";
+        else if (!*rest || !strcmp(rest, "/runs") || !strcmp(rest, "/slots") || !strcmp(rest, "/pause") ||
+                 !strcmp(rest, "/resume") || !strcmp(rest, "/trigger") || !strcmp(rest, "/cancel")) {
+            const char *allow = !*rest                                               ? "GET, PATCH, DELETE"
+                                : !strcmp(rest, "/runs") || !strcmp(rest, "/slots") ? "GET"
+                                                                                     : "POST";
             error(out, 405, NULL, "use %s", allow);
             snprintf(out->extra, sizeof out->extra, "Allow: %s\r\n", allow);
         } else
             error(out, 404, NULL, "no such route");
-    } else if ((id = path_id(req->path, "/api/runs/", &rest)) && !*rest) {
+    } else if ((id = path_id(req->path, "/api/runs/", &rest)) && (!*rest || !strcmp(rest, "/logs"))) {
         if (!get)
             error(out, 405, NULL, "use GET"), snprintf(out->extra, sizeof out->extra, "Allow: GET\r\n");
+        else if (!*rest)
+            show_run(c->pg, user, id, out);
         else
-            runs_of(c->pg, user, 0, id, out);
+            run_logs(c->pg, user, id, req->query, out);
     } else
         error(out, 404, NULL, "no such route");
 }

@@ -128,18 +128,27 @@ static const char sql_counts[] =
     " WHERE schedule_enabled AND status = 'active'";
 
 /* Prometheus text for what Postgres and Redis know; the loop adds its own counters. */
+/* The live runs by status, and those that ended today (UTC), from the usage summaries; the
+ * lateness of the last hour's scheduled runs (found by their slot: task_runs_slot). */
 static const char sql_metrics[] =
-    "SELECT (SELECT coalesce(json_object_agg(status, n), '{}') FROM (SELECT status, count(*) AS n FROM task_runs"
-    "        WHERE status IN ('queued', 'running', 'retrying') OR finished_at > now() - interval '1 day'"
+    "WITH today AS (SELECT coalesce(sum(succeeded), 0) AS succeeded, coalesce(sum(failed), 0) AS failed,"
+    "               coalesce(sum(timed_out), 0) AS timed_out, coalesce(sum(cancelled), 0) AS cancelled,"
+    "               coalesce(sum(insufficient_credits), 0) AS insufficient_credits,"
+    "               coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens, coalesce(sum(credits), 0) AS credits"
+    "               FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date)"
+    " SELECT (SELECT (coalesce(jsonb_object_agg(status, n), '{}') || (SELECT jsonb_build_object('succeeded', succeeded,"
+    "         'failed', failed, 'timed_out', timed_out, 'cancelled', cancelled, 'insufficient_credits',"
+    "         insufficient_credits) FROM today))"
+    "        FROM (SELECT status, count(*) AS n FROM task_runs WHERE finished_at IS NULL"
     "        GROUP BY status) s)::text,"
     " count(*) FILTER (WHERE l <= 0.01), count(*) FILTER (WHERE l <= 0.05), count(*) FILTER (WHERE l <= 0.1),"
     " count(*) FILTER (WHERE l <= 0.5), count(*) FILTER (WHERE l <= 1), count(*) FILTER (WHERE l <= 5),"
     " count(*) FILTER (WHERE l <= 30), count(*), coalesce(sum(l), 0),"
-    " (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM task_runs WHERE finished_at > now() - interval '1 day'),"
-    " (SELECT coalesce(sum(credits_charged), 0) FROM task_runs WHERE finished_at > now() - interval '1 day'),"
+    " (SELECT tokens FROM today), (SELECT credits FROM today),"
     " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active')"
     " FROM (SELECT extract(epoch FROM enqueued_at - scheduled_for) AS l FROM task_runs"
-    "       WHERE trigger = 'schedule' AND enqueued_at > now() - interval '1 hour') x";
+    "       WHERE trigger = 'schedule' AND scheduled_for > now() - interval '1 hour' AND scheduled_for <= now()"
+    "       AND enqueued_at > now() - interval '1 hour') x";
 
 static void gather_metrics(struct lane *l, struct api_job *j)
 {
@@ -157,7 +166,7 @@ static void gather_metrics(struct lane *l, struct api_job *j)
         PQclear(r);
         return;
     }
-    fputs("# HELP agentcron_runs Runs by status: queued, running and retrying now; others finished in the last day.\n"
+    fputs("# HELP agentcron_runs Runs by status: queued, running and retrying now; others ended today (UTC).\n"
           "# TYPE agentcron_runs gauge\n", f);
     json_t *by = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
     static const char *const statuses[] = {"queued", "running", "retrying", "succeeded", "failed", "timed_out",
@@ -173,8 +182,8 @@ static void gather_metrics(struct lane *l, struct api_job *j)
         fprintf(f, "agentcron_fire_lateness_seconds_bucket{le=\"%s\"} %s\n", le[i], PQgetvalue(r, 0, 1 + i));
     fprintf(f, "agentcron_fire_lateness_seconds_sum %s\nagentcron_fire_lateness_seconds_count %s\n",
             PQgetvalue(r, 0, 9), PQgetvalue(r, 0, 8));
-    fprintf(f, "# HELP agentcron_tokens Tokens of runs finished in the last day.\n# TYPE agentcron_tokens gauge\n"
-               "agentcron_tokens %s\n# HELP agentcron_credits Credits charged for runs finished in the last day.\n"
+    fprintf(f, "# HELP agentcron_tokens Tokens of runs that ended today (UTC).\n# TYPE agentcron_tokens gauge\n"
+               "agentcron_tokens %s\n# HELP agentcron_credits Credits charged for runs that ended today (UTC).\n"
                "# TYPE agentcron_credits gauge\nagentcron_credits %s\n"
                "# HELP agentcron_scheduled_tasks Tasks with an active schedule.\n# TYPE agentcron_scheduled_tasks gauge\n"
                "agentcron_scheduled_tasks %s\n",

@@ -33,6 +33,8 @@ static const struct setting settings[] = {
     NUM("AGENT_WORKER_CONCURRENCY", worker_concurrency, 1, 1024, "5"),
     NUM("POLL_INTERVAL_MS", poll_interval_ms, 10, 3600000, "10000"),
     NUM("STATUS_INTERVAL_S", status_interval_s, 1, 3600, "30"),
+    NUM("RUN_RETENTION_DAYS", run_retention_days, 0, 3650, "30"),
+    NUM("RETENTION_INTERVAL_S", retention_interval_s, 1, 86400, "3600"),
     NUM("SHUTDOWN_GRACE_S", shutdown_grace_s, 0, 3600, "30"),
     NUM("WORKER_LEASE_S", worker_lease_s, 2, 3600, "30"),
     STR("HTTP_LISTEN", http_listen, LISTEN, "127.0.0.1:8080"),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* `agentcron runs list|show|retry|cancel`: the run history, one run in full, replaying a failed
- * run, stopping a queued or running one. */
+/* `agentcron runs list|show|logs|retry|cancel|prune`: the run history, one run in full, an
+ * attempt's output (live too), replaying a failed run, stopping a queued or running one, and
+ * retention now. */
 #include <getopt.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -12,64 +13,40 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "errors.h"
+#include "history.h"
 #include "queue.h"
+#include "retention.h"
 #include "runctl.h"
 #include "timefmt.h"
 
 #define CMD "runs"
 
 static const char usage_text[] =
-    "usage: agentcron runs list [--task ID] [--user USER] [--status STATUS] [--since TIME] [--until TIME]\n"
-    "                           [--limit N]\n"
+    "usage: agentcron runs list [--task ID] [--user USER] [--status STATUS] [--agent NAME] [--trigger TRIGGER]\n"
+    "                           [--since TIME] [--until TIME] [--limit N] [--cursor NEXT]\n"
     "       agentcron runs show ID\n"
+    "       agentcron runs logs ID [--attempt N] [--follow]\n"
     "       agentcron runs retry ID\n"
     "       agentcron runs cancel ID\n"
+    "       agentcron runs prune [--dry-run]\n"
     "Every subcommand takes --json and --env-file FILE.\n"
     "\n"
-    "list shows the newest runs first (default 50), filtered by task, user (email or id), status\n"
-    "(queued running retrying succeeded failed timed_out cancelled insufficient_credits) and the\n"
-    "time of their slot (RFC 3339). show prints one run whole: output, error, stderr, tokens,\n"
-    "credits, attempts and timing. retry replays a run that ended without success as a new run of\n"
-    "its task, queued now (the old one stays in the history and leaves the dead set). cancel\n"
-    "stops a run: one not yet started ends `cancelled` at once; a running one is stopped by its\n"
-    "worker within a second (SIGTERM to its process group, then SIGKILL; HTTP closed).\n"
+    "list shows the newest slots first (default 50 a page), filtered by task, user (email or id),\n"
+    "status (queued running retrying succeeded failed timed_out cancelled insufficient_credits),\n"
+    "agent, trigger (schedule backfill manual api) and the time of the slot (RFC 3339, inclusive);\n"
+    "when more follow it prints the --cursor of the next page. show prints one run whole: output,\n"
+    "error, stderr, tokens, credits, timing and every attempt (worker, outcome, HTTP status or exit\n"
+    "code, duration, why and when it was retried). logs prints what an attempt (default: the\n"
+    "latest) wrote on stdout and stderr; --follow streams a running exec run's output as it comes\n"
+    "and stops when the run ends. retry replays a run that ended without success as a new run of\n"
+    "its task, queued now (the old one stays in the history and leaves the dead set). cancel stops\n"
+    "a run: one not yet started ends `cancelled` at once; a running one is stopped by its worker\n"
+    "within a second (SIGTERM to its process group, then SIGKILL; HTTP closed). prune applies\n"
+    "retention now (RUN_RETENTION_DAYS, or a task's own --retention-days) and says what it removed;\n"
+    "--dry-run only counts it.\n"
     "\n"
     "exit status: 0 ok (also cancelling a run that already ended), 1 failure or no such run, 2 usage\n";
-
-static const char sql_run[] =
-    "SELECT r.id, r.task_id, t.title, r.user_id, u.email, r.status, r.trigger, r.priority, r.attempt, t.max_attempts,"
-    " (extract(epoch FROM r.scheduled_for) * 1000)::bigint,"
-    " coalesce((extract(epoch FROM r.enqueued_at) * 1000)::bigint, -1),"
-    " coalesce((extract(epoch FROM r.started_at) * 1000)::bigint, -1),"
-    " coalesce((extract(epoch FROM r.finished_at) * 1000)::bigint, -1),"
-    " r.prompt_tokens, r.completion_tokens, r.credits_charged, r.credits_reserved, coalesce(r.worker_id, ''),"
-    " r.error, r.output, r.stderr_tail, t.agent_type"
-    " FROM task_runs r JOIN tasks t ON t.id = r.task_id JOIN users u ON u.id = r.user_id";
-
-static json_t *run_json(PGresult *r, int i, int full)
-{
-    char sched[TIMEFMT_RFC3339_MAX], enq[TIMEFMT_RFC3339_MAX], start[TIMEFMT_RFC3339_MAX], fin[TIMEFMT_RFC3339_MAX];
-    const int64_t started = cli_i64(r, i, 12), finished = cli_i64(r, i, 13);
-    json_t *o = json_pack(
-        "{s:I, s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s?, s:s?, s:s?, s:I}",
-        "id", (json_int_t)cli_i64(r, i, 0), "task", (json_int_t)cli_i64(r, i, 1), "title", PQgetvalue(r, i, 2), "agent",
-        PQgetvalue(r, i, 22), "user", (json_int_t)cli_i64(r, i, 3), "email", PQgetvalue(r, i, 4), "status",
-        PQgetvalue(r, i, 5), "trigger", PQgetvalue(r, i, 6), "priority", (json_int_t)cli_i64(r, i, 7), "attempt",
-        (json_int_t)cli_i64(r, i, 8), "maxAttempts", (json_int_t)cli_i64(r, i, 9), "promptTokens",
-        (json_int_t)cli_i64(r, i, 14), "completionTokens", (json_int_t)cli_i64(r, i, 15), "scheduledFor",
-        cli_time(cli_i64(r, i, 10), sched), "worker", PQgetvalue(r, i, 18), "enqueuedAt",
-        cli_i64(r, i, 11) >= 0 ? cli_time(cli_i64(r, i, 11), enq) : NULL, "startedAt",
-        started >= 0 ? cli_time(started, start) : NULL, "finishedAt", finished >= 0 ? cli_time(finished, fin) : NULL,
-        "credits", (json_int_t)cli_i64(r, i, 16));
-    json_object_set_new(o, "creditsReserved", json_integer(cli_i64(r, i, 17)));
-    json_object_set_new(o, "durationMs", started >= 0 && finished >= started ? json_integer(finished - started) : json_null());
-    json_object_set_new(o, "error", PQgetisnull(r, i, 19) ? json_null() : json_string(PQgetvalue(r, i, 19)));
-    if (full) {
-        json_object_set_new(o, "output", PQgetisnull(r, i, 20) ? json_null() : json_string(PQgetvalue(r, i, 20)));
-        json_object_set_new(o, "stderr", PQgetisnull(r, i, 21) ? json_null() : json_string(PQgetvalue(r, i, 21)));
-    }
-    return o;
-}
 
 static const char *s_of(const json_t *o, const char *k)
 {
@@ -83,59 +60,38 @@ static json_int_t i_of(const json_t *o, const char *k)
 }
 
 struct run_opts {
-    const char *task, *user, *status, *since, *until, *env_file;
-    long limit;
-    int json;
+    const char *task, *user, *status, *agent, *trigger, *since, *until, *cursor, *env_file;
+    long limit, attempt;
+    int json, follow, dry_run;
 };
+
+/* A history_* result as the exit status, its message printed. */
+static int history_failed(int rc, const char *err)
+{
+    return cli_error(CMD, rc == AC_EINVAL ? CLI_USAGE : CLI_FAILURE, "%s", err);
+}
 
 static int cmd_list(struct cli_conn *c, const struct run_opts *o)
 {
-    static const char *const statuses[] = {"queued", "running", "retrying", "succeeded", "failed", "timed_out",
-                                           "cancelled", "insufficient_credits", NULL};
-    int64_t since = 0, until = 0, task = 0;
+    struct history_filter f = {.user = o->user, .status = o->status, .agent = o->agent, .trigger = o->trigger,
+                               .cursor = o->cursor, .limit = (int)o->limit};
     const char *why;
-    if (o->task && cli_parse_id(o->task, &task) != 0)
+    if (o->task && cli_parse_id(o->task, &f.task_id) != 0)
         return cli_error(CMD, CLI_USAGE, "--task \"%s\" must be a task id", o->task);
-    if (o->since && timefmt_parse_rfc3339(o->since, &since, &why) != 0)
+    if (o->since && timefmt_parse_rfc3339(o->since, &f.since_ms, &why) != 0)
         return cli_error(CMD, CLI_USAGE, "--since \"%.64s\" is not an RFC 3339 time: %s", o->since, why);
-    if (o->until && timefmt_parse_rfc3339(o->until, &until, &why) != 0)
+    if (o->until && timefmt_parse_rfc3339(o->until, &f.until_ms, &why) != 0)
         return cli_error(CMD, CLI_USAGE, "--until \"%.64s\" is not an RFC 3339 time: %s", o->until, why);
-    if (o->status) {
-        int ok = 0;
-        for (const char *const *s = statuses; *s; s++)
-            ok |= !strcmp(*s, o->status);
-        if (!ok)
-            return cli_error(CMD, CLI_USAGE, "--status \"%s\" is not a run status (queued, running, retrying, succeeded,"
-                             " failed, timed_out, cancelled, insufficient_credits)", o->status);
-    }
-    char sql[2048], since_s[24], until_s[24], lim[16];
-    snprintf(sql, sizeof sql,
-             "%s WHERE ($1::bigint IS NULL OR r.task_id = $1::bigint) AND ($2::text IS NULL OR u.email = $2"
-             " OR u.id::text = $2) AND ($3::text IS NULL OR r.status = $3) AND ($4::bigint IS NULL OR r.scheduled_for"
-             " >= to_timestamp($4::bigint / 1000.0)) AND ($5::bigint IS NULL OR r.scheduled_for <= to_timestamp($5::bigint"
-             " / 1000.0)) ORDER BY r.scheduled_for DESC, r.id DESC LIMIT $6::int",
-             sql_run);
-    char task_s[24];
-    snprintf(task_s, sizeof task_s, "%" PRId64, task);
-    snprintf(since_s, sizeof since_s, "%" PRId64, since);
-    snprintf(until_s, sizeof until_s, "%" PRId64, until);
-    snprintf(lim, sizeof lim, "%ld", o->limit);
-    const char *params[6] = {o->task ? task_s : NULL, o->user, o->status, o->since ? since_s : NULL,
-                             o->until ? until_s : NULL, lim};
-    PGresult *r = PQexecParams(c->pg, sql, 6, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        cli_error(CMD, CLI_FAILURE, "listing runs: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return CLI_FAILURE;
-    }
-    json_t *list = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(list, run_json(r, i, 0));
-    PQclear(r);
+    json_t *doc;
+    char err[1024];
+    const int rc = history_list(c->pg, 0, &f, &doc, err, sizeof err);
+    if (rc)
+        return history_failed(rc, err);
     if (o->json) {
-        cli_print_json(json_pack("{s:o}", "runs", list));
+        cli_print_json(doc);
         return CLI_OK;
     }
+    const json_t *list = json_object_get(doc, "runs");
     const int tw = cli_column_width(list, "title", 5, 48);
     printf("%-8s %-6s %-*s %-24s %-21s %7s %8s %7s %s\n", "RUN", "TASK", tw, "TITLE", "SCHEDULED FOR", "STATUS",
            "ATTEMPT", "TOKENS", "CREDITS", "ERROR");
@@ -143,91 +99,49 @@ static int cmd_list(struct cli_conn *c, const struct run_opts *o)
     json_t *v;
     json_array_foreach(list, i, v)
     {
-        const char *err = json_string_value(json_object_get(v, "error"));
+        const char *e = json_string_value(json_object_get(v, "error"));
         printf("%-8" JSON_INTEGER_FORMAT " %-6" JSON_INTEGER_FORMAT " %-*.*s %-24s %-21s %7" JSON_INTEGER_FORMAT
                " %8" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT " %.60s\n",
                i_of(v, "id"), i_of(v, "task"), tw, tw, s_of(v, "title"), s_of(v, "scheduledFor"), s_of(v, "status"),
                i_of(v, "attempt"), i_of(v, "promptTokens") + i_of(v, "completionTokens"), i_of(v, "credits"),
-               err ? err : "");
+               e ? e : "");
     }
     if (!json_array_size(list))
         printf("(no runs)\n");
-    json_decref(list);
+    if (json_is_string(json_object_get(doc, "next")))
+        printf("(more: --cursor %s)\n", s_of(doc, "next"));
+    json_decref(doc);
     return CLI_OK;
 }
 
-/* Every attempt of run id as it ended, oldest first. */
-static json_t *load_attempts(PGconn *pg, int64_t id)
+static json_t *load_run(struct cli_conn *c, int64_t id)
 {
-    char ids[24], started[TIMEFMT_RFC3339_MAX], finished[TIMEFMT_RFC3339_MAX], retry[TIMEFMT_RFC3339_MAX];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *params[1] = {ids};
-    PGresult *r = PQexecParams(pg,
-                               "SELECT attempt, coalesce(worker_id, ''), coalesce((extract(epoch FROM started_at) * 1000)::bigint, -1),"
-                               " (extract(epoch FROM finished_at) * 1000)::bigint, outcome, error,"
-                               " prompt_tokens + completion_tokens, coalesce((extract(epoch FROM retry_at) * 1000)::bigint, -1)"
-                               " FROM run_attempts WHERE run_id = $1::bigint ORDER BY attempt, id",
-                               1, NULL, params, NULL, NULL, 0);
-    json_t *list = json_array();
-    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
-        const int64_t s = cli_i64(r, i, 2), f = cli_i64(r, i, 3), at = cli_i64(r, i, 7);
-        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:I, s:s?}", "attempt",
-                                              (json_int_t)cli_i64(r, i, 0), "worker", PQgetvalue(r, i, 1), "startedAt",
-                                              cli_time(s, started), "finishedAt", cli_time(f, finished), "outcome",
-                                              PQgetvalue(r, i, 4), "error", PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5),
-                                              "tokens", (json_int_t)cli_i64(r, i, 6), "retryAt",
-                                              at >= 0 ? cli_time(at, retry) : NULL));
+    json_t *run;
+    char err[1024];
+    const int rc = history_run(c->pg, 0, id, &run, err, sizeof err);
+    if (rc) {
+        history_failed(rc, err);
+        return NULL;
     }
-    PQclear(r);
-    return list;
-}
-
-/* The attempt that ended a run, from the run itself, when no row records it (a run that
- * succeeded at its only attempt has none). */
-static json_t *with_final_attempt(json_t *attempts, const json_t *run)
-{
-    static const char *const ended[] = {"succeeded", "failed", "timed_out", "cancelled", "insufficient_credits", NULL};
-    const char *status = s_of(run, "status");
-    int final = 0;
-    for (const char *const *e = ended; *e && !final; e++)
-        final = !strcmp(status, *e);
-    size_t i;
-    const json_t *a;
-    json_array_foreach(attempts, i, a)
-    {
-        if (json_integer_value(json_object_get(a, "attempt")) == i_of(run, "attempt") &&
-            !strcmp(s_of(a, "outcome"), status))
-            final = 0; /* recorded already */
-    }
-    if (final && json_is_string(json_object_get(run, "startedAt")))
-        json_array_append_new(attempts, json_pack("{s:I, s:s, s:O, s:O, s:s, s:O?, s:I}", "attempt",
-                                                  i_of(run, "attempt"), "worker", s_of(run, "worker"),
-                                                  "startedAt", json_object_get(run, "startedAt"), "finishedAt",
-                                                  json_object_get(run, "finishedAt"), "outcome", status, "error",
-                                                  json_object_get(run, "error"), "tokens",
-                                                  i_of(run, "promptTokens") + i_of(run, "completionTokens")));
-    return attempts;
-}
-
-static json_t *load_run(PGconn *pg, int64_t id)
-{
-    char ids[24], sql[2048];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    snprintf(sql, sizeof sql, "%s WHERE r.id = $1::bigint", sql_run);
-    const char *params[1] = {ids};
-    PGresult *r = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
-    json_t *run = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? run_json(r, 0, 1) : NULL;
-    if (!run)
-        cli_error(CMD, CLI_FAILURE, "no run %" PRId64, id);
-    PQclear(r);
-    if (run)
-        json_object_set_new(run, "attempts", with_final_attempt(load_attempts(pg, id), run));
     return run;
+}
+
+/* What an attempt did, in a few words: "HTTP 503", "exit 3", "signal 9", "". */
+static const char *attempt_result(const json_t *a, char buf[32])
+{
+    buf[0] = 0;
+    if (json_is_integer(json_object_get(a, "httpStatus")))
+        snprintf(buf, 32, "HTTP %" JSON_INTEGER_FORMAT, i_of(a, "httpStatus"));
+    else if (json_is_integer(json_object_get(a, "signal")))
+        snprintf(buf, 32, "signal %" JSON_INTEGER_FORMAT, i_of(a, "signal"));
+    else if (json_is_integer(json_object_get(a, "exitCode")))
+        snprintf(buf, 32, "exit %" JSON_INTEGER_FORMAT, i_of(a, "exitCode"));
+    return buf;
 }
 
 static int cmd_show(struct cli_conn *c, int64_t id, int json)
 {
-    json_t *v = load_run(c->pg, id);
+    json_t *v = load_run(c, id);
     if (!v)
         return CLI_FAILURE;
     if (json) {
@@ -251,12 +165,21 @@ static int cmd_show(struct cli_conn *c, int64_t id, int json)
         printf("  error       %s\n", s_of(v, "error"));
     const json_t *attempts = json_object_get(v, "attempts");
     if (json_array_size(attempts)) { /* each attempt as it ended, with its own error */
-        printf("\n  %-7s %-24s %-20s %-20s %s\n", "ATTEMPT", "ENDED", "OUTCOME", "WORKER", "ERROR");
+        printf("\n  %-7s %-24s %-20s %-10s %9s %-20s %s\n", "ATTEMPT", "ENDED", "OUTCOME", "RESULT", "MS", "WORKER",
+               "ERROR / RETRY");
         size_t k;
         const json_t *a;
         json_array_foreach(attempts, k, a)
-        printf("  %-7" JSON_INTEGER_FORMAT " %-24s %-20s %-20.20s %s\n", i_of(a, "attempt"), s_of(a, "finishedAt"),
-               s_of(a, "outcome"), s_of(a, "worker"), json_is_string(json_object_get(a, "error")) ? s_of(a, "error") : "-");
+        {
+            char result[32], ms[24] = "-", retry[160] = "";
+            if (json_is_integer(json_object_get(a, "durationMs")))
+                snprintf(ms, sizeof ms, "%" JSON_INTEGER_FORMAT, i_of(a, "durationMs"));
+            if (json_is_string(json_object_get(a, "retryReason")))
+                snprintf(retry, sizeof retry, " [%s, again at %s]", s_of(a, "retryReason"), s_of(a, "retryAt"));
+            printf("  %-7" JSON_INTEGER_FORMAT " %-24s %-20s %-10s %9s %-20.20s %s%s\n", i_of(a, "attempt"),
+                   s_of(a, "finishedAt"), s_of(a, "outcome"), attempt_result(a, result), ms, s_of(a, "worker"),
+                   json_is_string(json_object_get(a, "error")) ? s_of(a, "error") : "-", retry);
+        }
     }
     if (json_is_string(json_object_get(v, "output")))
         printf("\n--- output ---\n%s\n", s_of(v, "output"));
@@ -266,10 +189,170 @@ static int cmd_show(struct cli_conn *c, int64_t id, int json)
     return CLI_OK;
 }
 
+/* Prints an attempt's stored output (stdout) and stderr (stderr). */
+static int print_logs(struct cli_conn *c, int64_t id, int attempt, int json)
+{
+    json_t *doc;
+    char err[1024];
+    const int rc = history_logs(c->pg, 0, id, attempt, &doc, err, sizeof err);
+    if (rc)
+        return history_failed(rc, err);
+    if (json) {
+        cli_print_json(doc);
+        return CLI_OK;
+    }
+    const char *out = json_string_value(json_object_get(doc, "output")),
+               *errs = json_string_value(json_object_get(doc, "stderr"));
+    if (out && out[0])
+        printf("%s%s", out, out[strlen(out) - 1] == '\n' ? "" : "\n");
+    if (errs && errs[0])
+        fprintf(stderr, "%s%s", errs, errs[strlen(errs) - 1] == '\n' ? "" : "\n");
+    json_decref(doc);
+    return CLI_OK;
+}
+
+/* The run's status now ("" if it is gone). */
+static void run_status(struct cli_conn *c, int64_t id, char out[32])
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *params[1] = {ids};
+    PGresult *r = PQexecParams(c->pg, "SELECT status FROM task_runs WHERE id = $1::bigint", 1, NULL, params, NULL, NULL, 0);
+    snprintf(out, 32, "%s", PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+}
+
+/* Prints the entries of a log stream reply (XREAD): data to stdout or stderr, and a line on
+ * stderr where a new attempt begins. Returns how many data entries; the last id goes to last,
+ * and *ended says whether the newest entry was an attempt's end mark. */
+static int print_entries(const redisReply *streams, char last[64], int json, long long *attempt_shown, int *ended)
+{
+    int n = 0;
+    if (!streams || streams->type != REDIS_REPLY_ARRAY || streams->elements < 1)
+        return 0;
+    const redisReply *entries = streams->element[0]->element[1];
+    for (size_t i = 0; entries && i < entries->elements; i++) {
+        const redisReply *e = entries->element[i], *fields = e->element[1];
+        const char *stream = NULL, *data = "";
+        size_t dlen = 0;
+        long long attempt = 0;
+        int end = 0;
+        for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+            const char *f = fields->element[k]->str;
+            if (!strcmp(f, "s"))
+                stream = fields->element[k + 1]->str;
+            else if (!strcmp(f, "d"))
+                data = fields->element[k + 1]->str, dlen = fields->element[k + 1]->len;
+            else if (!strcmp(f, "a"))
+                attempt = strtoll(fields->element[k + 1]->str, NULL, 10);
+            else if (!strcmp(f, "e"))
+                end = 1;
+        }
+        snprintf(last, 64, "%s", e->element[0]->str);
+        *ended = end;
+        if (end || !stream)
+            continue;
+        if (json)
+            cli_print_json(json_pack("{s:I, s:s, s:s%}", "attempt", (json_int_t)attempt, "stream", stream, "data", data,
+                                     dlen));
+        else {
+            if (*attempt_shown && attempt != *attempt_shown)
+                fprintf(stderr, "--- attempt %lld ---\n", attempt);
+            FILE *to = strcmp(stream, "err") ? stdout : stderr;
+            fwrite(data, 1, dlen, to);
+            fflush(to);
+        }
+        *attempt_shown = attempt;
+        n++;
+    }
+    return n;
+}
+
+/* --follow: the run's output from its live stream (queue.h) while it runs, until the end mark
+ * of its last attempt; if nothing was streamed (not an exec run, or one that ended within a
+ * flush), what Postgres stored. */
+static int follow_logs(struct cli_conn *c, int64_t id, int json)
+{
+    enum { END_WAIT_MS = 3000 }; /* for the end mark after Postgres says the run ended */
+    struct queue q;
+    struct queue_error qerr;
+    queue_init(&q, "default", &qerr);
+    char key[128], last[64] = "0", status[32];
+    snprintf(key, sizeof key, "%s%" PRId64, q.log_prefix, id);
+    run_status(c, id, status);
+    if (!status[0])
+        return cli_error(CMD, CLI_FAILURE, "no run %" PRId64, id);
+    int shown = 0, ended = 0;
+    long long attempt = 0;
+    int64_t ended_at = 0;
+    for (;;) {
+        const int live = !strcmp(status, "queued") || !strcmp(status, "running") || !strcmp(status, "retrying");
+        redisReply *r = redisCommand(c->redis, "XREAD COUNT 512 BLOCK %d STREAMS %s %s", live || shown ? 500 : 1, key,
+                                     last);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            const int rc = cli_error(CMD, CLI_FAILURE, "redis: %s; see `agentcron runs logs %" PRId64 "`",
+                                     r ? r->str : c->redis->errstr, id);
+            freeReplyObject(r);
+            return rc;
+        }
+        shown += print_entries(r, last, json, &attempt, &ended);
+        freeReplyObject(r);
+        if (!live) {
+            if (!shown || ended)
+                break;
+            if (!ended_at)
+                ended_at = timefmt_now_ms();
+            else if (timefmt_now_ms() - ended_at > END_WAIT_MS)
+                break; /* its worker died before the end mark: the stream has what there is */
+        }
+        run_status(c, id, status);
+    }
+    if (!shown) /* nothing streamed: what was stored */
+        return print_logs(c, id, 0, json);
+    return CLI_OK;
+}
+
+static int cmd_prune(struct cli_conn *c, int dry_run, int json)
+{
+    const int days = c->cfg.run_retention_days;
+    char err[1024];
+    if (dry_run) {
+        struct retention_counts n;
+        if (retention_preview(c->pg, days, &n, err, sizeof err) != 0)
+            return cli_error(CMD, CLI_FAILURE, "%s", err);
+        if (json)
+            cli_print_json(json_pack("{s:b, s:i, s:I, s:I, s:I}", "dryRun", 1, "retentionDays", days, "runs",
+                                     (json_int_t)n.runs, "attempts", (json_int_t)n.attempts, "slotRows",
+                                     (json_int_t)n.gaps));
+        else
+            printf("would remove %" PRId64 " runs (%" PRId64 " attempts) and %" PRId64 " slot-ledger rows: older than"
+                   " %d days (RUN_RETENTION_DAYS%s), or than their task's --retention-days\n",
+                   n.runs, n.attempts, n.gaps, days, days ? "" : "=0: kept forever");
+        return CLI_OK;
+    }
+    struct retention_pass pass = {0};
+    const int64_t t0 = timefmt_now_ms();
+    int rc;
+    while ((rc = retention_step(c->pg, days, &pass, err, sizeof err)) > 0)
+        ;
+    if (rc < 0)
+        return cli_error(CMD, CLI_FAILURE, "%s (removed so far: %" PRId64 " runs, %" PRId64 " slot-ledger rows; run it"
+                         " again to go on)", err, pass.removed.runs, pass.removed.gaps);
+    const int64_t ms = timefmt_now_ms() - t0;
+    if (json)
+        cli_print_json(json_pack("{s:b, s:i, s:I, s:I, s:I, s:i, s:I}", "dryRun", 0, "retentionDays", days, "runs",
+                                 (json_int_t)pass.removed.runs, "attempts", (json_int_t)pass.removed.attempts,
+                                 "slotRows", (json_int_t)pass.removed.gaps, "batches", pass.steps, "ms", (json_int_t)ms));
+    else
+        printf("removed %" PRId64 " runs (%" PRId64 " attempts) and %" PRId64 " slot-ledger rows in %d batches,"
+               " %" PRId64 " ms\n", pass.removed.runs, pass.removed.attempts, pass.removed.gaps, pass.steps, ms);
+    return CLI_OK;
+}
+
 /* retry: a new run of the same task now, replaying one that ended without success. */
 static int cmd_retry(struct cli_conn *c, int64_t id, int json)
 {
-    json_t *v = load_run(c->pg, id);
+    json_t *v = load_run(c, id);
     if (!v)
         return CLI_FAILURE;
     const char *status = s_of(v, "status");
@@ -332,13 +415,20 @@ int cmd_runs(int argc, char **argv)
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
+    static const char *const verbs[] = {"list", "show", "logs", "retry", "cancel", "prune", NULL};
     const char *verb = argv[1];
-    if (strcmp(verb, "list") && strcmp(verb, "show") && strcmp(verb, "retry") && strcmp(verb, "cancel"))
+    int known = 0;
+    for (const char *const *v = verbs; *v; v++)
+        known |= !strcmp(*v, verb);
+    if (!known)
         return cli_error(CMD, CLI_USAGE, "unknown subcommand \"%s\"; see `agentcron runs --help`", verb);
     static const struct option options[] = {
-        {"task", required_argument, NULL, 't'},  {"user", required_argument, NULL, 'u'},
-        {"status", required_argument, NULL, 's'}, {"since", required_argument, NULL, 'S'},
+        {"task", required_argument, NULL, 't'},   {"user", required_argument, NULL, 'u'},
+        {"status", required_argument, NULL, 's'}, {"agent", required_argument, NULL, 'a'},
+        {"trigger", required_argument, NULL, 'T'}, {"since", required_argument, NULL, 'S'},
         {"until", required_argument, NULL, 'U'},  {"limit", required_argument, NULL, 'l'},
+        {"cursor", required_argument, NULL, 'c'}, {"attempt", required_argument, NULL, 'A'},
+        {"follow", no_argument, NULL, 'f'},       {"dry-run", no_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},         {"env-file", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
@@ -346,20 +436,29 @@ int cmd_runs(int argc, char **argv)
     optind = 2;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    char *end;
+    while ((c = getopt_long(argc, argv, "hf", options, NULL)) != -1) {
         switch (c) {
         case 't': o.task = optarg; break;
         case 'u': o.user = optarg; break;
         case 's': o.status = optarg; break;
+        case 'a': o.agent = optarg; break;
+        case 'T': o.trigger = optarg; break;
         case 'S': o.since = optarg; break;
         case 'U': o.until = optarg; break;
-        case 'l': {
-            char *end;
+        case 'c': o.cursor = optarg; break;
+        case 'l':
             o.limit = strtol(optarg, &end, 10);
-            if (*end || o.limit < 1 || o.limit > 10000)
-                return cli_error(CMD, CLI_USAGE, "--limit \"%s\" must be 1-10000", optarg);
+            if (*end || o.limit < 1 || o.limit > HISTORY_PAGE_MAX)
+                return cli_error(CMD, CLI_USAGE, "--limit \"%s\" must be 1-%d", optarg, HISTORY_PAGE_MAX);
             break;
-        }
+        case 'A':
+            o.attempt = strtol(optarg, &end, 10);
+            if (*end || o.attempt < 1 || o.attempt > 100)
+                return cli_error(CMD, CLI_USAGE, "--attempt \"%s\" must be an attempt number, 1-100", optarg);
+            break;
+        case 'f': o.follow = 1; break;
+        case 'n': o.dry_run = 1; break;
         case 'j': o.json = 1; break;
         case 'e': o.env_file = optarg; break;
         case 'h': fputs(usage_text, stdout); return CLI_OK;
@@ -367,23 +466,30 @@ int cmd_runs(int argc, char **argv)
                                   argv[optind - 1]);
         }
     }
-    const int list = !strcmp(verb, "list");
+    const int no_id = !strcmp(verb, "list") || !strcmp(verb, "prune");
     int64_t id = 0;
-    if (!list && (optind + 1 != argc || cli_parse_id(argv[optind], &id) != 0))
+    if (!no_id && (optind + 1 != argc || cli_parse_id(argv[optind], &id) != 0))
         return cli_error(CMD, CLI_USAGE, "%s needs one run ID (a positive number)%s%s", verb,
                          optind < argc ? ", not " : "", optind < argc ? argv[optind] : "");
-    if (list && optind != argc)
+    if (no_id && optind != argc)
         return cli_error(CMD, CLI_USAGE, "unexpected argument \"%s\"; see --help", argv[optind]);
+    if (o.follow && o.attempt)
+        return cli_error(CMD, CLI_USAGE, "--follow shows the run's current attempt: leave out --attempt");
     struct cli_conn conn;
-    int rc = cli_connect(&conn, CMD, o.env_file, !strcmp(verb, "retry") || !strcmp(verb, "cancel"));
+    const int redis = !strcmp(verb, "retry") || !strcmp(verb, "cancel") || (o.follow && !strcmp(verb, "logs"));
+    int rc = cli_connect(&conn, CMD, o.env_file, redis);
     if (rc)
         return rc;
-    if (list)
+    if (!strcmp(verb, "list"))
         rc = cmd_list(&conn, &o);
     else if (!strcmp(verb, "show"))
         rc = cmd_show(&conn, id, o.json);
+    else if (!strcmp(verb, "logs"))
+        rc = o.follow ? follow_logs(&conn, id, o.json) : print_logs(&conn, id, (int)o.attempt, o.json);
     else if (!strcmp(verb, "retry"))
         rc = cmd_retry(&conn, id, o.json);
+    else if (!strcmp(verb, "prune"))
+        rc = cmd_prune(&conn, o.dry_run, o.json);
     else
         rc = cmd_cancel(&conn, id, o.json);
     cli_disconnect(&conn);

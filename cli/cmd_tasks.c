@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `agentcron tasks`: add, list, show, edit, pause, resume, trigger, cancel, rm and backfill.
+/* `agentcron tasks`: add, list, show, edit, pause, resume, trigger, cancel, rm, backfill and slots.
  * Every write checks the schedule by the cron contract and the zone through ICU, and sets
  * next_run_at to a real slot; the orchestrator hears of it through NOTIFY. */
 #include <getopt.h>
@@ -17,6 +17,8 @@
 #include "cronparse.h"
 #include "queue.h"
 #include "runctl.h"
+#include "errors.h"
+#include "history.h"
 #include "schedule.h"
 #include "taskdef.h"
 #include "tasks.h"
@@ -25,12 +27,14 @@
 static const char usage_text[] =
     "usage: agentcron tasks add --title T --agent A --user USER [--goal G] [--priority P] [--cron EXPR\n"
     "                           [--timezone ZONE]] [--misfire POLICY] [--overlap POLICY] [--max-attempts N]\n"
-    "                           [--timeout-ms N] [--jitter-ms N] [--config JSON] [--disabled]\n"
+    "                           [--timeout-ms N] [--jitter-ms N] [--retention-days N] [--config JSON]\n"
+    "                           [--disabled]\n"
     "       agentcron tasks list [--user USER] [--status active|paused|deleted] [--agent A] [--limit N]\n"
     "       agentcron tasks show ID\n"
     "       agentcron tasks edit ID [any option of add; --enable, --disable, --no-cron]\n"
     "       agentcron tasks pause|resume|trigger|cancel|rm ID\n"
     "       agentcron tasks backfill ID --from TIME --to TIME\n"
+    "       agentcron tasks slots ID [--from TIME] [--to TIME]\n"
     "Every subcommand takes --json and --env-file FILE.\n"
     "\n"
     "USER is an email or a user id. PRIORITY is urgent, high, normal (default) or low. The\n"
@@ -41,6 +45,12 @@ static const char usage_text[] =
     "runs it now; cancel stops its queued and running runs; rm deletes it and cancels its runs\n"
     "(their history is kept).\n"
     "backfill creates the runs of the past slots from --from to --to (RFC 3339), never twice.\n"
+    "slots lists each slot of the schedule from --from to --to (default: the last 24 hours and the\n"
+    "next hour) and what became of it: its run and status, or why it has none (coalesced,\n"
+    "misfire_skip, outside_catch_up_window, overlap_skip, overlap_queue_one,\n"
+    "overlap_cancel_previous, paused, upcoming, unrecorded).\n"
+    "--retention-days keeps this task's finished runs that long instead of RUN_RETENTION_DAYS\n"
+    "(0: back to RUN_RETENTION_DAYS).\n"
     "\n"
     "exit status: 0 ok, 1 failure (e.g. no such task), 2 usage or invalid input\n";
 
@@ -50,7 +60,7 @@ static const char usage_text[] =
 
 struct task_opts {
     const char *title, *goal, *agent, *user, *priority, *cron, *timezone, *misfire, *overlap, *config;
-    const char *max_attempts, *timeout_ms, *jitter_ms;
+    const char *max_attempts, *timeout_ms, *jitter_ms, *retention_days;
     int enable, disable, no_cron;
     /* list */
     const char *status;
@@ -64,7 +74,7 @@ struct task_opts {
 
 enum {
     O_TITLE = 1000, O_GOAL, O_AGENT, O_USER, O_PRIORITY, O_CRON, O_TZ, O_MISFIRE, O_OVERLAP, O_CONFIG,
-    O_ATTEMPTS, O_TIMEOUT, O_JITTER, O_ENABLE, O_DISABLE, O_NOCRON, O_STATUS, O_LIMIT, O_FROM, O_TO, O_JSON, O_ENV,
+    O_ATTEMPTS, O_TIMEOUT, O_JITTER, O_RETENTION, O_ENABLE, O_DISABLE, O_NOCRON, O_STATUS, O_LIMIT, O_FROM, O_TO, O_JSON, O_ENV,
 };
 
 static const struct option long_options[] = {
@@ -75,6 +85,7 @@ static const struct option long_options[] = {
     {"misfire", required_argument, NULL, O_MISFIRE},     {"overlap", required_argument, NULL, O_OVERLAP},
     {"config", required_argument, NULL, O_CONFIG},       {"max-attempts", required_argument, NULL, O_ATTEMPTS},
     {"timeout-ms", required_argument, NULL, O_TIMEOUT},  {"jitter-ms", required_argument, NULL, O_JITTER},
+    {"retention-days", required_argument, NULL, O_RETENTION},
     {"enable", no_argument, NULL, O_ENABLE},             {"disable", no_argument, NULL, O_DISABLE},
     {"disabled", no_argument, NULL, O_DISABLE},          {"no-cron", no_argument, NULL, O_NOCRON},
     {"status", required_argument, NULL, O_STATUS},       {"limit", required_argument, NULL, O_LIMIT},
@@ -106,6 +117,7 @@ static int parse_opts(int argc, char **argv, struct task_opts *o)
         case O_ATTEMPTS: o->max_attempts = optarg; break;
         case O_TIMEOUT: o->timeout_ms = optarg; break;
         case O_JITTER: o->jitter_ms = optarg; break;
+        case O_RETENTION: o->retention_days = optarg; break;
         case O_ENABLE: o->enable = 1; break;
         case O_DISABLE: o->disable = 1; break;
         case O_NOCRON: o->no_cron = 1; break;
@@ -164,7 +176,8 @@ static int to_fields(const struct cli_conn *c, const struct task_opts *o, const 
     static const char *const option_of[][2] = {
         {"title", "--title"}, {"goal", "--goal"}, {"config", "--config"}, {"misfire", "--misfire"},
         {"overlap", "--overlap"}, {"maxAttempts", "--max-attempts"}, {"timeoutMs", "--timeout-ms"},
-        {"jitterMs", "--jitter-ms"}, {"schedule", "--cron"}, {"timezone", "--timezone"}, {"agent", "--agent"}};
+        {"jitterMs", "--jitter-ms"}, {"schedule", "--cron"}, {"timezone", "--timezone"}, {"agent", "--agent"},
+        {"retentionDays", "--retention-days"}};
     struct taskdef_error terr;
     *f = (struct task_fields)TASK_FIELDS_UNSET;
     f->title = o->title, f->goal = o->goal, f->agent = o->agent, f->config = o->config;
@@ -173,7 +186,8 @@ static int to_fields(const struct cli_conn *c, const struct task_opts *o, const 
     if (o->priority && (f->priority = taskdef_priority(o->priority, &terr)) < 0)
         return cli_error(CMD, CLI_USAGE, "%s", terr.message);
     if (parse_int("--max-attempts", o->max_attempts, &f->max_attempts) ||
-        parse_int("--timeout-ms", o->timeout_ms, &f->timeout_ms) || parse_int("--jitter-ms", o->jitter_ms, &f->jitter_ms))
+        parse_int("--timeout-ms", o->timeout_ms, &f->timeout_ms) || parse_int("--jitter-ms", o->jitter_ms, &f->jitter_ms) ||
+        parse_int("--retention-days", o->retention_days, &f->retention_days))
         return CLI_USAGE;
     if (tasks_check(f, timefmt_now_ms(), &terr) != 0) {
         for (size_t i = 0; i < sizeof option_of / sizeof option_of[0]; i++)
@@ -235,7 +249,7 @@ static const char sql_task[] =
     "SELECT t.id, t.title, t.goal, t.agent_type, t.agent_config::text, t.priority, t.schedule, t.schedule_enabled,"
     " t.timezone, coalesce((extract(epoch FROM t.next_run_at) * 1000)::bigint, -1), t.max_attempts, t.timeout_ms,"
     " t.misfire_policy, t.overlap_policy, t.jitter_ms, t.status, t.missed_slots, t.skipped_slots, u.email, u.id,"
-    " (extract(epoch FROM t.created_at) * 1000)::bigint"
+    " (extract(epoch FROM t.created_at) * 1000)::bigint, t.retention_days"
     " FROM tasks t JOIN users u ON u.id = t.user_id";
 
 static json_t *task_json(PGresult *r, int row)
@@ -243,7 +257,7 @@ static json_t *task_json(PGresult *r, int row)
     char next[TIMEFMT_RFC3339_MAX], created[TIMEFMT_RFC3339_MAX];
     json_error_t jerr;
     json_t *config = json_loads(PQgetvalue(r, row, 4), 0, &jerr);
-    return json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s?, s:b, s:s, s:s?, s:I, s:I, s:s, s:s, s:I, s:s, s:I, s:I,"
+    json_t *t = json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s?, s:b, s:s, s:s?, s:I, s:I, s:s, s:s, s:I, s:s, s:I, s:I,"
                      " s:{s:I, s:s}, s:s}",
                      "id", (json_int_t)cli_i64(r, row, 0), "title", PQgetvalue(r, row, 1), "goal", PQgetvalue(r, row, 2),
                      "agent", PQgetvalue(r, row, 3), "config", config ? config : json_object(), "priority",
@@ -257,6 +271,8 @@ static json_t *task_json(PGresult *r, int row)
                      (json_int_t)cli_i64(r, row, 16), "skippedSlots", (json_int_t)cli_i64(r, row, 17), "user", "id",
                      (json_int_t)cli_i64(r, row, 19), "email", PQgetvalue(r, row, 18), "createdAt",
                      cli_time(cli_i64(r, row, 20), created));
+    json_object_set_new(t, "retentionDays", PQgetisnull(r, row, 21) ? json_null() : json_integer(cli_i64(r, row, 21)));
+    return t;
 }
 
 /* The task as JSON, or NULL after printing that there is none. */
@@ -354,6 +370,9 @@ static int cmd_show(struct cli_conn *c, int64_t id, int json)
            JSON_INTEGER_FORMAT ", skipped %" JSON_INTEGER_FORMAT "\n",
            json_integer_value(json_object_get(t, "maxAttempts")), json_integer_value(json_object_get(t, "timeoutMs")),
            json_integer_value(json_object_get(t, "missedSlots")), json_integer_value(json_object_get(t, "skippedSlots")));
+    if (json_is_integer(json_object_get(t, "retentionDays")))
+        printf("  history     kept %" JSON_INTEGER_FORMAT " days after a run ends\n",
+               json_integer_value(json_object_get(t, "retentionDays")));
     char *cfg = json_dumps(json_object_get(t, "config"), JSON_COMPACT);
     printf("  goal        %s\n  config      %s\n", s_of(t, "goal"), cfg ? cfg : "{}");
     free(cfg);
@@ -584,6 +603,46 @@ static int cmd_backfill(struct cli_conn *c, int64_t id, const struct task_opts *
     return CLI_OK;
 }
 
+static int cmd_slots(struct cli_conn *c, int64_t id, const struct task_opts *o)
+{
+    const int64_t now = timefmt_now_ms();
+    int64_t from_ms = now - 86400000, to_ms = now + 3600000;
+    const char *why;
+    if (o->from && timefmt_parse_rfc3339(o->from, &from_ms, &why) != 0)
+        return cli_error(CMD, CLI_USAGE, "--from \"%.64s\" is not an RFC 3339 time: %s", o->from, why);
+    if (o->to && timefmt_parse_rfc3339(o->to, &to_ms, &why) != 0)
+        return cli_error(CMD, CLI_USAGE, "--to \"%.64s\" is not an RFC 3339 time: %s", o->to, why);
+    json_t *doc;
+    char err[1024];
+    const int rc = history_slots(c->pg, 0, id, from_ms, to_ms, &doc, err, sizeof err);
+    if (rc)
+        return cli_error(CMD, rc == AC_EINVAL ? CLI_USAGE : CLI_FAILURE, "%s", err);
+    if (o->json) {
+        cli_print_json(doc);
+        return CLI_OK;
+    }
+    const json_t *slots = json_object_get(doc, "slots");
+    printf("task %" PRId64 " (%s): %s in %s\n", id, s_of(doc, "title"), s_of(doc, "schedule"), s_of(doc, "timezone"));
+    printf("%-24s  %-29s  %s\n", "SLOT (UTC)", "LOCAL", "WHAT BECAME OF IT");
+    size_t i;
+    json_t *v;
+    json_array_foreach(slots, i, v)
+    {
+        char what[160];
+        if (json_is_integer(json_object_get(v, "run")))
+            snprintf(what, sizeof what, "run %" JSON_INTEGER_FORMAT " %s%s%s", json_integer_value(json_object_get(v, "run")),
+                     s_of(v, "status"), strcmp(s_of(v, "trigger"), "schedule") ? " - " : "",
+                     strcmp(s_of(v, "trigger"), "schedule") ? s_of(v, "trigger") : "");
+        else
+            snprintf(what, sizeof what, "no run: %s", s_of(v, "reason"));
+        printf("%-24s  %-29s  %s\n", s_of(v, "slot"), s_of(v, "local"), what);
+    }
+    if (!json_array_size(slots))
+        printf("(no slots in that range)\n");
+    json_decref(doc);
+    return CLI_OK;
+}
+
 int cmd_tasks(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -591,7 +650,7 @@ int cmd_tasks(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     static const char *const verbs[] = {"add", "list", "show", "edit", "pause", "resume", "trigger", "cancel", "rm",
-                                        "backfill", NULL};
+                                        "backfill", "slots", NULL};
     const char *verb = argv[1];
     int known = 0;
     for (const char *const *v = verbs; *v; v++)
@@ -628,6 +687,8 @@ int cmd_tasks(int argc, char **argv)
         rc = cmd_cancel(&c, id, o.json);
     else if (!strcmp(verb, "backfill"))
         rc = cmd_backfill(&c, id, &o);
+    else if (!strcmp(verb, "slots"))
+        rc = cmd_slots(&c, id, &o);
     else
         rc = cmd_set_status(&c, id, verb, o.json);
     cli_disconnect(&c);

@@ -15,6 +15,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "timefmt.h"
+#include "usage.h"
 
 static const char users_usage[] =
     "usage: agentcron users add EMAIL [--credits N] [--max-concurrent N] [--plan NAME]\n"
@@ -141,6 +142,36 @@ static json_t *ledger(PGconn *pg, json_int_t user)
     return rows;
 }
 
+/* This period's usage from the daily summaries (usage.h), or null if they cannot be read. */
+static json_t *period_usage(PGconn *pg, const json_t *u)
+{
+    char today[TIMEFMT_RFC3339_MAX], err[512], from[16], to[16];
+    cli_time(timefmt_now_ms(), today);
+    snprintf(from, sizeof from, "%.10s", json_string_value(json_object_get(u, "periodStart")));
+    snprintf(to, sizeof to, "%.10s", today);
+    json_t *doc;
+    if (usage_report(pg, 0, i_of(u, "id"), from, to, &doc, err, sizeof err) != 0) {
+        cli_error("users", CLI_FAILURE, "usage: %s", err);
+        return json_null();
+    }
+    return doc;
+}
+
+/* One line of usage numbers. */
+static void print_usage_line(const char *label, const json_t *v)
+{
+    char p95[32] = "-";
+    if (json_is_integer(json_object_get(v, "p95DurationMs")))
+        snprintf(p95, sizeof p95, "%" JSON_INTEGER_FORMAT " ms", i_of(v, "p95DurationMs"));
+    printf("  %-24.24s %6" JSON_INTEGER_FORMAT " runs: %" JSON_INTEGER_FORMAT " ok, %" JSON_INTEGER_FORMAT
+           " failed, %" JSON_INTEGER_FORMAT " timed out, %" JSON_INTEGER_FORMAT " cancelled, %" JSON_INTEGER_FORMAT
+           " no credits; %" JSON_INTEGER_FORMAT " attempts, %" JSON_INTEGER_FORMAT " tokens, %" JSON_INTEGER_FORMAT
+           " credits, p95 %s\n",
+           label, i_of(v, "runs"), i_of(v, "succeeded"), i_of(v, "failed"), i_of(v, "timedOut"), i_of(v, "cancelled"),
+           i_of(v, "insufficientCredits"), i_of(v, "attempts"), i_of(v, "promptTokens") + i_of(v, "completionTokens"),
+           i_of(v, "credits"), p95);
+}
+
 static void print_user(const json_t *u)
 {
     printf("user %" JSON_INTEGER_FORMAT ": %s (plan %s)\n", i_of(u, "id"), json_string_value(json_object_get(u, "email")),
@@ -153,6 +184,27 @@ static void print_user(const json_t *u)
         printf("  limit       %" JSON_INTEGER_FORMAT " runs at once\n", i_of(u, "maxConcurrentRuns"));
     printf("  tasks       %" JSON_INTEGER_FORMAT "; active API keys %" JSON_INTEGER_FORMAT "\n", i_of(u, "tasks"),
            i_of(u, "activeKeys"));
+    const json_t *use = json_object_get(u, "usage");
+    if (json_is_object(use)) {
+        printf("\nusage this period (%s to %s, UTC days):\n", json_string_value(json_object_get(use, "from")),
+               json_string_value(json_object_get(use, "to")));
+        print_usage_line("all tasks", json_object_get(use, "total"));
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(use, "byAgent"), i, v)
+        {
+            char label[128];
+            snprintf(label, sizeof label, "agent %s", json_string_value(json_object_get(v, "agent")));
+            print_usage_line(label, v);
+        }
+        json_array_foreach(json_object_get(use, "byTask"), i, v)
+        {
+            char label[128];
+            snprintf(label, sizeof label, "task %" JSON_INTEGER_FORMAT " %s", i_of(v, "task"),
+                     json_string_value(json_object_get(v, "title")));
+            print_usage_line(label, v);
+        }
+    }
     const json_t *rows = json_object_get(u, "ledger");
     if (json_array_size(rows)) {
         printf("\nledger (newest first):\n  %-21s %-13s %8s %8s %s\n", "AT", "REASON", "DELTA", "RUN", "NOTE");
@@ -323,6 +375,7 @@ int cmd_users(int argc, char **argv)
             rc = CLI_FAILURE;
         else {
             json_object_set_new(u, "ledger", ledger(c.pg, i_of(u, "id")));
+            json_object_set_new(u, "usage", period_usage(c.pg, u));
             if (o.json)
                 cli_print_json(u);
             else {

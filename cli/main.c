@@ -15,7 +15,7 @@ static const struct {
 } commands[] = {
     {"status", cmd_status, 0, "what every orchestrator and worker reports, the queue, what is due (exit 3: unhealthy)"},
     {"tasks", cmd_tasks, 1, "add, list, show, edit, pause, resume, trigger, cancel, rm, backfill tasks"},
-    {"runs", cmd_runs, 0, "list, show, retry and cancel runs"},
+    {"runs", cmd_runs, 0, "list, show, follow, retry, cancel and prune runs"},
     {"users", cmd_users, 0, "add, list and show users; grant credits and read the ledger"},
     {"keys", cmd_keys, 0, "create, list and revoke API keys"},
     {"import", cmd_import, 1, "turn a vercel.json's crons into tasks"},

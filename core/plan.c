@@ -62,21 +62,35 @@ void plan_due(const struct cron_expr *expr, const struct cron_zone *zone, int64_
         return; /* nothing due (the schedule changed since next_run_at was set) */
     const int64_t latest = f.ms;
     const int64_t due = count_slots(expr, zone, next_run_at, now);
+    out->missed_first = cron_next(expr, zone, next_run_at - 1, &f) == 0 ? f.ms : latest;
     if (misfire == MISFIRE_CATCH_UP) {
         const int64_t window_start = now - catch_up_window_ms > next_run_at ? now - catch_up_window_ms : next_run_at;
         out->count = latest_slots(expr, zone, window_start, now, out->slots);
         out->missed = due > out->count ? due - out->count : 0;
         out->missed_reason = "outside_catch_up_window";
+        if (out->missed)
+            out->missed_last = out->count && cron_prev(expr, zone, out->slots[0], &f) == 0 ? f.ms : latest;
         return;
     }
     if (misfire == MISFIRE_SKIP && now - latest > PLAN_GRACE_MS) {
         out->missed = due;
         out->missed_reason = "misfire_skip";
+        out->missed_last = latest;
         return;
     }
     out->slots[0] = latest, out->count = 1;
     out->missed = due - 1;
     out->missed_reason = misfire == MISFIRE_SKIP ? "misfire_skip" : "coalesced";
+    if (out->missed)
+        out->missed_last = cron_prev(expr, zone, latest, &f) == 0 ? f.ms : latest;
+}
+
+/* Drops every planned slot, counting them as skipped. */
+static void skip_all(struct plan *p, const char *reason)
+{
+    p->skipped += p->count, p->skipped_reason = reason;
+    p->skipped_first = p->slots[0], p->skipped_last = p->slots[p->count - 1];
+    p->count = 0;
 }
 
 /* Keeps only the latest planned slot, counting the others as skipped. */
@@ -86,6 +100,7 @@ static void keep_latest(struct plan *p, const char *reason)
         return;
     p->skipped += p->count - 1;
     p->skipped_reason = reason;
+    p->skipped_first = p->slots[0], p->skipped_last = p->slots[p->count - 2];
     p->slots[0] = p->slots[p->count - 1];
     p->count = 1;
 }
@@ -99,14 +114,14 @@ void plan_overlap(struct plan *p, enum overlap_policy overlap, int64_t queued, i
         return;
     case OVERLAP_SKIP:
         if (queued + running > 0) {
-            p->skipped += p->count, p->count = 0, p->skipped_reason = "overlap_skip";
+            skip_all(p, "overlap_skip");
             return;
         }
         keep_latest(p, "overlap_skip");
         return;
     case OVERLAP_QUEUE_ONE:
         if (queued > 0) {
-            p->skipped += p->count, p->count = 0, p->skipped_reason = "overlap_queue_one";
+            skip_all(p, "overlap_queue_one");
             return;
         }
         keep_latest(p, "overlap_queue_one");

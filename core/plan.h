@@ -29,8 +29,10 @@ struct plan {
     int count;
     int64_t missed;        /* due slots that become no run, by the misfire policy */
     const char *missed_reason;
+    int64_t missed_first, missed_last; /* the first and last of them (ms), when missed > 0 */
     int64_t skipped;       /* slots dropped by the overlap policy */
     const char *skipped_reason;
+    int64_t skipped_first, skipped_last; /* likewise */
     int cancel_previous;   /* the task's live runs must be cancelled */
     int64_t next;          /* the next slot after now (ms), or -1: the schedule has ended */
 };

@@ -13,13 +13,16 @@
 #include <string.h>
 
 #include "queue.h"
+#include "usage.h"
 
 static const char sql_run_status[] =
     "SELECT status FROM task_runs WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint)";
 static const char sql_cancel_waiting[] =
-    "UPDATE task_runs SET status = 'cancelled', finished_at = clock_timestamp(), lease_token = NULL,"
+    "WITH c AS (UPDATE task_runs r SET status = 'cancelled', finished_at = clock_timestamp(), lease_token = NULL,"
     " error = 'cancelled by request before it started'"
-    " WHERE id = $1::bigint AND status IN ('queued', 'retrying') RETURNING status";
+    " WHERE id = $1::bigint AND status IN ('queued', 'retrying') RETURNING" USAGE_ENDED_COLUMNS "),"
+    USAGE_COUNT_CTE("c")
+    " SELECT u_status FROM c";
 
 static int pg_status(PGconn *pg, const char *sql, const char *const *params, int n, char status[32], char *err,
                      size_t len)
@@ -76,8 +79,8 @@ int runctl_cancel(struct pg_conn *pg, redisContext *redis, int64_t id, int64_t u
 }
 
 static const char sql_trigger[] =
-    "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, enqueued_at)"
-    " SELECT id, user_id, clock_timestamp(), $3, priority, clock_timestamp() FROM tasks"
+    "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, enqueued_at, agent)"
+    " SELECT id, user_id, clock_timestamp(), $3, priority, clock_timestamp(), agent_type FROM tasks"
     " WHERE id = $1::bigint AND status <> 'deleted' AND ($2::bigint = 0 OR user_id = $2::bigint)"
     " RETURNING id, priority, (extract(epoch FROM scheduled_for) * 1000)::bigint";
 
@@ -121,8 +124,8 @@ int runctl_cancel_task(struct pg_conn *pg, redisContext *redis, int64_t task_id,
     snprintf(ids, sizeof ids, "%" PRId64, task_id);
     const char *params[1] = {ids};
     PGresult *r = PQexecParams(pg,
-                               "SELECT id FROM task_runs WHERE task_id = $1::bigint AND status IN ('queued', 'retrying',"
-                               " 'running') ORDER BY id",
+                               "SELECT id FROM task_runs WHERE task_id = $1::bigint AND finished_at IS NULL"
+                               " AND status IN ('queued', 'retrying', 'running') ORDER BY id",
                                1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, len, "postgres: %s", PQresultErrorMessage(r));

@@ -21,11 +21,12 @@ static const char sql_next_id[] = "SELECT nextval(pg_get_serial_sequence('tasks'
 
 static const char sql_insert[] =
     "INSERT INTO tasks (id, user_id, title, goal, agent_type, agent_config, priority, max_attempts, timeout_ms,"
-    " misfire_policy, overlap_policy, jitter_ms, schedule, timezone, next_run_at, schedule_enabled, source)"
+    " misfire_policy, overlap_policy, jitter_ms, schedule, timezone, next_run_at, schedule_enabled, source,"
+    " retention_days)"
     " OVERRIDING SYSTEM VALUE VALUES ($1::bigint, $2::bigint, $3, coalesce($4, ''), $5, coalesce($6::jsonb, '{}'),"
     " coalesce($7::smallint, 3), coalesce($8::int, 3), coalesce($9::int, 300000), coalesce($10, 'coalesce'),"
     " coalesce($11, 'allow'), coalesce($12::int, 0), $13, coalesce($14, 'UTC'),"
-    " CASE WHEN $15::bigint >= 0 THEN to_timestamp($15::bigint / 1000.0) END, $16::boolean, $17)";
+    " CASE WHEN $15::bigint >= 0 THEN to_timestamp($15::bigint / 1000.0) END, $16::boolean, $17, nullif($18::int, 0))";
 
 static const char sql_lock[] =
     "SELECT schedule, timezone, schedule_enabled FROM tasks"
@@ -43,10 +44,17 @@ static const char sql_edit[] =
     " next_run_at = CASE WHEN NOT $13::boolean THEN next_run_at"
     "   WHEN $16::bigint >= 0 THEN to_timestamp($16::bigint / 1000.0) END,"
     " schedule_enabled = CASE WHEN $13::boolean THEN $17::boolean ELSE schedule_enabled END,"
+    " retention_days = CASE WHEN $18::int IS NULL THEN retention_days ELSE nullif($18::int, 0) END,"
     " updated_at = now() WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint)";
 
+/* Resuming a paused task records the slots it slept through in the slot ledger (those before
+ * the next slot it fires at, from the one it was waiting for when paused). */
 static const char sql_status[] =
-    "UPDATE tasks SET status = $3, next_run_at = CASE WHEN $4::bigint >= 0 THEN to_timestamp($4::bigint / 1000.0)"
+    "WITH paused AS (INSERT INTO slot_gaps (task_id, first_slot, last_slot, reason)"
+    " SELECT id, next_run_at, to_timestamp($4::bigint / 1000.0) - interval '1 millisecond', 'paused' FROM tasks"
+    " WHERE id = $1::bigint AND status = 'paused' AND $3 = 'active' AND schedule_enabled AND $4::bigint >= 0"
+    " AND next_run_at < least(now(), to_timestamp($4::bigint / 1000.0)))"
+    " UPDATE tasks SET status = $3, next_run_at = CASE WHEN $4::bigint >= 0 THEN to_timestamp($4::bigint / 1000.0)"
     " ELSE next_run_at END, updated_at = now() WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint)";
 
 static const char sql_delete[] =
@@ -157,6 +165,9 @@ int tasks_check(const struct task_fields *f, int64_t now_ms, struct taskdef_erro
         return fail(err, "timeoutMs", "timeout %" PRId64 " ms must be from 1000 to 86400000 (24 h)", f->timeout_ms);
     if (f->jitter_ms != -1 && (f->jitter_ms < 0 || f->jitter_ms > 3600000))
         return fail(err, "jitterMs", "jitter %" PRId64 " ms must be from 0 to 3600000 (1 h)", f->jitter_ms);
+    if (f->retention_days != -1 && (f->retention_days < 0 || f->retention_days > 3650))
+        return fail(err, "retentionDays", "retention %" PRId64 " days must be from 1 to 3650 (0: RUN_RETENTION_DAYS)",
+                    f->retention_days);
     if (f->cron && f->no_cron)
         return fail(err, "schedule", "a new schedule and removing the schedule contradict each other");
     if (f->cron) /* a provisional hash key: the task's own one decides the slots */
@@ -189,11 +200,13 @@ int tasks_create(struct pg_conn *pg, int64_t user_id, const struct task_fields *
     char ids[24], users[24], nx[24];
     struct field_params fp;
     field_params(f, &fp);
-    const char *params[17] = {num(ids, new_id, -1), num(users, user_id, -1)};
+    char keep[24];
+    const char *params[18] = {num(ids, new_id, -1), num(users, user_id, -1)};
+    params[17] = num(keep, f->retention_days, -1);
     memcpy(params + 2, fp.p, sizeof fp.p);
     params[12] = f->cron, params[13] = zone, params[14] = num(nx, next, -2);
     params[15] = f->cron && f->enabled != 0 ? "true" : "false", params[16] = f->source;
-    r = PQexecParams(pg, sql_insert, 17, NULL, params, NULL, NULL, 0);
+    r = PQexecParams(pg, sql_insert, 18, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (state && !strcmp(state, "23503")) { /* the foreign key: no such user */
@@ -271,11 +284,13 @@ static int edit_locked(PGconn *pg, int64_t user_id, int64_t id, const struct tas
     char ids[24], users[24], nx[24];
     struct field_params fp;
     field_params(f, &fp);
-    const char *params[17] = {num(ids, id, -1), num(users, user_id, -1)};
+    char keep[24];
+    const char *params[18] = {num(ids, id, -1), num(users, user_id, -1)};
+    params[17] = num(keep, f->retention_days, -1);
     memcpy(params + 2, fp.p, sizeof fp.p);
     params[12] = changes ? "true" : "false", params[13] = s.cron, params[14] = s.zone;
     params[15] = num(nx, s.next, -2), params[16] = s.enabled ? "true" : "false";
-    PGresult *r = PQexecParams(pg, sql_edit, 17, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(pg, sql_edit, 18, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         return db_fail(pg, r, "editing the task", err);
     PQclear(r);

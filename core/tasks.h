@@ -26,13 +26,14 @@ struct task_fields {
     const char *misfire, *overlap;                /* policy names (plan.h) */
     int priority;                                 /* 1-4; 0 unset */
     int64_t max_attempts, timeout_ms, jitter_ms;  /* -1 unset */
+    int64_t retention_days;                       /* 1-3650, 0 RUN_RETENTION_DAYS (no override), -1 unset */
     const char *cron;                             /* a new schedule */
     const char *timezone;                         /* a new zone for the new or the present schedule */
     int no_cron;                                  /* edit: remove the schedule */
     int enabled;                                  /* -1 unset (a new cron switches it on), 0 off, 1 on */
     const char *source;                           /* create: what made it ("import"), NULL a person */
 };
-#define TASK_FIELDS_UNSET {.max_attempts = -1, .timeout_ms = -1, .jitter_ms = -1, .enabled = -1}
+#define TASK_FIELDS_UNSET {.max_attempts = -1, .timeout_ms = -1, .jitter_ms = -1, .retention_days = -1, .enabled = -1}
 
 /* What became of a change, besides failing. */
 enum { TASKS_NOT_FOUND = 1 /* no such task for this user, or it is deleted */ };

@@ -72,3 +72,40 @@ char *http_url_make(int tls, const char *host, int port, const char *path)
         snprintf(url, len, "%s://%s%s", tls ? "https" : "http", authority, path);
     return url;
 }
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int http_query_get(const char *query, const char *name, char *out, size_t len)
+{
+    const size_t nlen = strlen(name);
+    for (const char *p = query ? query : ""; *p;) {
+        const char *end = strchr(p, '&');
+        const size_t plen = end ? (size_t)(end - p) : strlen(p);
+        if (plen >= nlen && !strncmp(p, name, nlen) && (plen == nlen || p[nlen] == '=')) {
+            size_t o = 0;
+            for (size_t i = plen == nlen ? nlen : nlen + 1; i < plen; i++) {
+                char c = p[i];
+                if (c == '+')
+                    c = ' ';
+                else if (c == '%') {
+                    const int hi = i + 2 < plen ? hex_value(p[i + 1]) : -1;
+                    const int lo = hi >= 0 ? hex_value(p[i + 2]) : -1;
+                    if (lo < 0 || (hi == 0 && lo == 0))
+                        return -1;
+                    c = (char)(hi * 16 + lo), i += 2;
+                }
+                if (o + 1 >= len)
+                    return -1;
+                out[o++] = c;
+            }
+            if (len)
+                out[o] = 0;
+            return len ? 1 : -1;
+        }
+        p += plen + (end ? 1 : 0);
+    }
+    return 0;
+}

@@ -20,4 +20,9 @@ int http_url_authority(int tls, const char *host, int port, char *out, size_t le
  * frees, or NULL when out of memory. */
 char *http_url_make(int tls, const char *host, int port, const char *path);
 
+/* The value of parameter name in a query string ("a=1&b=x%20y", without the '?'), decoded
+ * (%XX, '+' as space) into out. 1 found, 0 absent, -1 malformed or longer than len - 1 (a NUL
+ * byte decoded is malformed). The first occurrence wins. */
+int http_query_get(const char *query, const char *name, char *out, size_t len);
+
 #endif

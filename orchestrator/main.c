@@ -25,6 +25,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "pgconn.h"
+#include "retention_job.h"
 #include "schedule.h"
 #include "timefmt.h"
 #include "tzdata.h"
@@ -87,6 +88,7 @@ struct orchestrator {
     int workers;
     struct agent_set agents;
     struct worker_pool *pool;
+    struct retention_job *retention;
     /* the HTTP surface (unless HTTP_LISTEN=off) */
     struct api *api;
     int api_wants_tick, api_tick_in_pass; /* a POST /check-scheduled-tasks waits for a pass */
@@ -408,8 +410,21 @@ static void on_api_stopped(void *data)
     finish_shutdown(o);
 }
 
+static void on_retention_stopped(void *data)
+{
+    struct orchestrator *o = data;
+    o->retention = NULL;
+    finish_shutdown(o);
+}
+
 static void finish_shutdown(struct orchestrator *o)
 {
+    if (o->retention) { /* the batch in progress ends; on_retention_stopped comes back here */
+        struct retention_job *j = o->retention;
+        o->retention = NULL;
+        retention_job_stop(j, on_retention_stopped, o);
+        return;
+    }
     if (o->api) { /* answer what is in progress, close the server; on_api_stopped comes back here */
         api_stop(o->api, on_api_stopped, o);
         return;
@@ -598,6 +613,11 @@ int main(int argc, char **argv)
     LOG(LOG_INFO, "orchestrator.started", LOG_S("instance", o.instance), LOG_S("version", AGENTCRON_VERSION),
         LOG_S("tzdata", tz.icu_version), LOG_I("poll_interval_ms", o.cfg.poll_interval_ms));
     o.want[JOB_LISTEN] = o.want[JOB_RECONCILE] = o.want[JOB_TICK] = o.want[JOB_STATUS] = 1;
+    if (!(o.retention = retention_job_start(o.loop, o.cfg.database_url, o.cfg.run_retention_days,
+                                            o.cfg.retention_interval_s))) {
+        LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", "out of memory"));
+        return 1;
+    }
     start_next_job(&o);
     if (strcmp(o.cfg.http_listen, "off") != 0) {
         char aerr2[512];

@@ -85,6 +85,7 @@ static void sb_reset(struct strbuf *b)
 struct batch {
     struct strbuf run_task, run_user, run_slot, run_prio, run_ready;
     struct strbuf adv_id, adv_next, adv_enabled, adv_missed, adv_skipped;
+    struct strbuf gap_task, gap_first, gap_last, gap_count, gap_reason;
     struct strbuf cancel_ids;
     int64_t *cancel_list;
     size_t cancel_count, cancel_cap;
@@ -94,6 +95,7 @@ static void batch_reset(struct batch *b)
 {
     struct strbuf *all[] = {&b->run_task, &b->run_user, &b->run_slot,    &b->run_prio,    &b->run_ready,
                             &b->adv_id,   &b->adv_next, &b->adv_enabled, &b->adv_missed, &b->adv_skipped,
+                            &b->gap_task, &b->gap_first, &b->gap_last, &b->gap_count, &b->gap_reason,
                             &b->cancel_ids};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sb_reset(all[i]);
@@ -104,6 +106,7 @@ static void batch_free(struct batch *b)
 {
     struct strbuf *all[] = {&b->run_task, &b->run_user, &b->run_slot,    &b->run_prio,    &b->run_ready,
                             &b->adv_id,   &b->adv_next, &b->adv_enabled, &b->adv_missed, &b->adv_skipped,
+                            &b->gap_task, &b->gap_first, &b->gap_last, &b->gap_count, &b->gap_reason,
                             &b->cancel_ids};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]->s);
@@ -126,6 +129,16 @@ static void note_cancel(struct batch *b, const char *ids)
         if (*p == ',')
             p++;
     }
+}
+
+/* Records count slots first..last of a task that got no run, and why (the slot ledger). */
+static void note_gap(struct batch *b, int64_t task, int64_t count, int64_t first, int64_t last, const char *reason)
+{
+    if (count <= 0)
+        return;
+    sb_elem(&b->gap_task, "%" PRId64, task), sb_elem(&b->gap_count, "%" PRId64, count);
+    sb_elem(&b->gap_first, "%" PRId64, first), sb_elem(&b->gap_last, "%" PRId64, last);
+    sb_elem(&b->gap_reason, "%s", reason);
 }
 
 enum { RECONCILE_PAGE = 5000 };
@@ -201,7 +214,7 @@ static int exec_params_ok(PGconn *pg, const char *sql, int n, const char *const 
                           char *err, size_t len)
 {
     PGresult *r = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    const int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);
     return ok ? 0 : fail(err, len, "postgres: %s: %s", what, PQerrorMessage(pg));
 }
@@ -254,6 +267,8 @@ static void plan_task(struct scheduler *s, const struct due_task *t, int64_t now
     sb_elem(&b->adv_id, "%" PRId64, t->id), sb_elem(&b->adv_next, "%" PRId64, p->next);
     sb_elem(&b->adv_enabled, "%s", p->next >= 0 ? "t" : "f");
     sb_elem(&b->adv_missed, "%" PRId64, p->missed), sb_elem(&b->adv_skipped, "%" PRId64, p->skipped);
+    note_gap(b, t->id, p->missed, p->missed_first, p->missed_last, p->missed_reason);
+    note_gap(b, t->id, p->skipped, p->skipped_first, p->skipped_last, p->skipped_reason);
     if (p->missed)
         LOG(LOG_WARN, "task.slots_missed", LOG_I("task", t->id), LOG_I("count", p->missed), LOG_S("reason", p->missed_reason));
     if (p->skipped)
@@ -381,9 +396,11 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
         fail(err, len, "postgres: inserting runs: %s", PQerrorMessage(s->conn.pg));
         goto out;
     }
-    const char *adv_params[5] = {sb_array(&b->adv_id), sb_array(&b->adv_next), sb_array(&b->adv_enabled),
-                                 sb_array(&b->adv_missed), sb_array(&b->adv_skipped)};
-    if (exec_params_ok(s->conn.pg, sql_advance_tasks, 5, adv_params, "advancing next_run_at", err, len))
+    const char *adv_params[10] = {sb_array(&b->adv_id),    sb_array(&b->adv_next),   sb_array(&b->adv_enabled),
+                                  sb_array(&b->adv_missed), sb_array(&b->adv_skipped), sb_array(&b->gap_task),
+                                  sb_array(&b->gap_first),  sb_array(&b->gap_last),  sb_array(&b->gap_count),
+                                  sb_array(&b->gap_reason)};
+    if (exec_params_ok(s->conn.pg, sql_advance_tasks, 10, adv_params, "advancing next_run_at", err, len))
         goto out;
     t_write = mono_us();
     if (exec_ok(s->conn.pg, "COMMIT", err, len))

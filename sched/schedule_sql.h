@@ -5,6 +5,8 @@
 #ifndef AGENTCRON_SCHEDULE_SQL_H
 #define AGENTCRON_SCHEDULE_SQL_H
 
+#include "usage.h"
+
 /* $1 batch size. Due tasks, locked; the rows another orchestrator holds are skipped. The time
  * is read once, as a subquery: clock_timestamp() itself is volatile, and a volatile bound
  * cannot bound the tasks_due index scan, which then filtered every enabled task on every pass
@@ -20,22 +22,27 @@ static const char sql_claim_due[] =
 static const char sql_active_runs[] =
     "SELECT task_id, count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status <> 'queued'),"
     " array_to_string(array_agg(id ORDER BY id), ',')"
-    " FROM task_runs WHERE task_id = ANY($1::bigint[]) AND status IN ('queued', 'running', 'retrying')"
+    " FROM task_runs WHERE task_id = ANY($1::bigint[]) AND finished_at IS NULL"
+    " AND status IN ('queued', 'running', 'retrying')"
     " GROUP BY task_id";
 
 /* $1 task ids, $2 user ids, $3 slots (ms), $4 priorities, $5 not-before (ms), $6 trigger.
  * New runs only: a slot that already has a run is left alone. */
 static const char sql_insert_runs[] =
-    "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, not_before, enqueued_at)"
+    "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, not_before, enqueued_at, agent)"
     " SELECT t, u, to_timestamp(s / 1000.0), $6, p, CASE WHEN nb > s THEN to_timestamp(nb / 1000.0) END,"
-    " clock_timestamp()"
+    " clock_timestamp(), (SELECT agent_type FROM tasks WHERE id = t)"
     " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bigint[]) AS x(t, u, s, p, nb)"
     " ON CONFLICT (task_id, scheduled_for) DO NOTHING"
     " RETURNING id, task_id, priority, (extract(epoch FROM coalesce(not_before, scheduled_for)) * 1000)::bigint";
 
-/* $1 ids, $2 next run (ms, -1 for none), $3 still enabled, $4 missed slots, $5 skipped slots. */
+/* $1 ids, $2 next run (ms, -1 for none), $3 still enabled, $4 missed slots, $5 skipped slots;
+ * and the slot ledger's rows: $6 task ids, $7 first and $8 last slot (ms), $9 count, $10 reason. */
 static const char sql_advance_tasks[] =
-    "UPDATE tasks AS t SET next_run_at = CASE WHEN x.n >= 0 THEN to_timestamp(x.n / 1000.0) END,"
+    "WITH gaps AS (INSERT INTO slot_gaps (task_id, first_slot, last_slot, slots, reason)"
+    " SELECT t, to_timestamp(f / 1000.0), to_timestamp(l / 1000.0), n, r"
+    " FROM unnest($6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) AS g(t, f, l, n, r))"
+    " UPDATE tasks AS t SET next_run_at = CASE WHEN x.n >= 0 THEN to_timestamp(x.n / 1000.0) END,"
     " schedule_enabled = x.e, missed_slots = t.missed_slots + x.m, skipped_slots = t.skipped_slots + x.k,"
     " updated_at = clock_timestamp()"
     " FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::bigint[], $5::bigint[]) AS x(id, n, e, m, k)"
@@ -43,9 +50,11 @@ static const char sql_advance_tasks[] =
 
 /* $1 run ids. Queued runs replaced by a newer one (overlap policy cancel_previous). */
 static const char sql_cancel_queued[] =
-    "UPDATE task_runs SET status = 'cancelled', finished_at = clock_timestamp(),"
+    "WITH c AS (UPDATE task_runs r SET status = 'cancelled', finished_at = clock_timestamp(),"
     " error = 'cancelled: a newer run of the task replaced it (overlap policy cancel_previous)'"
-    " WHERE id = ANY($1::bigint[]) AND status = 'queued'";
+    " WHERE id = ANY($1::bigint[]) AND status = 'queued' RETURNING" USAGE_ENDED_COLUMNS "),"
+    USAGE_COUNT_CTE("c")
+    " SELECT count(*) FROM c";
 
 /* $1 task id. What a backfill needs of the task. */
 static const char sql_task_for_backfill[] =
@@ -60,19 +69,20 @@ static const char sql_next_due[] =
  * waiting for a retry, or running (a running run whose job Redis lost is run again). */
 static const char sql_queued_runs[] =
     "SELECT id, task_id, priority, (extract(epoch FROM coalesce(not_before, scheduled_for)) * 1000)::bigint"
-    " FROM task_runs WHERE status IN ('queued', 'retrying', 'running') AND id > $1 ORDER BY id LIMIT $2";
+    " FROM task_runs WHERE finished_at IS NULL AND status IN ('queued', 'retrying', 'running') AND id > $1"
+    " ORDER BY id LIMIT $2";
 
-/* The status report's numbers. */
+/* The status report's numbers: the live runs, and today's (UTC) from the usage summaries. */
 static const char sql_status[] =
-    "SELECT count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE status = 'queued'),"
-    " count(*) FILTER (WHERE status = 'succeeded' AND finished_at >= date_trunc('day', now())),"
-    " count(*) FILTER (WHERE status IN ('failed', 'timed_out') AND finished_at >= date_trunc('day', now())),"
-    " count(DISTINCT worker_id) FILTER (WHERE status = 'running'),"
-    " coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE finished_at >= date_trunc('day', now())), 0),"
-    " coalesce(sum(credits_charged) FILTER (WHERE finished_at >= date_trunc('day', now())), 0),"
+    "WITH today AS (SELECT coalesce(sum(succeeded), 0) AS ok, coalesce(sum(failed + timed_out), 0) AS bad,"
+    "               coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens, coalesce(sum(credits), 0) AS credits"
+    "               FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date)"
+    " SELECT count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE status = 'queued'),"
+    " (SELECT ok FROM today), (SELECT bad FROM today), count(DISTINCT worker_id) FILTER (WHERE status = 'running'),"
+    " (SELECT tokens FROM today), (SELECT credits FROM today),"
     " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active'),"
     " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active' AND next_run_at <= now())"
-    " FROM task_runs WHERE status IN ('running', 'queued') OR finished_at >= date_trunc('day', now())";
+    " FROM task_runs WHERE finished_at IS NULL AND status IN ('running', 'queued')";
 
 /* The task API's idempotency keys are answered for 24 hours, then forgotten. */
 static const char sql_expire_idempotency_keys[] =

@@ -65,6 +65,7 @@ int queue_init(struct queue *q, const char *name, struct queue_error *err)
     snprintf(q->wake, sizeof q->wake, "agentcron:{%s}:wake", name);
     snprintf(q->counters, sizeof q->counters, "agentcron:{%s}:counters", name);
     snprintf(q->job_prefix, sizeof q->job_prefix, "agentcron:{%s}:job:", name);
+    snprintf(q->log_prefix, sizeof q->log_prefix, "agentcron:{%s}:log:", name);
     return 0;
 }
 

@@ -24,6 +24,13 @@ struct redisContext;
 
 #define QUEUE_MAX_PAYLOAD 65536
 #define QUEUE_DONE_TTL_S 86400 /* finished jobs are remembered this long: enqueue stays idempotent */
+/* A running exec run's output, streamed for `agentcron runs logs --follow`: a Redis stream of
+ * entries {a: attempt, s: "out"|"err", d: bytes}, at most QUEUE_LOG_ENTRIES of at most
+ * QUEUE_LOG_CHUNK bytes (the oldest go first), gone QUEUE_LOG_TTL_S after its last entry. The
+ * tails stored in Postgres when the attempt ends are the record; this is only the live view. */
+#define QUEUE_LOG_ENTRIES 256
+#define QUEUE_LOG_CHUNK 16384
+#define QUEUE_LOG_TTL_S 600
 
 struct queue_error {
     char message[256];
@@ -32,6 +39,7 @@ struct queue_error {
 /* Key names of one queue; all share the hash tag {name}. */
 struct queue {
     char waiting[96], delayed[96], active[96], dead[96], seq[96], wake[96], counters[96], job_prefix[96];
+    char log_prefix[96]; /* + run id: a stream of a running exec run's output (QUEUE_LOG_*) */
 };
 
 struct queue_job {

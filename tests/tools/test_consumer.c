@@ -13,6 +13,7 @@
 #include "queue.h"
 #include "redisconn.h"
 #include "timefmt.h"
+#include "usage.h"
 
 int main(int argc, char **argv)
 {
@@ -49,12 +50,14 @@ int main(int argc, char **argv)
             char id[24];
             snprintf(id, sizeof id, "%" PRId64, jobs[i].id);
             const char *params[1] = {id};
+            /* a run ends as the worker ends it: with its usage counted (usage.h) */
             PGresult *r = PQexecParams(pg,
-                                       "UPDATE task_runs SET status = 'succeeded', worker_id = 'test-consumer',"
+                                       "WITH c AS (UPDATE task_runs r SET status = 'succeeded', worker_id = 'test-consumer',"
                                        " started_at = clock_timestamp(), finished_at = clock_timestamp()"
-                                       " WHERE id = $1::bigint AND status IN ('queued', 'retrying')",
+                                       " WHERE id = $1::bigint AND status IN ('queued', 'retrying') RETURNING"
+                                       USAGE_ENDED_COLUMNS "), " USAGE_COUNT_CTE("c") " SELECT count(*) FROM c",
                                        1, NULL, params, NULL, NULL, 0);
-            const int updated = PQresultStatus(r) == PGRES_COMMAND_OK && atoi(PQcmdTuples(r)) == 1;
+            const int updated = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) == 1;
             PQclear(r);
             updated ? done++ : dropped++;
             queue_ack(&q, redis, jobs[i].id, "test-consumer", "completed", &qerr);
