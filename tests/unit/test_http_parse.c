@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "http_parse.h"
+#include "url.h"
 
 /* Feeds text one byte at a time, as a slow client would send it. */
 static void feed_bytewise(struct http_parser *p, const char *text)
@@ -106,12 +107,42 @@ static void limits(void **state)
     free(big);
 }
 
+/* Query parameters: decoded, the first occurrence, a prefix of another name is not the name,
+ * and malformed or oversized values refused. */
+static void query_parameters(void **state)
+{
+    (void)state;
+    char v[16];
+    assert_int_equal(http_query_get("a=1&status=failed&b=2", "status", v, sizeof v), 1);
+    assert_string_equal(v, "failed");
+    assert_int_equal(http_query_get("xstatus=1&status=ok", "status", v, sizeof v), 1);
+    assert_string_equal(v, "ok");
+    assert_int_equal(http_query_get("since=2026-01-01T00%3A00%3A00Z", "since", v, sizeof v), -1); /* too long */
+    char big[64];
+    assert_int_equal(http_query_get("since=2026-01-01T00%3A00%3A00%2B01%3A00", "since", big, sizeof big), 1);
+    assert_string_equal(big, "2026-01-01T00:00:00+01:00");
+    assert_int_equal(http_query_get("q=a+b%20c", "q", v, sizeof v), 1);
+    assert_string_equal(v, "a b c");
+    assert_int_equal(http_query_get("flag&x=1", "flag", v, sizeof v), 1);
+    assert_string_equal(v, "");
+    assert_int_equal(http_query_get("status=a&status=b", "status", v, sizeof v), 1);
+    assert_string_equal(v, "a");
+    assert_int_equal(http_query_get("status=failed", "stat", v, sizeof v), 0);
+    assert_int_equal(http_query_get("", "status", v, sizeof v), 0);
+    assert_int_equal(http_query_get(NULL, "status", v, sizeof v), 0);
+    assert_int_equal(http_query_get("x=%zz", "x", v, sizeof v), -1);
+    assert_int_equal(http_query_get("x=%4", "x", v, sizeof v), -1);
+    assert_int_equal(http_query_get("x=%00", "x", v, sizeof v), -1);
+    assert_int_equal(http_query_get("x=0123456789abcdef", "x", v, sizeof v), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(split_anywhere),
         cmocka_unit_test(pipelined_and_chunked),
         cmocka_unit_test(limits),
+        cmocka_unit_test(query_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
