@@ -216,10 +216,14 @@ static void list_tasks(PGconn *pg, int64_t user, const char *query, struct api_r
 
 /* ---- history ---- */
 
-/* A history_* or usage_report failure as an answer. */
-static void history_error(struct api_response *out, PGconn *pg, int rc, const char *field, const char *err)
+/* What a history_* or usage_report call gave: doc (200), or its failure (404, 400 naming field,
+ * or 503). */
+static void history_answer(struct api_response *out, PGconn *pg, int rc, const char *field, const char *err,
+                           json_t *doc)
 {
-    if (rc == AC_EIO)
+    if (!rc)
+        reply(out, 200, doc);
+    else if (rc == AC_EIO)
         db_error(out, pg);
     else
         error(out, rc == HISTORY_NOT_FOUND ? 404 : 400, rc == HISTORY_NOT_FOUND ? NULL : field, "%s", err);
@@ -269,11 +273,11 @@ static void list_runs(PGconn *pg, int64_t user, int64_t task, const char *query,
     json_t *doc;
     char err[512];
     const int rc = history_list((struct pg_conn *)pg, user, &f, &doc, err, sizeof err);
-    if (rc)
-        history_error(out, pg, rc, !strncmp(err, "cursor", 6) ? "cursor" : !strncmp(err, "status", 6) ? "status"
-                                   : !strncmp(err, "trigger", 7) ? "trigger" : NULL, err);
-    else
-        reply(out, 200, doc);
+    const char *field = NULL; /* history_list's messages begin with the parameter they refuse */
+    for (int i = 0; i < 6 && rc == AC_EINVAL; i++)
+        if (!strncmp(err, names[i], strlen(names[i])) && err[strlen(names[i])] == ' ')
+            field = names[i];
+    history_answer(out, pg, rc, field, err, doc);
 }
 
 /* GET /api/runs/{id}: the run whole, with every attempt. */
@@ -282,10 +286,7 @@ static void show_run(PGconn *pg, int64_t user, int64_t id, struct api_response *
     json_t *doc;
     char err[512];
     const int rc = history_run((struct pg_conn *)pg, user, id, &doc, err, sizeof err);
-    if (rc)
-        history_error(out, pg, rc, NULL, err);
-    else
-        reply(out, 200, doc);
+    history_answer(out, pg, rc, NULL, err, doc);
 }
 
 /* GET /api/runs/{id}/logs?attempt=N */
@@ -302,10 +303,7 @@ static void run_logs(PGconn *pg, int64_t user, int64_t id, const char *query, st
     json_t *doc;
     char err[512];
     const int rc = history_logs((struct pg_conn *)pg, user, id, (int)attempt, &doc, err, sizeof err);
-    if (rc)
-        history_error(out, pg, rc, "attempt", err);
-    else
-        reply(out, 200, doc);
+    history_answer(out, pg, rc, "attempt", err, doc);
 }
 
 /* GET /api/tasks/{id}/slots?from=&to= (default: the last 24 hours and the next one) */
@@ -318,10 +316,7 @@ static void task_slots(PGconn *pg, int64_t user, int64_t id, const char *query, 
     json_t *doc;
     char err[512];
     const int rc = history_slots((struct pg_conn *)pg, user, id, from, to, &doc, err, sizeof err);
-    if (rc)
-        history_error(out, pg, rc, "to", err);
-    else
-        reply(out, 200, doc);
+    history_answer(out, pg, rc, "to", err, doc);
 }
 
 /* GET /api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD (default: this UTC month so far) */
@@ -329,17 +324,19 @@ static void usage(PGconn *pg, int64_t user, const char *query, struct api_respon
 {
     char from[16], to[16], today[TIMEFMT_RFC3339_MAX];
     timefmt_rfc3339(timefmt_now_ms(), 0, 1, today);
-    if (http_query_get(query, "from", from, sizeof from) != 1)
+    const int got_from = http_query_get(query, "from", from, sizeof from), got_to = http_query_get(query, "to", to, sizeof to);
+    if (got_from < 0 || got_to < 0) {
+        error(out, 400, got_from < 0 ? "from" : "to", "from and to are days: YYYY-MM-DD");
+        return;
+    }
+    if (!got_from)
         snprintf(from, sizeof from, "%.8s01", today);
-    if (http_query_get(query, "to", to, sizeof to) != 1)
+    if (!got_to)
         snprintf(to, sizeof to, "%.10s", today);
     json_t *doc;
     char err[512];
     const int rc = usage_report((struct pg_conn *)pg, user, user, from, to, &doc, err, sizeof err);
-    if (rc)
-        history_error(out, pg, rc, "from", err);
-    else
-        reply(out, 200, doc);
+    history_answer(out, pg, rc, "from", err, doc);
 }
 
 /* The answer to a task change that did not succeed: 404, 400 naming the field, or 503. */

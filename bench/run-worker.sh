@@ -8,13 +8,21 @@
 #      recorded in Postgres (batched) before its job is acknowledged.
 # The three take turns for BENCH_ROUNDS rounds (default 3; this machine's speed wanders by a
 # third from minute to minute); the medians and their ratios are printed. Private Postgres and
-# Redis under .dev/bench.
+# Redis under .dev/bench. With BENCH_BASELINE=REV (a git revision), the full path as of REV
+# (built in a worktree under .dev/bench) takes its turn too, to measure what a change costs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/install-deps.sh
 scripts/build.sh build-release -DCMAKE_BUILD_TYPE=Release -DAGENTCRON_TESTS=OFF >/dev/null
 (cd bench/peers && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+baseline=
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  baseline=$root/.dev/bench/baseline
+  git worktree remove --force "$baseline" 2>/dev/null || rm -rf "$baseline"
+  git worktree add --force --detach "$baseline" "$BENCH_BASELINE" >/dev/null
+  (cd "$baseline" && scripts/build.sh build-release -DCMAKE_BUILD_TYPE=Release -DAGENTCRON_TESTS=OFF >/dev/null)
+fi
 scripts/services.sh start bench 25440 26390
 trap 'scripts/services.sh stop bench' EXIT
 n=${BENCH_JOBS:-100000} rounds=${BENCH_ROUNDS:-3}
@@ -46,20 +54,22 @@ queue_round() {
   build-release/bench/queue_bench "$redis/4" "$n" 64 | jq .jobs_per_s
 }
 # N queued runs in Postgres, put in the queue by an orchestrator's reconciliation, then drained
-# by one agentcron-worker; prints jobs/s and, on stderr, what it cost.
+# by one agentcron-worker of the tree TREE (default: this one); prints jobs/s and, on stderr,
+# what it cost.
 full_round() {
+  local tree=${1:-$root}
   psql -q "$base/postgres" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_worker WITH (FORCE)" \
     -c "CREATE DATABASE bench_worker"
   export DATABASE_URL=$base/bench_worker REDIS_URL=$redis/5
   redis-cli -u "$REDIS_URL" flushdb >/dev/null
-  build-release/cli/agentcron migrate >/dev/null
+  AGENTCRON_MIGRATIONS_DIR=$tree/migrations "$tree/build-release/cli/agentcron" migrate >/dev/null
   psql -qtAX "$DATABASE_URL" >/dev/null <<SQL
 INSERT INTO users (email) VALUES ('bench@example.com');
 INSERT INTO tasks (user_id, title, agent_type) VALUES (1, 'bench', 'noop');
 INSERT INTO task_runs (task_id, user_id, scheduled_for, priority)
 SELECT 1, 1, timestamptz '2026-01-01' + g * interval '1 second', 1 + floor(random() * 4)::int FROM generate_series(1, $n) g;
 SQL
-  build-release/orchestrator/agentcron-orchestrator --instance bench-enqueue 2>>.dev/bench/worker.log & local orch=$!
+  "$tree/build-release/orchestrator/agentcron-orchestrator" --instance bench-enqueue 2>>.dev/bench/worker.log & local orch=$!
   for _ in $(seq 1 600); do [ "$(redis-cli -u "$REDIS_URL" zcard 'agentcron:{default}:waiting')" = "$n" ] && break; sleep 0.1; done
   kill -TERM "$orch"; wait "$orch" || true
   psql -qtAX "$DATABASE_URL" -c "VACUUM ANALYZE task_runs" >/dev/null
@@ -67,12 +77,12 @@ SQL
   local pg0 rd0 t0 t1 worker
   pg0=$(cpu_of postgres) rd0=$(cpu_of redis-server)
   t0=$(date +%s%N)
-  build-release/agentworker/agentcron-worker --instance bench --concurrency 64 2>>.dev/bench/worker.log & worker=$!
+  "$tree/build-release/agentworker/agentcron-worker" --instance bench --concurrency 64 2>>.dev/bench/worker.log & worker=$!
   until [ "$(redis-cli -u "$REDIS_URL" hget 'agentcron:{default}:counters' completed)" = "$n" ]; do sleep 0.02; done
   t1=$(date +%s%N)
   local rss wcpu recorded
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$worker/status") wcpu=$(awk '{print $14 + $15}' "/proc/$worker/stat")
-  echo "    full path: $n runs recorded in $(( (t1 - t0) / 1000000 )) ms; CPU: worker $((wcpu * 10)) ms," \
+  echo "    full path${1:+ at $BENCH_BASELINE}: $n runs recorded in $(( (t1 - t0) / 1000000 )) ms; CPU: worker $((wcpu * 10)) ms," \
        "Postgres $(( ($(cpu_of postgres) - pg0) * 10 )) ms, Redis $(( ($(cpu_of redis-server) - rd0) * 10 )) ms;" \
        "worker peak RSS $((rss / 1024)) MB" >&2
   kill -TERM "$worker"; wait "$worker" || true
@@ -81,10 +91,11 @@ SQL
   awk -v n="$n" -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f\n", n / (ns / 1e9)}'
 }
 
-b=() q=() f=()
+b=() q=() f=() o=()
 for r in $(seq 1 "$rounds"); do
   b+=("$(bullmq_round)"); q+=("$(queue_round)"); f+=("$(full_round)")
-  echo "  round $r: BullMQ ${b[-1]}, agentcron queue ${q[-1]}, agentcron-worker full path ${f[-1]} jobs/s"
+  [ -z "$baseline" ] || o+=("$(full_round "$baseline")")
+  echo "  round $r: BullMQ ${b[-1]}, agentcron queue ${q[-1]}, agentcron-worker full path ${f[-1]}${baseline:+, at $BENCH_BASELINE ${o[-1]}} jobs/s"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 mb=$(median "${b[@]}") mq=$(median "${q[@]}") mf=$(median "${f[@]}")
@@ -93,3 +104,8 @@ echo "medians of $rounds rounds (jobs/s):"
 echo "  BullMQ 6.7 Worker                 $mb"
 echo "  agentcron queue alone             $mq   ($(awk -v a="$mq" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')x BullMQ)"
 echo "  agentcron-worker, full path       $mf   ($(awk -v a="$mf" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')x BullMQ, every run recorded in Postgres)"
+if [ -n "$baseline" ]; then
+  mo=$(median "${o[@]}")
+  echo "  full path at $BENCH_BASELINE        $mo   (this tree: $(awk -v a="$mf" -v b="$mo" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}'))"
+  git worktree remove --force "$baseline" >/dev/null 2>&1 || true
+fi

@@ -300,21 +300,30 @@ static int load_run(PGconn *pg, int64_t scope, int64_t run_id, PGresult **row, c
     return 0;
 }
 
-int history_run(struct pg_conn *conn, int64_t scope, int64_t run_id, json_t **out, char *err, size_t len)
+/* The run's row (full) and its attempts' rows; HISTORY_NOT_FOUND outside the scope. */
+static int load_run_attempts(PGconn *pg, int64_t scope, int64_t run_id, PGresult **run, PGresult **attempts,
+                             char *err, size_t len)
 {
-    PGconn *pg = PG(conn);
-    PGresult *run;
-    *out = NULL;
-    int rc = load_run(pg, scope, run_id, &run, err, len);
+    const int rc = load_run(pg, scope, run_id, run, err, len);
     if (rc)
         return rc;
     char ids[24];
     const char *params[1] = {num(ids, run_id)};
-    PGresult *a = PQexecParams(pg, sql_attempts, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(a) != PGRES_TUPLES_OK) {
-        PQclear(run);
-        return db_fail(a, "reading the run's attempts", err, len);
+    *attempts = PQexecParams(pg, sql_attempts, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(*attempts) != PGRES_TUPLES_OK) {
+        PQclear(*run);
+        return db_fail(*attempts, "reading the run's attempts", err, len);
     }
+    return 0;
+}
+
+int history_run(struct pg_conn *conn, int64_t scope, int64_t run_id, json_t **out, char *err, size_t len)
+{
+    PGresult *run, *a;
+    *out = NULL;
+    const int rc = load_run_attempts(PG(conn), scope, run_id, &run, &a, err, len);
+    if (rc)
+        return rc;
     json_t *doc = run_json(run, 0, 1), *attempts = json_array();
     for (int i = 0; i < PQntuples(a); i++)
         json_array_append_new(attempts, attempt_json(a, i));
@@ -328,19 +337,11 @@ int history_run(struct pg_conn *conn, int64_t scope, int64_t run_id, json_t **ou
 int history_logs(struct pg_conn *conn, int64_t scope, int64_t run_id, int attempt, json_t **out, char *err,
                  size_t len)
 {
-    PGconn *pg = PG(conn);
-    PGresult *run;
+    PGresult *run, *a;
     *out = NULL;
-    int rc = load_run(pg, scope, run_id, &run, err, len);
+    const int rc = load_run_attempts(PG(conn), scope, run_id, &run, &a, err, len);
     if (rc)
         return rc;
-    char ids[24];
-    const char *params[1] = {num(ids, run_id)};
-    PGresult *a = PQexecParams(pg, sql_attempts, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(a) != PGRES_TUPLES_OK) {
-        PQclear(run);
-        return db_fail(a, "reading the run's attempts", err, len);
-    }
     const int n = PQntuples(a), run_attempt = (int)cell(run, 0, C_ATTEMPT);
     const int want = attempt > 0 ? attempt : run_attempt;
     int row = -1; /* the last row of the attempt asked for */
