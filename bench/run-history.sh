@@ -103,7 +103,8 @@ build-release/bench/history_bench "$DATABASE_URL" "${HISTORY_ITERATIONS:-200}" |
 
 echo
 echo "retention of the oldest day while 1,000 per-second tasks fire:"
-oldest=$(sql "SELECT count(*) FROM task_runs WHERE scheduled_for < now() - interval '59 days'")
+keep=$(( $(sql "SELECT floor(extract(epoch FROM now() - min(scheduled_for)) / 86400)::int FROM task_runs") - 1 ))
+oldest=$(sql "SELECT count(*) FROM task_runs WHERE scheduled_for < now() - $keep * interval '1 day'")
 sql "INSERT INTO tasks (user_id, title, agent_type, schedule, schedule_enabled, next_run_at)
      SELECT 1, 'tick ' || i, 'noop', '* * * * * *', true, date_trunc('second', now()) + interval '3 seconds'
      FROM generate_series(1, 1000) i"
@@ -111,7 +112,7 @@ redis-cli -u "$REDIS_URL" flushdb >/dev/null
 log=.dev/bench/history.log
 : >"$log"
 start=$(date +%s.%N)
-RUN_RETENTION_DAYS=59 build-release/orchestrator/agentcron-orchestrator --instance bench-history >>"$log" 2>&1 &
+RUN_RETENTION_DAYS=$keep build-release/orchestrator/agentcron-orchestrator --instance bench-history >>"$log" 2>&1 &
 orch=$!
 build-release/agentworker/agentcron-worker --instance bench-history --concurrency 64 >>"$log" 2>&1 &
 worker=$!
@@ -128,12 +129,12 @@ lateness() { # lateness FROM_SQL TO_SQL LABEL
        || ' ms; to running p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - scheduled_for) * 1000)::numeric, 1) || ' ms'
        FROM task_runs r JOIN tasks t ON t.id = r.task_id WHERE t.title LIKE 'tick %' AND r.scheduled_for >= $1 AND r.scheduled_for < $2"
 }
-# the pass ran from (the time of its log line - its ms) to the time of its log line
-pass_end=$(date -u -d "$(sed 's/.*ts=\([^ ]*\).*/\1/' <<<"$line")" +%s.%N)
+# the pass began 10 s after the orchestrator started (7 s after the first slot) and took ms=
 first_slot=$(sql "SELECT min(scheduled_for) FROM task_runs r JOIN tasks t ON t.id = r.task_id WHERE t.title LIKE 'tick %'")
-lateness "'$first_slot'::timestamptz" "'$first_slot'::timestamptz + interval '8 seconds'" "before retention (first 8 s)"
-lateness "to_timestamp($pass_end) - $pass_ms * interval '1 millisecond'" "to_timestamp($pass_end)" \
+lateness "'$first_slot'::timestamptz" "'$first_slot'::timestamptz + interval '7 seconds'" "before retention (7 s)"
+lateness "'$first_slot'::timestamptz + interval '7 seconds'" \
+  "'$first_slot'::timestamptz + interval '7 seconds' + $pass_ms * interval '1 millisecond' + interval '1 second'" \
   "while retention ran (${pass_ms} ms)"
-left=$(sql "SELECT count(*) FROM task_runs WHERE scheduled_for < now() - interval '59 days 1 minute'")
+left=$(sql "SELECT count(*) FROM task_runs WHERE finished_at < now() - $keep * interval '1 day' - interval '1 minute'")
 echo "  runs past retention left: $left"
 sql "DELETE FROM tasks WHERE title LIKE 'tick %'" >/dev/null

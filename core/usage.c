@@ -51,15 +51,22 @@ static void parse_hist(const char *text, int64_t counts[USAGE_BUCKETS])
     }
 }
 
+/* The sums of the groups a report shows (the whole range, each task, agent and day), the
+ * histograms summed bucket by bucket in the same pass: an aggregate that adds arrays calls a
+ * function per row (100 ms for a user's month), unnest and regroup took 40. */
+#define B(n) "sum(d.duration_hist[" #n "])"
 static const char sql_usage[] =
     "SELECT CASE WHEN grouping(d.task_id) = 0 THEN 'task' WHEN grouping(d.agent) = 0 THEN 'agent'"
     " WHEN grouping(d.day) = 0 THEN 'day' ELSE 'total' END,"
     " d.task_id, d.agent, to_char(d.day, 'YYYY-MM-DD'), sum(d.succeeded), sum(d.failed), sum(d.timed_out),"
     " sum(d.cancelled), sum(d.insufficient_credits), sum(d.attempts), sum(d.prompt_tokens), sum(d.completion_tokens),"
-    " sum(d.credits), sum(d.duration_ms), agentcron_hist_sum(d.duration_hist), min(t.title)"
+    " sum(d.credits), sum(d.duration_ms), ARRAY[" B(1) "," B(2) "," B(3) "," B(4) "," B(5) "," B(6) "," B(7) ","
+    B(8) "," B(9) "," B(10) "," B(11) "," B(12) "," B(13) "," B(14) "," B(15) "," B(16) "," B(17) "," B(18) ","
+    B(19) "," B(20) "]::text, min(t.title)"
     " FROM usage_daily d JOIN tasks t ON t.id = d.task_id"
     " WHERE ($1::bigint = 0 OR d.user_id = $1::bigint) AND d.day BETWEEN $2::date AND $3::date"
     " GROUP BY GROUPING SETS ((), (d.task_id), (d.agent), (d.day)) ORDER BY 1, 2, 3, 4";
+#undef B
 
 static int64_t cell(const PGresult *r, int row, int col)
 {
