@@ -4,7 +4,7 @@
 #ifndef AGENTCRON_STORE_SQL_H
 #define AGENTCRON_STORE_SQL_H
 
-#include "usage.h"
+#include "runend.h"
 
 /* $1 run ids. Releases the credit reservations that runs just begun still carried from an
  * attempt that never settled (taken over after a lapsed lease, re-queued after Redis lost
@@ -117,7 +117,7 @@ static const char sql_settle[] =
     "         FROM x WHERE r.id = x.id AND r.status = 'running' AND r.lease_token = x.token"
     "         RETURNING r.id, r.user_id, r.credits_charged, x.reserved AS released, r.attempt - x.inc AS attempt,"
     "         r.worker_id, r.started_at, x.status, x.error, x.p, x.c, r.not_before, x.http, x.exit_code, x.sig,"
-    "         x.retry_reason, x.ms, x.output, x.stderr_tail," USAGE_ENDED_COLUMNS "),"
+    "         x.retry_reason, x.ms, x.output, x.stderr_tail," RUN_ENDED_COLUMNS "),"
     " att AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error, prompt_tokens,"
     "         completion_tokens, retry_at, http_status, exit_code, exit_signal, retry_reason, duration_ms,"
     "         output_tail, stderr_tail)"
@@ -125,7 +125,7 @@ static const char sql_settle[] =
     "         CASE WHEN status IN ('queued', 'retrying') THEN not_before END, http, exit_code, sig, retry_reason, ms,"
     "         CASE WHEN status IN ('queued', 'retrying') THEN right(output, 65536) END,"
     "         CASE WHEN status IN ('queued', 'retrying') THEN right(stderr_tail, 65536) END FROM upd),"
-    USAGE_COUNT_CTE("upd") ","
+    RUN_ENDED_CTES("upd") ","
     " led AS (INSERT INTO credit_ledger (user_id, run_id, delta, reason)"
     "         SELECT user_id, id, credits_charged, 'charge' FROM upd WHERE credits_charged > 0),"
     " usr AS (UPDATE users u SET credits_used = u.credits_used + s.charged,"

@@ -139,7 +139,7 @@ static const char sql_metrics[] =
     " SELECT (SELECT (coalesce(jsonb_object_agg(status, n), '{}') || (SELECT jsonb_build_object('succeeded', succeeded,"
     "         'failed', failed, 'timed_out', timed_out, 'cancelled', cancelled, 'insufficient_credits',"
     "         insufficient_credits) FROM today))"
-    "        FROM (SELECT status, count(*) AS n FROM task_runs WHERE finished_at IS NULL"
+    "        FROM (SELECT status, count(*) AS n FROM live_runs l JOIN task_runs r ON r.id = l.run_id"
     "        GROUP BY status) s)::text,"
     " count(*) FILTER (WHERE l <= 0.01), count(*) FILTER (WHERE l <= 0.05), count(*) FILTER (WHERE l <= 0.1),"
     " count(*) FILTER (WHERE l <= 0.5), count(*) FILTER (WHERE l <= 1), count(*) FILTER (WHERE l <= 5),"

@@ -153,15 +153,16 @@ static int64_t user_named(PGconn *pg, const char *user, char *err, size_t len)
     return id;
 }
 
-/* What a status filter implies of the columns the partial indexes of task_runs are on (no index
- * names status: the worker's `running` mark would then be no HOT update), so that they serve. */
+/* What a status filter implies that an index can serve (no index of task_runs names status or
+ * finished_at: the worker's writes are HOT updates, migrations/0007): the live runs are in
+ * live_runs, the runs that ended without success carry an error. */
 static const char *status_index_hint(const char *status)
 {
     if (!status || !strcmp(status, "succeeded"))
         return "";
     if (!strcmp(status, "queued") || !strcmp(status, "running") || !strcmp(status, "retrying"))
-        return " AND r.finished_at IS NULL"; /* task_runs_live */
-    return " AND r.finished_at IS NOT NULL AND r.error IS NOT NULL"; /* task_runs_unsuccessful */
+        return " AND r.id IN (SELECT run_id FROM live_runs)";
+    return " AND r.error IS NOT NULL"; /* task_runs_unsuccessful, task_runs_user_unsuccessful */
 }
 
 int history_list(struct pg_conn *conn, int64_t scope, const struct history_filter *f, json_t **out, char *err,

@@ -13,15 +13,15 @@
 #include <string.h>
 
 #include "queue.h"
-#include "usage.h"
+#include "runend.h"
 
 static const char sql_run_status[] =
     "SELECT status FROM task_runs WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint)";
 static const char sql_cancel_waiting[] =
     "WITH c AS (UPDATE task_runs r SET status = 'cancelled', finished_at = clock_timestamp(), lease_token = NULL,"
     " error = 'cancelled by request before it started'"
-    " WHERE id = $1::bigint AND status IN ('queued', 'retrying') RETURNING" USAGE_ENDED_COLUMNS "),"
-    USAGE_COUNT_CTE("c")
+    " WHERE id = $1::bigint AND status IN ('queued', 'retrying') RETURNING" RUN_ENDED_COLUMNS "),"
+    RUN_ENDED_CTES("c")
     " SELECT u_status FROM c";
 
 static int pg_status(PGconn *pg, const char *sql, const char *const *params, int n, char status[32], char *err,
@@ -124,8 +124,9 @@ int runctl_cancel_task(struct pg_conn *pg, redisContext *redis, int64_t task_id,
     snprintf(ids, sizeof ids, "%" PRId64, task_id);
     const char *params[1] = {ids};
     PGresult *r = PQexecParams(pg,
-                               "SELECT id FROM task_runs WHERE task_id = $1::bigint AND finished_at IS NULL"
-                               " AND status IN ('queued', 'retrying', 'running') ORDER BY id",
+                               "SELECT r.id FROM live_runs l JOIN task_runs r ON r.id = l.run_id"
+                               " WHERE l.task_id = $1::bigint AND r.status IN ('queued', 'retrying', 'running')"
+                               " ORDER BY r.id",
                                1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, len, "postgres: %s", PQresultErrorMessage(r));

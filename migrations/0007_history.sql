@@ -38,13 +38,30 @@ ALTER TABLE task_runs ADD COLUMN agent text CHECK (agent IS NULL OR length(agent
 UPDATE task_runs r SET agent = t.agent_type FROM tasks t WHERE t.id = r.task_id AND r.agent IS NULL;
 
 -- ---- the indexes of task_runs: lists newest slot first, paged by (scheduled_for, id) ----
--- A run's row is written three times: queued (insert), running, ended. No index names status,
--- started_at, worker_id, lease_token or attempt, so marking a run running is a HOT update
--- (no index touched, the new version on the same page: fillfactor leaves room for it); the
--- live runs are those with no finished_at. Every index is paid for on the insert and the end.
+-- A run's row is written three times: queued (insert), running, ended. No index names a column
+-- the worker changes on the way (status, started_at, finished_at, worker_id, lease_token,
+-- attempt, or error of a run that succeeds), so both its writes are HOT updates: no index
+-- touched, the new version on the same page (fillfactor leaves room for it). Every index is paid
+-- for once, on the insert. The live runs (not ended) are listed in live_runs instead.
 ALTER TABLE task_runs SET (fillfactor = 80);
 DROP INDEX task_runs_active;
-CREATE INDEX task_runs_live ON task_runs (task_id, id) WHERE finished_at IS NULL;
+
+-- A row per run not ended yet: inserted with the run (a trigger, whoever inserts it), removed in
+-- the statement that ends it (core/runend.h) or by reconciliation. What the overlap policies,
+-- reconciliation and the status numbers read.
+CREATE TABLE live_runs (
+    run_id  bigint PRIMARY KEY REFERENCES task_runs (id) ON DELETE CASCADE,
+    task_id bigint NOT NULL
+);
+CREATE INDEX live_runs_task ON live_runs (task_id);
+INSERT INTO live_runs (run_id, task_id) SELECT id, task_id FROM task_runs WHERE finished_at IS NULL;
+CREATE FUNCTION agentcron_add_live_runs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO live_runs (run_id, task_id) SELECT id, task_id FROM new_runs WHERE finished_at IS NULL;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER task_runs_live AFTER INSERT ON task_runs REFERENCING NEW TABLE AS new_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION agentcron_add_live_runs();
 -- By task: the unique (task_id, scheduled_for). All runs, a time range, and a dense filter
 -- (succeeded, an agent, trigger schedule) walk this one; it also serves retention, which read
 -- task_runs_finished (dropped: today's numbers come from usage_daily now).
@@ -53,16 +70,15 @@ DROP INDEX task_runs_finished;
 -- By user (replaces (user_id, created_at), which nothing read):
 DROP INDEX task_runs_user_created;
 CREATE INDEX task_runs_user_slot ON task_runs (user_id, scheduled_for, id);
--- By status: the live ones are in task_runs_live; the ends that are not success (they all carry
--- an error) are rare, so a partial index costs only them; succeeded is most runs, found walking
--- task_runs_slot.
+-- By status: the live ones are in live_runs; the runs that did not succeed all carry an error,
+-- and are rare, so a partial index costs only them (and a run being retried); succeeded is most
+-- runs, found walking task_runs_slot.
 UPDATE task_runs SET error = status
     WHERE finished_at IS NOT NULL AND status <> 'succeeded' AND error IS NULL;
-CREATE INDEX task_runs_unsuccessful ON task_runs (scheduled_for, id) WHERE finished_at IS NOT NULL AND error IS NOT NULL;
+CREATE INDEX task_runs_unsuccessful ON task_runs (scheduled_for, id) WHERE error IS NOT NULL;
 -- A user's runs that did not succeed (what a dashboard shows first): walking the user's runs
 -- for them reads 30 pages for every one shown.
-CREATE INDEX task_runs_user_unsuccessful ON task_runs (user_id, scheduled_for, id)
-    WHERE finished_at IS NOT NULL AND error IS NOT NULL;
+CREATE INDEX task_runs_user_unsuccessful ON task_runs (user_id, scheduled_for, id) WHERE error IS NOT NULL;
 -- By trigger: schedule is most runs; the others are rare.
 CREATE INDEX task_runs_unscheduled ON task_runs (trigger, scheduled_for, id) WHERE trigger <> 'schedule';
 -- ON DELETE SET NULL from task_runs looks up the ledger by run: without this, every run that

@@ -515,6 +515,8 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
     memset(r, 0, sizeof *r);
     if (connect_all(s, err, len))
         return -1;
+    if (exec_params_ok(s->conn.pg, sql_live_cleanup, 0, NULL, "removing ended runs from live_runs", err, len))
+        return -1;
     const int64_t now = timefmt_now_ms();
     struct queue_error qerr;
     int64_t after = 0;

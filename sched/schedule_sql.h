@@ -5,7 +5,7 @@
 #ifndef AGENTCRON_SCHEDULE_SQL_H
 #define AGENTCRON_SCHEDULE_SQL_H
 
-#include "usage.h"
+#include "runend.h"
 
 /* $1 batch size. Due tasks, locked; the rows another orchestrator holds are skipped. The time
  * is read once, as a subquery: clock_timestamp() itself is volatile, and a volatile bound
@@ -20,11 +20,11 @@ static const char sql_claim_due[] =
 
 /* $1 task ids. Runs of those tasks that are queued or running, for the overlap policies. */
 static const char sql_active_runs[] =
-    "SELECT task_id, count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status <> 'queued'),"
-    " array_to_string(array_agg(id ORDER BY id), ',')"
-    " FROM task_runs WHERE task_id = ANY($1::bigint[]) AND finished_at IS NULL"
-    " AND status IN ('queued', 'running', 'retrying')"
-    " GROUP BY task_id";
+    "SELECT r.task_id, count(*) FILTER (WHERE r.status = 'queued'), count(*) FILTER (WHERE r.status <> 'queued'),"
+    " array_to_string(array_agg(r.id ORDER BY r.id), ',')"
+    " FROM live_runs l JOIN task_runs r ON r.id = l.run_id WHERE l.task_id = ANY($1::bigint[])"
+    " AND r.status IN ('queued', 'running', 'retrying')"
+    " GROUP BY r.task_id";
 
 /* $1 task ids, $2 user ids, $3 slots (ms), $4 priorities, $5 not-before (ms), $6 trigger.
  * New runs only: a slot that already has a run is left alone. */
@@ -52,8 +52,8 @@ static const char sql_advance_tasks[] =
 static const char sql_cancel_queued[] =
     "WITH c AS (UPDATE task_runs r SET status = 'cancelled', finished_at = clock_timestamp(),"
     " error = 'cancelled: a newer run of the task replaced it (overlap policy cancel_previous)'"
-    " WHERE id = ANY($1::bigint[]) AND status = 'queued' RETURNING" USAGE_ENDED_COLUMNS "),"
-    USAGE_COUNT_CTE("c")
+    " WHERE id = ANY($1::bigint[]) AND status = 'queued' RETURNING" RUN_ENDED_COLUMNS "),"
+    RUN_ENDED_CTES("c")
     " SELECT count(*) FROM c";
 
 /* $1 task id. What a backfill needs of the task. */
@@ -68,21 +68,26 @@ static const char sql_next_due[] =
 /* $1 after id, $2 page size. Runs that must have a job in Redis, for reconciliation: queued,
  * waiting for a retry, or running (a running run whose job Redis lost is run again). */
 static const char sql_queued_runs[] =
-    "SELECT id, task_id, priority, (extract(epoch FROM coalesce(not_before, scheduled_for)) * 1000)::bigint"
-    " FROM task_runs WHERE finished_at IS NULL AND status IN ('queued', 'retrying', 'running') AND id > $1"
-    " ORDER BY id LIMIT $2";
+    "SELECT r.id, r.task_id, r.priority, (extract(epoch FROM coalesce(r.not_before, r.scheduled_for)) * 1000)::bigint"
+    " FROM live_runs l JOIN task_runs r ON r.id = l.run_id"
+    " WHERE l.run_id > $1 AND r.status IN ('queued', 'retrying', 'running') ORDER BY l.run_id LIMIT $2";
+
+/* Rows of live_runs whose run has ended without its writer removing them (a run ended by hand
+ * in SQL): reconciliation removes them. */
+static const char sql_live_cleanup[] =
+    "DELETE FROM live_runs l USING task_runs r WHERE r.id = l.run_id AND r.finished_at IS NOT NULL";
 
 /* The status report's numbers: the live runs, and today's (UTC) from the usage summaries. */
 static const char sql_status[] =
     "WITH today AS (SELECT coalesce(sum(succeeded), 0) AS ok, coalesce(sum(failed + timed_out), 0) AS bad,"
     "               coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens, coalesce(sum(credits), 0) AS credits"
     "               FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date)"
-    " SELECT count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE status = 'queued'),"
-    " (SELECT ok FROM today), (SELECT bad FROM today), count(DISTINCT worker_id) FILTER (WHERE status = 'running'),"
+    " SELECT count(*) FILTER (WHERE r.status = 'running'), count(*) FILTER (WHERE r.status = 'queued'),"
+    " (SELECT ok FROM today), (SELECT bad FROM today), count(DISTINCT r.worker_id) FILTER (WHERE r.status = 'running'),"
     " (SELECT tokens FROM today), (SELECT credits FROM today),"
     " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active'),"
     " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active' AND next_run_at <= now())"
-    " FROM task_runs WHERE finished_at IS NULL AND status IN ('running', 'queued')";
+    " FROM live_runs l JOIN task_runs r ON r.id = l.run_id WHERE r.status IN ('running', 'queued')";
 
 /* The task API's idempotency keys are answered for 24 hours, then forgotten. */
 static const char sql_expire_idempotency_keys[] =

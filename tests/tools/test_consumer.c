@@ -13,7 +13,7 @@
 #include "queue.h"
 #include "redisconn.h"
 #include "timefmt.h"
-#include "usage.h"
+#include "runend.h"
 
 int main(int argc, char **argv)
 {
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
                                        "WITH c AS (UPDATE task_runs r SET status = 'succeeded', worker_id = 'test-consumer',"
                                        " started_at = clock_timestamp(), finished_at = clock_timestamp()"
                                        " WHERE id = $1::bigint AND status IN ('queued', 'retrying') RETURNING"
-                                       USAGE_ENDED_COLUMNS "), " USAGE_COUNT_CTE("c") " SELECT count(*) FROM c",
+                                       RUN_ENDED_COLUMNS "), " RUN_ENDED_CTES("c") " SELECT count(*) FROM c",
                                        1, NULL, params, NULL, NULL, 0);
             const int updated = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) == 1;
             PQclear(r);
