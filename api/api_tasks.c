@@ -541,22 +541,23 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
         return -1;
     }
     static const char *const known[] = {"goal", "agentType", "title", "priority", "async", "schedule", "timeoutMs",
-                                        "maxAttempts", "agentConfig", "idempotencyKey", NULL};
+                                        "maxAttempts", "agentConfig", "idempotencyKey", "retentionDays", NULL};
     static const char *const known_schedule[] = {"enabled", "cron", "timezone", NULL};
     const json_t *goal = json_object_get(body, "goal"), *agent = json_object_get(body, "agentType"),
                  *title = json_object_get(body, "title"), *prio = json_object_get(body, "priority"),
                  *async = json_object_get(body, "async"), *sched = json_object_get(body, "schedule"),
                  *timeout = json_object_get(body, "timeoutMs"), *attempts = json_object_get(body, "maxAttempts"),
-                 *config = json_object_get(body, "agentConfig"), *idem = json_object_get(body, "idempotencyKey");
+                 *config = json_object_get(body, "agentConfig"), *idem = json_object_get(body, "idempotencyKey"),
+                 *keep = json_object_get(body, "retentionDays");
     struct taskdef_error terr;
     struct agents_error aerr;
     const char *unknown = unknown_field(body, known, NULL);
     char where[80];
-    b->priority = 3, b->enabled = 1, b->timeout_ms = b->max_attempts = -1;
+    b->priority = 3, b->enabled = 1, b->timeout_ms = b->max_attempts = b->retention_days = -1;
     const struct agent *a = json_is_string(agent) && agents ? agents_find(agents, json_string_value(agent)) : NULL;
     if (unknown)
         error(out, 400, unknown, "unknown field \"%.60s\": the body takes goal, agentType, title, priority, async, "
-              "schedule, timeoutMs, maxAttempts, agentConfig and idempotencyKey", unknown);
+              "schedule, timeoutMs, maxAttempts, agentConfig, retentionDays and idempotencyKey", unknown);
     else if (json_is_object(sched) && (unknown = unknown_field(sched, known_schedule, where)))
         error(out, 400, where, "unknown field \"%s\": a schedule takes enabled, cron and timezone", where);
     else if (!json_is_string(goal) || !json_string_length(goal) || json_string_length(goal) > 20000)
@@ -580,6 +581,9 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
     else if (attempts && (!json_is_integer(attempts) || json_integer_value(attempts) < 1 ||
                           json_integer_value(attempts) > 100))
         error(out, 400, "maxAttempts", "maxAttempts must be an integer from 1 to 100");
+    else if (keep && !json_is_null(keep) &&
+             (!json_is_integer(keep) || json_integer_value(keep) < 1 || json_integer_value(keep) > 3650))
+        error(out, 400, "retentionDays", "retentionDays must be a number of days (1-3650) or null (RUN_RETENTION_DAYS)");
     else if (sched && !json_is_object(sched))
         error(out, 400, "schedule", "schedule must be an object {enabled, cron, timezone}");
     if (out->status) {
@@ -606,6 +610,8 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
         b->timeout_ms = json_integer_value(timeout);
     if (attempts)
         b->max_attempts = json_integer_value(attempts);
+    if (json_is_integer(keep))
+        b->retention_days = json_integer_value(keep);
     if (title)
         b->title = json_string_value(title);
     else { /* the goal, shortened at a character boundary, names the task */
@@ -684,7 +690,7 @@ static void execute_body(struct connpair *c, int64_t user, const struct execute_
     }
     struct task_fields f = TASK_FIELDS_UNSET;
     f.title = b->title, f.goal = b->goal, f.agent = b->agent, f.priority = b->priority, f.config = b->config;
-    f.timeout_ms = b->timeout_ms, f.max_attempts = b->max_attempts;
+    f.timeout_ms = b->timeout_ms, f.max_attempts = b->max_attempts, f.retention_days = b->retention_days;
     f.cron = b->cron, f.timezone = b->cron ? b->timezone : NULL, f.enabled = b->cron ? b->enabled : -1;
     struct taskdef_error terr;
     int64_t id, next;

@@ -40,6 +40,7 @@ struct execute_body {
     char title_from_goal[201];
     int priority, enabled, wait;      /* wait: `async: false` */
     int64_t timeout_ms, max_attempts; /* -1: the default */
+    int64_t retention_days;           /* -1: RUN_RETENTION_DAYS */
     char *config;                     /* agentConfig as JSON text (owned), checked against the agent; or NULL */
     const char *idempotency_key;      /* idempotencyKey, or NULL (the header wins) */
 };

@@ -191,6 +191,16 @@ check "GET /api/usage: this month's runs from the summaries ($(jq -c .total "$tm
   '[ "$code" = 200 ] && [ "$(jq .total.runs "$tmp/body")" = "$total" ] && [ "$(jq .total.failed "$tmp/body")" = 1 ] && [ "$(jq .total.p95DurationMs "$tmp/body")" != null ]'
 api "/api/usage?from=2026-13-01"
 check "GET /api/usage with a bad day: 400" '[ "$code" = 400 ]'
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
+  -d '{"goal": "kept a year", "agentType": "one", "retentionDays": 365, "schedule": {"cron": "0 9 * * *"}}' "$base/api/agent/execute")
+check "execute with retentionDays: $code $(cat "$tmp/body")" \
+  '[ "$code" = 201 ] && [ "$(sql "select retention_days from tasks where id = $(jq .task "$tmp/body")")" = 365 ]'
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
+  -d '{"retentionDays": 0}' "$base/api/tasks/$t_ok")
+check "PATCH retentionDays 0: 400 naming it: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = retentionDays ]'
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X PATCH -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
+  -d '{"retentionDays": 7}' "$base/api/tasks/$t_ok")
+check "PATCH retentionDays 7" '[ "$code" = 200 ] && [ "$(jq .retentionDays "$tmp/body")" = 7 ]'
 stop_all
 
 # --- CLI filters and bad inputs
