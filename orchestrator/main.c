@@ -579,8 +579,11 @@ int main(int argc, char **argv)
         LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", aerr.message));
         return CONFIG_EXIT_STATUS;
     }
-    if (workers)
-        setenv("UV_THREADPOOL_SIZE", "12", 0); /* four schedulers, five worker lanes, headroom */
+    /* A thread for every job that can run at once, so that none waits for another's thread: a
+     * pass whose four schedulers wait on a lock (a migration, a long transaction) left libuv's
+     * default four threads none for the API's lanes and retention, and requests hung as long. */
+    setenv("UV_THREADPOOL_SIZE", workers ? "16" : "10", 0); /* 4 schedulers, 4 API lanes, retention,
+                                                              (5 worker lanes), headroom */
     const struct scheduler_options opt = {
         .database_url = o.cfg.database_url, .redis_url = o.cfg.redis_url, .queue = "default", .batch = 1000};
     for (int k = 0; k < TICK_PARALLEL; k++) {

@@ -296,6 +296,13 @@ for _ in $(seq 50); do # until the lock is held
   [ "$(sql "select count(*) from pg_locks where relation = 'tasks'::regclass and mode = 'ExclusiveLock' and granted")" = 1 ] && break
   sleep 0.1
 done
+# A pass whose schedulers wait on that lock must leave the API threads to answer with: with
+# libuv's default four threads, four waiting schedulers left none, and every request hung.
+curl -s -o /dev/null --max-time 3 -X POST "${auth[@]}" "$base/check-scheduled-tasks" & webhook=$!
+sleep 0.5
+stalled=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${A[@]}" "$base/api/runs/$ra")
+check "a request answered while a pass waits on a lock: $stalled" '[ "$stalled" = 200 ]'
+wait $webhook
 curl -s -o "$tmp/cut.body" -D "$tmp/cut.headers" -w '%{http_code}' -X POST "${A[@]}" "${J[@]}" \
   -d '{"goal": "cut short", "agentType": "noop", "title": "cut short", "async": true}' "$base/api/agent/execute" >"$tmp/cut.code" & cutter=$!
 for _ in $(seq 300); do # until the insert waits for it
