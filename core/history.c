@@ -72,14 +72,15 @@ static const char *num(char buf[24], int64_t v)
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
-/* The columns of a run, in the order run_json reads them; %s: the output and stderr columns
- * (NULL, NULL in lists). */
-static const char sql_run_cols[] =
-    "SELECT r.id, r.task_id, t.title, r.user_id, u.email, r.status, r.trigger, r.priority, r.attempt, t.max_attempts,"
-    " " MS("r.scheduled_for") ", " MS("r.enqueued_at") ", " MS("r.started_at") ", " MS("r.finished_at") ","
-    " r.prompt_tokens, r.completion_tokens, r.credits_charged, r.credits_reserved, r.worker_id, r.error, %s,"
-    " coalesce(r.agent, t.agent_type), (extract(epoch FROM r.scheduled_for) * 1000000)::bigint"
-    " FROM task_runs r JOIN tasks t ON t.id = r.task_id JOIN users u ON u.id = r.user_id";
+/* The columns of a run, in the order run_json reads them, output and stderr as out. */
+#define RUN_SELECT(out)                                                                                             \
+    "SELECT r.id, r.task_id, t.title, r.user_id, u.email, r.status, r.trigger, r.priority, r.attempt, t.max_attempts," \
+    " " MS("r.scheduled_for") ", " MS("r.enqueued_at") ", " MS("r.started_at") ", " MS("r.finished_at") ","        \
+    " r.prompt_tokens, r.completion_tokens, r.credits_charged, r.credits_reserved, r.worker_id, r.error, " out ","   \
+    " coalesce(r.agent, t.agent_type), (extract(epoch FROM r.scheduled_for) * 1000000)::bigint"                       \
+    " FROM task_runs r JOIN tasks t ON t.id = r.task_id JOIN users u ON u.id = r.user_id"
+static const char sql_run_listed[] = RUN_SELECT("NULL, NULL"); /* lists leave out output and stderr */
+static const char sql_run_whole[] = RUN_SELECT("r.output, r.stderr_tail");
 
 enum { C_ID, C_TASK, C_TITLE, C_USER, C_EMAIL, C_STATUS, C_TRIGGER, C_PRIO, C_ATTEMPT, C_MAX, C_SLOT, C_ENQ, C_START,
        C_FIN, C_PT, C_CT, C_CREDITS, C_RESERVED, C_WORKER, C_ERROR, C_OUTPUT, C_STDERR, C_AGENT, C_SLOT_US };
@@ -189,7 +190,7 @@ int history_list(struct pg_conn *conn, int64_t scope, const struct history_filte
         return user < 0 ? AC_EIO : fail(err, len, AC_EINVAL, "user \"%.100s\": no such user (an email or an id)", f->user);
     const int limit = f->limit ? f->limit : 50;
     char sql[2048];
-    snprintf(sql, sizeof sql,
+    const int n_sql = snprintf(sql, sizeof sql,
              "%s WHERE ($1::bigint = 0 OR r.user_id = $1::bigint) AND ($2::bigint IS NULL OR r.task_id = $2::bigint)"
              " AND ($3::bigint IS NULL OR r.user_id = $3::bigint) AND ($4::text IS NULL OR r.status = $4)%s"
              " AND ($5::text IS NULL OR r.agent = $5) AND ($6::text IS NULL OR r.trigger = $6)"
@@ -198,11 +199,10 @@ int history_list(struct pg_conn *conn, int64_t scope, const struct history_filte
              " AND ($9::bigint IS NULL OR (r.scheduled_for, r.id) <"
              " (timestamptz 'epoch' + $9::bigint * interval '1 microsecond', $10::bigint))"
              " ORDER BY r.scheduled_for DESC, r.id DESC LIMIT $11::int",
-             sql_run_cols, status_index_hint(f->status));
+             sql_run_listed, status_index_hint(f->status));
+    if (n_sql < 0 || (size_t)n_sql >= sizeof sql)
+        return fail(err, len, AC_EFAIL, "the run list's statement does not fit its buffer");
     char scope_s[24], task_s[24], user_s[24], since_s[24], until_s[24], slot_s[24], id_s[24], lim_s[24];
-    char *full_sql = NULL;
-    if (asprintf(&full_sql, sql, "NULL, NULL") < 0)
-        return fail(err, len, AC_ENOMEM, "out of memory");
     const char *params[11] = {num(scope_s, scope),
                               f->task_id ? num(task_s, f->task_id) : NULL,
                               f->user ? num(user_s, user) : NULL,
@@ -214,8 +214,7 @@ int history_list(struct pg_conn *conn, int64_t scope, const struct history_filte
                               f->cursor ? num(slot_s, cur_slot) : NULL,
                               f->cursor ? num(id_s, cur_id) : NULL,
                               num(lim_s, limit + 1)};
-    PGresult *r = PQexecParams(pg, full_sql, 11, NULL, params, NULL, NULL, 0);
-    free(full_sql);
+    PGresult *r = PQexecParams(pg, sql, 11, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return db_fail(r, "listing runs", err, len);
     const int n = PQntuples(r) > limit ? limit : PQntuples(r);
@@ -236,13 +235,10 @@ int history_list(struct pg_conn *conn, int64_t scope, const struct history_filte
 int history_select(struct pg_conn *conn, const char *condition, int nparams, const char *const *params, json_t **out,
                    char *err, size_t len)
 {
-    char *sql = NULL, *head = NULL;
+    char *sql = NULL;
     *out = NULL;
-    if (asprintf(&head, sql_run_cols, "r.output, r.stderr_tail") < 0 || asprintf(&sql, "%s WHERE %s", head, condition) < 0) {
-        free(head);
+    if (asprintf(&sql, "%s WHERE %s", sql_run_whole, condition) < 0)
         return fail(err, len, AC_ENOMEM, "out of memory");
-    }
-    free(head);
     PGresult *r = PQexecParams(PG(conn), sql, nparams, NULL, params, NULL, NULL, 0);
     free(sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -286,9 +282,9 @@ static json_t *attempt_json(const PGresult *r, int i)
 /* The run's row (full); HISTORY_NOT_FOUND outside the scope. */
 static int load_run(PGconn *pg, int64_t scope, int64_t run_id, PGresult **row, char *err, size_t len)
 {
-    char sql[1536], ids[24], scopes[24];
-    snprintf(sql, sizeof sql, sql_run_cols, "r.output, r.stderr_tail");
-    strncat(sql, " WHERE r.id = $1::bigint AND ($2::bigint = 0 OR r.user_id = $2::bigint)", sizeof sql - strlen(sql) - 1);
+    static const char sql[] = RUN_SELECT("r.output, r.stderr_tail")
+        " WHERE r.id = $1::bigint AND ($2::bigint = 0 OR r.user_id = $2::bigint)";
+    char ids[24], scopes[24];
     const char *params[2] = {num(ids, run_id), num(scopes, scope)};
     PGresult *r = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -459,7 +455,7 @@ int history_slots(struct pg_conn *conn, int64_t scope, int64_t task_id, int64_t 
      * manual one, or of an earlier schedule) is listed at its own time. */
     const int64_t now = timefmt_now_ms();
     json_t *list = json_array();
-    int si = 0, ri = 0;
+    int si = 0, ri = 0, gi = 0;
     const int nruns = PQntuples(runs), ngaps = PQntuples(gaps);
     while (si < nslots || ri < nruns) {
         const int64_t s = si < nslots ? slots[si] : INT64_MAX, rs = ri < nruns ? cell(runs, ri, 0) : INT64_MAX;
@@ -473,10 +469,10 @@ int history_slots(struct pg_conn *conn, int64_t scope, int64_t task_id, int64_t 
                 si++;
             ri++;
         } else {
-            const char *reason = NULL;
-            for (int g = 0; g < ngaps && !reason; g++)
-                if (cell(gaps, g, 0) <= s && s <= cell(gaps, g, 1))
-                    reason = PQgetvalue(gaps, g, 2);
+            /* the gaps come by first slot: one that ends before s covers no later slot either */
+            while (gi < ngaps && cell(gaps, gi, 1) < s)
+                gi++;
+            const char *reason = gi < ngaps && cell(gaps, gi, 0) <= s ? PQgetvalue(gaps, gi, 2) : NULL;
             if (!reason)
                 reason = s > now                                    ? "upcoming"
                        : paused && next_run >= 0 && s >= next_run ? "paused"

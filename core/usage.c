@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errors.h"
 
@@ -89,13 +90,16 @@ static json_t *row_json(const PGresult *r, int i)
     return o;
 }
 
-/* "YYYY-MM-DD", a real date. */
+/* "YYYY-MM-DD", a day that exists (2026-02-31 does not: Postgres would refuse it as a failure). */
 static int valid_day(const char *d)
 {
-    int y, m, dd;
-    char tail;
-    return strlen(d) == 10 && sscanf(d, "%4d-%2d-%2d%c", &y, &m, &dd, &tail) == 3 && m >= 1 && m <= 12 && dd >= 1 &&
-           dd <= 31 && d[4] == '-' && d[7] == '-';
+    struct tm tm = {0};
+    const char *end = strlen(d) == 10 ? strptime(d, "%Y-%m-%d", &tm) : NULL;
+    if (!end || *end)
+        return 0;
+    const int mday = tm.tm_mday, mon = tm.tm_mon;
+    const time_t t = timegm(&tm); /* normalises the 31st of February into March */
+    return t != (time_t)-1 && tm.tm_mday == mday && tm.tm_mon == mon;
 }
 
 int usage_report(struct pg_conn *conn, int64_t scope, int64_t user_id, const char *from_day, const char *to_day,

@@ -191,6 +191,11 @@ check "GET /api/usage: this month's runs from the summaries ($(jq -c .total "$tm
   '[ "$code" = 200 ] && [ "$(jq .total.runs "$tmp/body")" = "$total" ] && [ "$(jq .total.failed "$tmp/body")" = 1 ] && [ "$(jq .total.p95DurationMs "$tmp/body")" != null ]'
 api "/api/usage?from=2026-13-01"
 check "GET /api/usage with a bad day: 400" '[ "$code" = 400 ]'
+api "/api/usage?from=2026-02-01&to=2026-02-31"
+check "GET /api/usage with a day that does not exist: 400 naming it, not 503: $code $(cat "$tmp/body")" \
+  '[ "$code" = 400 ] && grep -q "2026-02-31" "$tmp/body"'
+api "/api/tasks/$t_ok/slots?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"
+check "slots over a range that ends before it begins: 400" '[ "$code" = 400 ]'
 code=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
   -d '{"goal": "kept a year", "agentType": "one", "retentionDays": 365, "schedule": {"cron": "0 9 * * *"}}' "$base/api/agent/execute")
 check "execute with retentionDays: $code $(cat "$tmp/body")" \
