@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The task API's routes. Every statement names the caller's user id, so isolation does not
- * depend on remembering a check: another user's task simply is not found. API keys are found
- * by their prefix and compared by SHA-256 in constant time; a key makes at most
- * KEY_RATE_PER_S requests a second across every orchestrator (a counter in Redis). */
+/* The task API's routes. Every statement names the caller's scope (a user id, or 0 for an
+ * operator), so isolation does not depend on remembering a check: another user's task simply is
+ * not found. Who the caller is comes from session.h. */
 #include "api_tasks.h"
 
 #include <hiredis/hiredis.h>
@@ -18,8 +17,11 @@
 
 #include "agents.h"
 #include "connpair.h"
+#include "cronparse.h"
 #include "http_parse.h"
 #include "idempotency.h"
+#include "preview.h"
+#include "session.h"
 #include "errors.h"
 #include "history.h"
 #include "runctl.h"
@@ -29,39 +31,11 @@
 #include "url.h"
 #include "usage.h"
 
-#define KEY_RATE_PER_S 50
 #define WAIT_MARGIN_MS 5000 /* async: false waits for the task's timeout and this (queueing, recording) */
 
 int api_tasks_owns(const char *path)
 {
     return !strncmp(path, "/api/", 5) && strncmp(path, "/api/cron/", 10) != 0;
-}
-
-static void reply(struct api_response *out, int status, json_t *doc)
-{
-    out->status = status;
-    out->doc = doc;
-}
-
-static void error(struct api_response *out, int status, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void error(struct api_response *out, int status, const char *field, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_t *doc = json_pack("{s:s}", "error", msg);
-    if (field)
-        json_object_set_new(doc, "field", json_string(field));
-    reply(out, status, doc);
-}
-
-static void db_error(struct api_response *out, PGconn *pg)
-{
-    error(out, 503, NULL, "the database is unavailable: %.200s", PQerrorMessage(pg));
-    snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
 }
 
 static int64_t i64(PGresult *r, int row, int col)
@@ -77,74 +51,49 @@ static const char *when(int64_t ms, char out[TIMEFMT_RFC3339_MAX])
     return out;
 }
 
-/* ---- authentication ---- */
-
-/* The user of the request's API key, or -1 after answering 401/429. */
-static int64_t authenticate(struct connpair *c, const struct http_req *req, struct api_response *out)
-{
-    const char *auth = http_req_header(req, "Authorization");
-    const char *key = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
-    snprintf(out->extra, sizeof out->extra, "WWW-Authenticate: Bearer realm=\"agentcron\"\r\n");
-    if (!key || strncmp(key, "ak_", 3) != 0 || strlen(key) < 12 || strlen(key) > 100) {
-        error(out, 401, NULL, key ? "wrong credentials" : "missing credentials: send Authorization: Bearer <API key>");
-        return -1;
-    }
-    char prefix[16];
-    snprintf(prefix, sizeof prefix, "%.11s", key);
-    const char *params[1] = {prefix};
-    PGresult *r = PQexecParams(c->pg,
-                               "SELECT user_id, encode(key_sha256, 'hex') FROM api_keys WHERE prefix = $1"
-                               " AND revoked_at IS NULL",
-                               1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        out->extra[0] = 0;
-        db_error(out, c->pg);
-        return -1;
-    }
-    unsigned char digest[32];
-    mbedtls_sha256_ret((const unsigned char *)key, strlen(key), digest, 0);
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", digest[i]);
-    const char *stored = PQntuples(r) == 1 ? PQgetvalue(r, 0, 1) : "";
-    unsigned char diff = PQntuples(r) == 1 ? 0 : 1;
-    for (int i = 0; i < 64; i++) /* constant time over the digest */
-        diff |= (unsigned char)(hex[i] ^ (stored[0] ? stored[i] : 0));
-    const int64_t user = diff ? -1 : i64(r, 0, 0);
-    PQclear(r);
-    if (user < 0) {
-        error(out, 401, NULL, "wrong credentials");
-        return -1;
-    }
-    /* per-key rate, across orchestrators: a counter per key and second */
-    redisReply *rr = redisCommand(c->redis, "EVAL %s 1 agentcron:ratelimit:%s 1000",
-                                  "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1],"
-                                  " ARGV[1]) end return n",
-                                  prefix);
-    const long long n = rr && rr->type == REDIS_REPLY_INTEGER ? rr->integer : 0;
-    freeReplyObject(rr);
-    connpair_redis_failed(c);
-    out->extra[0] = 0;
-    if (n > KEY_RATE_PER_S) {
-        error(out, 429, NULL, "more than %d requests a second with this key; slow down", KEY_RATE_PER_S);
-        snprintf(out->extra, sizeof out->extra, "Retry-After: 1\r\n");
-        return -1;
-    }
-    return user;
-}
-
 /* ---- tasks ---- */
 
 static const char sql_task[] =
     "SELECT id, title, goal, agent_type, priority, schedule, schedule_enabled, timezone,"
     " coalesce((extract(epoch FROM next_run_at) * 1000)::bigint, -1), status, max_attempts, timeout_ms,"
-    " (extract(epoch FROM created_at) * 1000)::bigint, agent_config::text, retention_days FROM tasks";
+    " (extract(epoch FROM created_at) * 1000)::bigint, agent_config::text, retention_days, user_id,"
+    " (SELECT email FROM users u WHERE u.id = tasks.user_id),"
+    " (SELECT array_to_string(array_agg(status ORDER BY scheduled_for), ',') FROM (SELECT status, scheduled_for"
+    "   FROM task_runs r WHERE r.task_id = tasks.id ORDER BY scheduled_for DESC LIMIT 20) recent)"
+    " FROM tasks";
+
+/* The schedule in words and its next TASK_NEXT_SHOWN fire times from the next slot on (in the
+ * task's zone), as schedule.description and schedule.next: what a list of schedules shows. */
+#define TASK_NEXT_SHOWN 3
+static void schedule_words(json_t *task, const char *cron, const char *zone_name, const char *hash_key, int64_t next_ms)
+{
+    struct cron_expr *expr;
+    struct cron_zone *zone;
+    struct cron_error err;
+    json_t *sched = json_object_get(task, "schedule");
+    if (cron_parse(cron, hash_key, &expr, &err) != 0)
+        return;
+    char words[512];
+    cron_describe(expr, words, sizeof words);
+    json_object_set_new(sched, "description", json_string(words));
+    if (next_ms >= 0 && cron_zone_open(zone_name, &zone, &err) == 0) {
+        json_t *list = json_array();
+        struct cron_fire f = {.ms = next_ms};
+        char at[TIMEFMT_RFC3339_MAX];
+        for (int k = 0; k < TASK_NEXT_SHOWN && (k == 0 || cron_next(expr, zone, f.ms, &f) == 0); k++) {
+            timefmt_rfc3339(f.ms, cron_zone_offset(zone, f.ms), 0, at);
+            json_array_append_new(list, json_string(at));
+        }
+        json_object_set_new(sched, "next", list);
+        cron_zone_free(zone);
+    }
+    cron_free(expr);
+}
 
 static json_t *task_json(PGresult *r, int i)
 {
     char next[TIMEFMT_RFC3339_MAX], created[TIMEFMT_RFC3339_MAX];
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s?, s:b, s:s}, s:s?, s:s, s:I, s:I, s:s, s:o*, s:o}", "id",
+    json_t *t = json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s?, s:b, s:s}, s:s?, s:s, s:I, s:I, s:s, s:o*, s:o}", "id",
                      (json_int_t)i64(r, i, 0), "title", PQgetvalue(r, i, 1), "goal", PQgetvalue(r, i, 2), "agentType",
                      PQgetvalue(r, i, 3), "priority", taskdef_priority_name((int)i64(r, i, 4)), "schedule", "cron",
                      PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5), "enabled", PQgetvalue(r, i, 6)[0] == 't',
@@ -153,54 +102,86 @@ static json_t *task_json(PGresult *r, int i)
                      (json_int_t)i64(r, i, 11), "createdAt", when(i64(r, i, 12), created), "agentConfig",
                      json_loads(PQgetvalue(r, i, 13), 0, NULL), "retentionDays",
                      PQgetisnull(r, i, 14) ? json_null() : json_integer(i64(r, i, 14)));
+    json_object_set_new(t, "userId", json_integer(i64(r, i, 15)));
+    json_object_set_new(t, "owner", json_string(PQgetvalue(r, i, 16)));
+    json_t *recent = json_array(); /* the last 20 runs' statuses, oldest first */
+    for (const char *s = PQgetvalue(r, i, 17); *s;) {
+        const char *comma = strchr(s, ',');
+        const size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        json_array_append_new(recent, json_stringn(s, n));
+        s += n + (comma != NULL);
+    }
+    json_object_set_new(t, "recent", recent);
+    if (!PQgetisnull(r, i, 5))
+        schedule_words(t, PQgetvalue(r, i, 5), PQgetvalue(r, i, 7), PQgetvalue(r, i, 0), i64(r, i, 8));
+    return t;
 }
 
-/* The caller's task id as JSON, or NULL after answering 404 (also for another user's task). */
+/* Task id as JSON if scope (a user, 0 for an operator) may see it, or NULL after answering 404
+ * (also for another user's task). */
 static json_t *own_task(PGconn *pg, int64_t user, int64_t id, struct api_response *out)
 {
-    char sql[512], ids[24], users[24];
-    snprintf(sql, sizeof sql, "%s WHERE id = $1::bigint AND user_id = $2::bigint AND status <> 'deleted'", sql_task);
+    char sql[1024], ids[24], users[24];
+    snprintf(sql, sizeof sql, "%s WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint) AND status <> 'deleted'", sql_task);
     snprintf(ids, sizeof ids, "%" PRId64, id);
     snprintf(users, sizeof users, "%" PRId64, user);
     const char *params[2] = {ids, users};
     PGresult *r = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
-        db_error(out, pg);
+        api_db_error(out, pg);
         return NULL;
     }
     json_t *t = PQntuples(r) == 1 ? task_json(r, 0) : NULL;
     PQclear(r);
     if (!t)
-        error(out, 404, NULL, "no task %" PRId64, id);
+        api_error(out, 404, NULL, "no task %" PRId64, id);
     return t;
 }
 
-static void list_tasks(PGconn *pg, int64_t user, const char *query, struct api_response *out)
+/* GET /api/tasks?limit=&after=&q=&agent=&state=: the tasks scope may see, by id, filtered by
+ * words of the title (q), agent, and state (active, paused). */
+static void list_tasks(PGconn *pg, int64_t scope, const char *query, struct api_response *out)
 {
+    static const char *const names[] = {"limit", "after", "q", "agent", "state"};
+    char v[5][256];
+    for (int i = 0; i < 5; i++) {
+        const int got = http_query_get(query, names[i], v[i], sizeof v[i]);
+        if (got < 0) {
+            api_error(out, 400, names[i], "%s is malformed or too long (at most 255 bytes)", names[i]);
+            return;
+        }
+        if (!got)
+            v[i][0] = 0;
+    }
+    char *end;
     long limit = 50;
-    long long after = 0;
-    const char *l = strstr(query, "limit="), *a = strstr(query, "after=");
-    if (l && ((limit = strtol(l + 6, NULL, 10)) < 1 || limit > 500)) {
-        error(out, 400, "limit", "limit must be 1-500");
+    if (v[0][0] && ((limit = strtol(v[0], &end, 10)) < 1 || limit > 500 || *end)) {
+        api_error(out, 400, "limit", "limit must be 1-500, not \"%.32s\"", v[0]);
         return;
     }
-    if (a && (after = strtoll(a + 6, NULL, 10)) < 0) {
-        error(out, 400, "after", "after must be a task id");
+    if (v[1][0] && (strtoll(v[1], &end, 10) < 0 || *end)) {
+        api_error(out, 400, "after", "after must be a task id, not \"%.32s\"", v[1]);
         return;
     }
-    char sql[512], users[24], afters[24], lims[16];
+    if (v[4][0] && strcmp(v[4], "active") != 0 && strcmp(v[4], "paused") != 0) {
+        api_error(out, 400, "state", "state must be active or paused, not \"%.32s\"", v[4]);
+        return;
+    }
+    char sql[2048], users[24], lims[16];
     snprintf(sql, sizeof sql,
-             "%s WHERE user_id = $1::bigint AND status <> 'deleted' AND id > $2::bigint ORDER BY id LIMIT $3::int",
+             "%s WHERE ($1::bigint = 0 OR user_id = $1::bigint) AND status <> 'deleted' AND id > $2::bigint"
+             " AND ($4 = '' OR strpos(lower(title), lower($4)) > 0 OR strpos(lower(coalesce(schedule, '')), lower($4)) > 0)"
+             " AND ($5 = '' OR agent_type = $5) AND ($6 = '' OR status = $6)"
+             " ORDER BY id LIMIT $3::int",
              sql_task);
-    snprintf(users, sizeof users, "%" PRId64, user);
-    snprintf(afters, sizeof afters, "%lld", after);
+    snprintf(users, sizeof users, "%" PRId64, scope);
     snprintf(lims, sizeof lims, "%ld", limit + 1);
-    const char *params[3] = {users, afters, lims};
-    PGresult *r = PQexecParams(pg, sql, 3, NULL, params, NULL, NULL, 0);
+    const char *params[6] = {users, v[1][0] ? v[1] : "0", lims, v[2], v[3], v[4]};
+    PGresult *r = PQexecParams(pg, sql, 6, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
-        db_error(out, pg);
+        api_db_error(out, pg);
         return;
     }
     json_t *list = json_array();
@@ -211,7 +192,7 @@ static void list_tasks(PGconn *pg, int64_t user, const char *query, struct api_r
     if (PQntuples(r) > limit) /* more after this page */
         json_object_set_new(doc, "next", json_integer(i64(r, n - 1, 0)));
     PQclear(r);
-    reply(out, 200, doc);
+    api_reply(out, 200, doc);
 }
 
 /* ---- history ---- */
@@ -222,11 +203,11 @@ static void history_answer(struct api_response *out, PGconn *pg, int rc, const c
                            json_t *doc)
 {
     if (!rc)
-        reply(out, 200, doc);
+        api_reply(out, 200, doc);
     else if (rc == AC_EIO)
-        db_error(out, pg);
+        api_db_error(out, pg);
     else
-        error(out, rc == HISTORY_NOT_FOUND ? 404 : 400, rc == HISTORY_NOT_FOUND ? NULL : field, "%s", err);
+        api_error(out, rc == HISTORY_NOT_FOUND ? 404 : 400, rc == HISTORY_NOT_FOUND ? NULL : field, "%s", err);
 }
 
 /* A time parameter of the query (RFC 3339) into *ms; 0 absent, 1 set, -1 answered 400. */
@@ -239,7 +220,7 @@ static int query_time(const char *query, const char *name, int64_t *ms, struct a
         return 1;
     if (got == 0)
         return 0;
-    error(out, 400, name, "%s must be an RFC 3339 time (2026-01-31T09:00:00Z): %s", name, why);
+    api_error(out, 400, name, "%s must be an RFC 3339 time (2026-01-31T09:00:00Z): %s", name, why);
     return -1;
 }
 
@@ -251,7 +232,7 @@ static void list_runs(PGconn *pg, int64_t user, int64_t task, const char *query,
     for (int i = 0; i < 6; i++) {
         const int got = http_query_get(query, names[i], v[i], sizeof v[i]);
         if (got < 0) {
-            error(out, 400, names[i], "%s is malformed or too long", names[i]);
+            api_error(out, 400, names[i], "%s is malformed or too long", names[i]);
             return;
         }
         if (!got)
@@ -261,11 +242,11 @@ static void list_runs(PGconn *pg, int64_t user, int64_t task, const char *query,
                                .trigger = v[2][0] ? v[2] : NULL, .cursor = v[3][0] ? v[3] : NULL};
     char *end;
     if (v[4][0] && ((f.limit = (int)strtol(v[4], &end, 10)) < 1 || f.limit > HISTORY_PAGE_MAX || *end)) {
-        error(out, 400, "limit", "limit must be 1-%d", HISTORY_PAGE_MAX);
+        api_error(out, 400, "limit", "limit must be 1-%d", HISTORY_PAGE_MAX);
         return;
     }
     if (!task && v[5][0] && ((f.task_id = strtoll(v[5], &end, 10)) < 1 || *end)) {
-        error(out, 400, "task", "task must be a task id");
+        api_error(out, 400, "task", "task must be a task id");
         return;
     }
     if (query_time(query, "since", &f.since_ms, out) < 0 || query_time(query, "until", &f.until_ms, out) < 0)
@@ -297,7 +278,7 @@ static void run_logs(PGconn *pg, int64_t user, int64_t id, const char *query, st
     char *end;
     const int got = http_query_get(query, "attempt", v, sizeof v);
     if (got < 0 || (got && ((attempt = strtol(v, &end, 10)) < 1 || attempt > 100 || *end))) {
-        error(out, 400, "attempt", "attempt must be an attempt number, 1-100");
+        api_error(out, 400, "attempt", "attempt must be an attempt number, 1-100");
         return;
     }
     json_t *doc;
@@ -326,7 +307,7 @@ static void usage(PGconn *pg, int64_t user, const char *query, struct api_respon
     timefmt_rfc3339(timefmt_now_ms(), 0, 1, today);
     const int got_from = http_query_get(query, "from", from, sizeof from), got_to = http_query_get(query, "to", to, sizeof to);
     if (got_from < 0 || got_to < 0) {
-        error(out, 400, got_from < 0 ? "from" : "to", "from and to are days: YYYY-MM-DD");
+        api_error(out, 400, got_from < 0 ? "from" : "to", "from and to are days: YYYY-MM-DD");
         return;
     }
     if (!got_from)
@@ -343,11 +324,11 @@ static void usage(PGconn *pg, int64_t user, const char *query, struct api_respon
 static void change_failed(struct api_response *out, int rc, const struct taskdef_error *terr)
 {
     if (rc == TASKS_NOT_FOUND)
-        error(out, 404, NULL, "%s", terr->message);
+        api_error(out, 404, NULL, "%s", terr->message);
     else if (rc == AC_EINVAL)
-        error(out, 400, terr->field[0] ? terr->field : NULL, "%s", terr->message);
+        api_error(out, 400, terr->field[0] ? terr->field : NULL, "%s", terr->message);
     else {
-        error(out, 503, NULL, "the database is unavailable: %s", terr->message);
+        api_error(out, 503, NULL, "the database is unavailable: %s", terr->message);
         snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
     }
 }
@@ -362,7 +343,7 @@ static void set_status(struct connpair *c, int64_t user, int64_t id, const char 
         if (rc)
             change_failed(out, rc, &terr);
         else
-            reply(out, 200, json_pack("{s:I, s:s, s:i, s:i}", "id", (json_int_t)id, "status", "deleted", "cancelled",
+            api_reply(out, 200, json_pack("{s:I, s:s, s:i, s:i}", "id", (json_int_t)id, "status", "deleted", "cancelled",
                                       cancelled, "stopping", stopping));
         return;
     }
@@ -371,7 +352,7 @@ static void set_status(struct connpair *c, int64_t user, int64_t id, const char 
     if (rc)
         change_failed(out, rc, &terr);
     else if ((t = own_task(c->pg, user, id, out)))
-        reply(out, 200, t);
+        api_reply(out, 200, t);
 }
 
 static void cancel_runs(struct connpair *c, int64_t user, int64_t id, struct api_response *out)
@@ -383,11 +364,11 @@ static void cancel_runs(struct connpair *c, int64_t user, int64_t id, struct api
     int cancelled, stopping;
     char err[512];
     if (runctl_cancel_task(c->pg, c->redis, id, user, &cancelled, &stopping, err, sizeof err) != 0) {
-        error(out, 503, NULL, "cancelling failed: %.300s", err);
+        api_error(out, 503, NULL, "cancelling failed: %.300s", err);
         snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
         return;
     }
-    reply(out, 200, json_pack("{s:I, s:i, s:i}", "task", (json_int_t)id, "cancelled", cancelled, "stopping", stopping));
+    api_reply(out, 200, json_pack("{s:I, s:i, s:i}", "task", (json_int_t)id, "cancelled", cancelled, "stopping", stopping));
 }
 
 static void trigger(struct connpair *c, int64_t user, int64_t id, struct api_response *out)
@@ -396,11 +377,11 @@ static void trigger(struct connpair *c, int64_t user, int64_t id, struct api_res
     char err[512], t[TIMEFMT_RFC3339_MAX];
     const int rc = runctl_trigger(c->pg, c->redis, id, user, "api", &run, &at, err, sizeof err);
     if (rc == RUNCTL_NOT_FOUND)
-        error(out, 404, NULL, "no task %" PRId64, id);
+        api_error(out, 404, NULL, "no task %" PRId64, id);
     else if (rc < 0)
-        db_error(out, c->pg);
+        api_db_error(out, c->pg);
     else
-        reply(out, 202, json_pack("{s:I, s:I, s:s, s:s}", "task", (json_int_t)id, "run", (json_int_t)run, "status",
+        api_reply(out, 202, json_pack("{s:I, s:I, s:s, s:s}", "task", (json_int_t)id, "run", (json_int_t)run, "status",
                                   "queued", "scheduledFor", when(at, t)));
 }
 
@@ -414,7 +395,7 @@ static char *checked_config(PGconn *pg, const struct agent_set *agents, int64_t 
                             struct api_response *out)
 {
     if (!json_is_object(config)) {
-        error(out, 400, "agentConfig", "agentConfig must be an object of the settings the agent lets a task override");
+        api_error(out, 400, "agentConfig", "agentConfig must be an object of the settings the agent lets a task override");
         return NULL;
     }
     json_t *t = own_task(pg, user, id, out);
@@ -425,7 +406,7 @@ static char *checked_config(PGconn *pg, const struct agent_set *agents, int64_t 
     struct agents_error aerr;
     json_t *eff = a && text ? agents_effective(a, text, &aerr) : NULL;
     if (!eff) {
-        error(out, 400, "agentConfig", "agentConfig: %s",
+        api_error(out, 400, "agentConfig", "agentConfig: %s",
               !a ? "the task's agent is not defined in this deployment's AGENTS_FILE" : text ? aerr.message : "out of memory");
         free(text);
         text = NULL;
@@ -445,7 +426,7 @@ static void patch_task(PGconn *pg, const struct agent_set *agents, int64_t user,
     json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(body)) {
         json_decref(body);
-        error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
+        api_error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
         return;
     }
     const json_t *sched = json_object_get(body, "schedule");
@@ -459,23 +440,23 @@ static void patch_task(PGconn *pg, const struct agent_set *agents, int64_t user,
     char where[80], *config_text = NULL;
     const char *unknown = unknown_field(body, known, NULL);
     if (unknown)
-        error(out, 400, unknown, "unknown field \"%.60s\": PATCH takes title, goal, priority, agentConfig,"
+        api_error(out, 400, unknown, "unknown field \"%.60s\": PATCH takes title, goal, priority, agentConfig,"
               " retentionDays and the schedule (cron, timezone, enabled)", unknown);
     else if (json_is_object(sched) && unknown_field(sched, known_schedule, where))
-        error(out, 400, where, "unknown field \"%s\": a schedule takes enabled, cron and timezone", where);
+        api_error(out, 400, where, "unknown field \"%s\": a schedule takes enabled, cron and timezone", where);
     else if (sched && !json_is_object(sched))
-        error(out, 400, "schedule", "schedule must be an object {cron, timezone, enabled}");
+        api_error(out, 400, "schedule", "schedule must be an object {cron, timezone, enabled}");
     else if (config && !(config_text = checked_config(pg, agents, user, id, config, out)))
         ; /* answered: 404, 400 or 503 */
     else if (keep && !json_is_null(keep) &&
              (!json_is_integer(keep) || json_integer_value(keep) < 1 || json_integer_value(keep) > 3650))
-        error(out, 400, "retentionDays", "retentionDays must be a number of days (1-3650) or null (RUN_RETENTION_DAYS)");
+        api_error(out, 400, "retentionDays", "retentionDays must be a number of days (1-3650) or null (RUN_RETENTION_DAYS)");
     else if ((title && !json_is_string(title)) || (goal && !json_is_string(goal)))
-        error(out, 400, title && !json_is_string(title) ? "title" : "goal", "title and goal must be strings");
+        api_error(out, 400, title && !json_is_string(title) ? "title" : "goal", "title and goal must be strings");
     else if (prio && (!json_is_string(prio) || (f.priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
-        error(out, 400, "priority", "priority must be urgent, high, normal or low");
+        api_error(out, 400, "priority", "priority must be urgent, high, normal or low");
     else if ((cron && !json_is_string(cron)) || (tz && !json_is_string(tz)) || (enabled && !json_is_boolean(enabled)))
-        error(out, 400, cron && !json_is_string(cron) ? "cron" : tz && !json_is_string(tz) ? "timezone" : "enabled",
+        api_error(out, 400, cron && !json_is_string(cron) ? "cron" : tz && !json_is_string(tz) ? "timezone" : "enabled",
               "cron and timezone must be strings, enabled true or false");
     if (!out->status) {
         f.title = json_string_value(title), f.goal = json_string_value(goal), f.config = config_text;
@@ -488,7 +469,7 @@ static void patch_task(PGconn *pg, const struct agent_set *agents, int64_t user,
         if (rc)
             change_failed(out, rc, &terr);
         else if ((t = own_task(pg, user, id, out)))
-            reply(out, 200, t);
+            api_reply(out, 200, t);
     }
     free(config_text);
     json_decref(body);
@@ -537,7 +518,7 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
     json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(body)) {
         json_decref(body);
-        error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
+        api_error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
         return -1;
     }
     static const char *const known[] = {"goal", "agentType", "title", "priority", "async", "schedule", "timeoutMs",
@@ -556,36 +537,36 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
     b->priority = 3, b->enabled = 1, b->timeout_ms = b->max_attempts = b->retention_days = -1;
     const struct agent *a = json_is_string(agent) && agents ? agents_find(agents, json_string_value(agent)) : NULL;
     if (unknown)
-        error(out, 400, unknown, "unknown field \"%.60s\": the body takes goal, agentType, title, priority, async, "
+        api_error(out, 400, unknown, "unknown field \"%.60s\": the body takes goal, agentType, title, priority, async, "
               "schedule, timeoutMs, maxAttempts, agentConfig, retentionDays and idempotencyKey", unknown);
     else if (json_is_object(sched) && (unknown = unknown_field(sched, known_schedule, where)))
-        error(out, 400, where, "unknown field \"%s\": a schedule takes enabled, cron and timezone", where);
+        api_error(out, 400, where, "unknown field \"%s\": a schedule takes enabled, cron and timezone", where);
     else if (!json_is_string(goal) || !json_string_length(goal) || json_string_length(goal) > 20000)
-        error(out, 400, "goal", "goal must be a string of 1-20000 characters");
+        api_error(out, 400, "goal", "goal must be a string of 1-20000 characters");
     else if (!json_is_string(agent) || !a)
-        error(out, 400, "agentType", "agentType \"%.60s\" must name an agent this deployment defines",
+        api_error(out, 400, "agentType", "agentType \"%.60s\" must name an agent this deployment defines",
               json_is_string(agent) ? json_string_value(agent) : "");
     else if (config && !json_is_object(config))
-        error(out, 400, "agentConfig", "agentConfig must be an object of the settings the agent lets a task override");
+        api_error(out, 400, "agentConfig", "agentConfig must be an object of the settings the agent lets a task override");
     else if (idem && (!json_is_string(idem) || !json_string_length(idem) || json_string_length(idem) > 200))
-        error(out, 400, "idempotencyKey", "idempotencyKey must be a string of 1-200 characters");
+        api_error(out, 400, "idempotencyKey", "idempotencyKey must be a string of 1-200 characters");
     else if (title && (!json_is_string(title) || !json_string_length(title) || json_string_length(title) > 200))
-        error(out, 400, "title", "title must be a string of 1-200 characters");
+        api_error(out, 400, "title", "title must be a string of 1-200 characters");
     else if (prio && (!json_is_string(prio) || (b->priority = taskdef_priority(json_string_value(prio), &terr)) < 0))
-        error(out, 400, "priority", "priority must be urgent, high, normal or low");
+        api_error(out, 400, "priority", "priority must be urgent, high, normal or low");
     else if (async && !json_is_boolean(async))
-        error(out, 400, "async", "async must be true or false");
+        api_error(out, 400, "async", "async must be true or false");
     else if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 1000 ||
                          json_integer_value(timeout) > 86400000))
-        error(out, 400, "timeoutMs", "timeoutMs must be an integer from 1000 to 86400000 (24 h)");
+        api_error(out, 400, "timeoutMs", "timeoutMs must be an integer from 1000 to 86400000 (24 h)");
     else if (attempts && (!json_is_integer(attempts) || json_integer_value(attempts) < 1 ||
                           json_integer_value(attempts) > 100))
-        error(out, 400, "maxAttempts", "maxAttempts must be an integer from 1 to 100");
+        api_error(out, 400, "maxAttempts", "maxAttempts must be an integer from 1 to 100");
     else if (keep && !json_is_null(keep) &&
              (!json_is_integer(keep) || json_integer_value(keep) < 1 || json_integer_value(keep) > 3650))
-        error(out, 400, "retentionDays", "retentionDays must be a number of days (1-3650) or null (RUN_RETENTION_DAYS)");
+        api_error(out, 400, "retentionDays", "retentionDays must be a number of days (1-3650) or null (RUN_RETENTION_DAYS)");
     else if (sched && !json_is_object(sched))
-        error(out, 400, "schedule", "schedule must be an object {enabled, cron, timezone}");
+        api_error(out, 400, "schedule", "schedule must be an object {enabled, cron, timezone}");
     if (out->status) {
         json_decref(body);
         return -1;
@@ -594,7 +575,7 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
         b->config = json_dumps(config, JSON_COMPACT);
         json_t *eff = b->config ? agents_effective(a, b->config, &aerr) : NULL;
         if (!eff) {
-            error(out, 400, "agentConfig", "agentConfig: %s", b->config ? aerr.message : "out of memory");
+            api_error(out, 400, "agentConfig", "agentConfig: %s", b->config ? aerr.message : "out of memory");
             free(b->config);
             b->config = NULL;
             json_decref(body);
@@ -629,7 +610,7 @@ int api_tasks_parse_execute(const char *text, size_t len, const struct agent_set
         b->timezone = json_string_value(json_object_get(sched, "timezone"));
         b->enabled = !json_is_false(json_object_get(sched, "enabled"));
         if (!b->cron || taskdef_schedule(b->cron, b->timezone, 1, timefmt_now_ms(), b->zone, &next, &terr) != 0) {
-            error(out, 400, b->cron ? terr.field : "schedule.cron", "%s",
+            api_error(out, 400, b->cron ? terr.field : "schedule.cron", "%s",
                   b->cron ? terr.message : "schedule.cron is required");
             api_tasks_execute_body_free(b);
             return -1;
@@ -652,7 +633,7 @@ static const char *idempotency_key_of(const struct http_req *req, const char *fr
     const char *key = http_req_header(req, "Idempotency-Key");
     key = key ? key : from_body;
     if (key && !idempotency_key_valid(key)) {
-        error(out, 400, "Idempotency-Key", "an Idempotency-Key must be 1-200 printable ASCII characters");
+        api_error(out, 400, "Idempotency-Key", "an Idempotency-Key must be 1-200 printable ASCII characters");
         return NULL;
     }
     return key;
@@ -683,9 +664,9 @@ static void execute_body(struct connpair *c, int64_t user, const struct execute_
     const int credits = has_credits(c->pg, user);
     if (credits <= 0) {
         if (credits < 0)
-            db_error(out, c->pg);
+            api_db_error(out, c->pg);
         else
-            error(out, 402, NULL, "no credits left this period: ask for a grant or wait for the next period");
+            api_error(out, 402, NULL, "no credits left this period: ask for a grant or wait for the next period");
         return;
     }
     struct task_fields f = TASK_FIELDS_UNSET;
@@ -699,7 +680,7 @@ static void execute_body(struct connpair *c, int64_t user, const struct execute_
         change_failed(out, rc, &terr);
     } else if (b->cron) {
         char t[TIMEFMT_RFC3339_MAX];
-        reply(out, 201, json_pack("{s:I, s:s?, s:s, s:s, s:b}", "task", (json_int_t)id, "nextRunAt", when(next, t),
+        api_reply(out, 201, json_pack("{s:I, s:s?, s:s, s:s, s:b}", "task", (json_int_t)id, "nextRunAt", when(next, t),
                                   "timezone", b->zone, "cron", b->cron, "enabled", b->enabled));
     } else {
         trigger(c, user, id, out);
@@ -763,11 +744,11 @@ void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int
             continue; /* a failed check is tried again at the next; the deadline still holds */
         memset(&w->resp, 0, sizeof w->resp);
         if (run)
-            reply(&w->resp, ended ? 200 : 202, json_incref(run));
+            api_reply(&w->resp, ended ? 200 : 202, json_incref(run));
         else if (ok)
-            error(&w->resp, 404, NULL, "no run %" PRId64, w->run);
+            api_error(&w->resp, 404, NULL, "no run %" PRId64, w->run);
         else
-            error(&w->resp, 503, NULL, "the database is unavailable (%.200s); the run goes on: poll GET /api/runs/%" PRId64,
+            api_error(&w->resp, 503, NULL, "the database is unavailable (%.200s); the run goes on: poll GET /api/runs/%" PRId64,
                   err[0] ? err : "no connection", w->run);
         if (!ended && w->resp.status != 404) /* still going, or unknown for now: say where to look */
             snprintf(w->resp.extra, sizeof w->resp.extra, "%sLocation: /api/runs/%" PRId64 "\r\n",
@@ -793,91 +774,149 @@ static int64_t path_id(const char *path, const char *prefix, const char **rest)
     return id;
 }
 
-void api_tasks_serve(struct connpair *c, const struct agent_set *agents, const struct http_req *req,
+static void method_not_allowed(struct api_response *out, const char *allow)
+{
+    api_error(out, 405, NULL, "use %s", allow);
+    snprintf(out->extra, sizeof out->extra, "Allow: %s\r\n", allow);
+}
+
+/* POST /api/runs/{id}/cancel and /retry (a new run of the run's task, now). */
+static void run_action(struct connpair *c, int64_t scope, int64_t id, const char *action, struct api_response *out)
+{
+    char status[32], err[512];
+    if (!strcmp(action, "/cancel")) {
+        const int rc = runctl_cancel(c->pg, c->redis, id, scope, status, err, sizeof err);
+        if (rc == RUNCTL_NOT_FOUND)
+            api_error(out, 404, NULL, "no run %" PRId64, id);
+        else if (rc < 0)
+            api_error(out, 503, NULL, "cancelling failed: %.300s", err);
+        else
+            api_reply(out, 200, json_pack("{s:I, s:s, s:s}", "run", (json_int_t)id, "result",
+                                          rc == RUNCTL_CANCELLED ? "cancelled" : rc == RUNCTL_STOPPING ? "stopping"
+                                                                                                      : "finished",
+                                          "status", status));
+        return;
+    }
+    json_t *run;
+    if (history_run((struct pg_conn *)c->pg, scope, id, &run, err, sizeof err) != 0) {
+        api_error(out, 404, NULL, "no run %" PRId64, id);
+        return;
+    }
+    const int64_t task = json_integer_value(json_object_get(run, "task"));
+    json_decref(run);
+    trigger(c, scope, task, out);
+    if (out->status == 202)
+        json_object_set_new(out->doc, "retryOf", json_integer(id));
+}
+
+void api_tasks_serve(struct connpair *c, const struct api_context *ctx, const struct http_req *req,
                      struct api_response *out)
 {
     memset(out, 0, sizeof *out);
     char err[512];
     if (connpair_ensure(c, err, sizeof err) != 0) {
-        error(out, 503, NULL, "unavailable: %.300s", err);
+        api_error(out, 503, NULL, "unavailable: %.300s", err);
         snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
         return;
     }
-    const int64_t user = authenticate(c, req, out);
-    if (user < 0)
-        return;
     const char *m = req->method, *rest = "";
     const int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
-    int64_t id;
     const int patch = !strcmp(m, "PATCH");
     if ((post || patch) && req->body_len) {
         const char *ct = http_req_header(req, "Content-Type");
         if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
-            error(out, 415, NULL, "send the body as Content-Type: application/json");
+            api_error(out, 415, NULL, "send the body as Content-Type: application/json");
             return;
         }
     }
-    if (!strcmp(req->path, "/api/agent/execute")) {
+    if (!strcmp(req->path, "/api/session") && post) { /* signing in needs no session */
+        session_sign_in(c, req, ctx->https, ctx->session_ttl_s, out);
+        return;
+    }
+    struct principal p;
+    if (session_authenticate(c, req, &p, out) != 0)
+        return;
+    const int64_t scope = principal_scope(&p), user = p.user;
+    const struct agent_set *agents = ctx->agents;
+    int64_t id;
+    if (!strcmp(req->path, "/api/session")) {
+        if (get)
+            session_show(c, req, &p, out);
+        else if (del)
+            session_sign_out(c, &p, ctx->https, out);
+        else
+            method_not_allowed(out, "GET, POST, DELETE");
+    } else if (!strcmp(req->path, "/api/schedule/preview")) {
+        if (!get)
+            method_not_allowed(out, "GET");
+        else
+            api_schedule_preview(req->query, timefmt_now_ms(), out);
+    } else if (!strcmp(req->path, "/api/agent/execute")) {
         if (!post)
-            error(out, 405, NULL, "use POST"), snprintf(out->extra, sizeof out->extra, "Allow: POST\r\n");
+            method_not_allowed(out, "POST");
         else
             execute(c, agents, user, req, out);
     } else if (!strcmp(req->path, "/api/tasks") || !strcmp(req->path, "/api/runs") || !strcmp(req->path, "/api/usage")) {
         if (!get)
-            error(out, 405, NULL, "use GET"), snprintf(out->extra, sizeof out->extra, "Allow: GET\r\n");
+            method_not_allowed(out, "GET");
         else if (!strcmp(req->path, "/api/tasks"))
-            list_tasks(c->pg, user, req->query, out);
+            list_tasks(c->pg, scope, req->query, out);
         else if (!strcmp(req->path, "/api/runs"))
-            list_runs(c->pg, user, 0, req->query, out);
+            list_runs(c->pg, scope, 0, req->query, out);
         else
-            usage(c->pg, user, req->query, out);
+            usage(c->pg, scope, req->query, out);
     } else if ((id = path_id(req->path, "/api/tasks/", &rest))) {
         if (!*rest && get) {
-            json_t *t = own_task(c->pg, user, id, out);
+            json_t *t = own_task(c->pg, scope, id, out);
             if (t)
-                reply(out, 200, t);
+                api_reply(out, 200, t);
         } else if (!*rest && del)
-            set_status(c, user, id, "deleted", out);
+            set_status(c, scope, id, "deleted", out);
         else if (!*rest && patch)
-            patch_task(c->pg, agents, user, id, req, out);
+            patch_task(c->pg, agents, scope, id, req, out);
         else if ((!strcmp(rest, "/runs") || !strcmp(rest, "/slots")) && get) {
-            json_t *t = own_task(c->pg, user, id, out); /* 404 for anyone else's */
+            json_t *t = own_task(c->pg, scope, id, out); /* 404 for anyone else's */
             json_decref(t);
             if (t && !strcmp(rest, "/runs"))
-                list_runs(c->pg, user, id, req->query, out);
+                list_runs(c->pg, scope, id, req->query, out);
             else if (t)
-                task_slots(c->pg, user, id, req->query, out);
+                task_slots(c->pg, scope, id, req->query, out);
         }
         else if (!strcmp(rest, "/pause") && post)
-            set_status(c, user, id, "paused", out);
+            set_status(c, scope, id, "paused", out);
         else if (!strcmp(rest, "/resume") && post)
-            set_status(c, user, id, "active", out);
+            set_status(c, scope, id, "active", out);
         else if (!strcmp(rest, "/trigger") && post) {
             const char *key = idempotency_key_of(req, NULL, out);
             if (!out->status && !(key && idempotency_claim(c->pg, user, key, req->path, req->body, req->body_len, out))) {
-                trigger(c, user, id, out);
+                trigger(c, scope, id, out);
                 if (key)
                     idempotency_finish(c->pg, user, key, out);
             }
         }
         else if (!strcmp(rest, "/cancel") && post)
-            cancel_runs(c, user, id, out);
-        else if (!*rest || !strcmp(rest, "/runs") || !strcmp(rest, "/slots") || !strcmp(rest, "/pause") ||
-                 !strcmp(rest, "/resume") || !strcmp(rest, "/trigger") || !strcmp(rest, "/cancel")) {
-            const char *allow = !*rest                                               ? "GET, PATCH, DELETE"
-                                : !strcmp(rest, "/runs") || !strcmp(rest, "/slots") ? "GET"
-                                                                                     : "POST";
-            error(out, 405, NULL, "use %s", allow);
-            snprintf(out->extra, sizeof out->extra, "Allow: %s\r\n", allow);
-        } else
-            error(out, 404, NULL, "no such route");
+            cancel_runs(c, scope, id, out);
+        else if (!*rest)
+            method_not_allowed(out, "GET, PATCH, DELETE");
+        else if (!strcmp(rest, "/runs") || !strcmp(rest, "/slots"))
+            method_not_allowed(out, "GET");
+        else if (!strcmp(rest, "/pause") || !strcmp(rest, "/resume") || !strcmp(rest, "/trigger") ||
+                 !strcmp(rest, "/cancel"))
+            method_not_allowed(out, "POST");
+        else
+            api_error(out, 404, NULL, "no such route");
     } else if ((id = path_id(req->path, "/api/runs/", &rest)) && (!*rest || !strcmp(rest, "/logs"))) {
         if (!get)
-            error(out, 405, NULL, "use GET"), snprintf(out->extra, sizeof out->extra, "Allow: GET\r\n");
+            method_not_allowed(out, "GET");
         else if (!*rest)
-            show_run(c->pg, user, id, out);
+            show_run(c->pg, scope, id, out);
         else
-            run_logs(c->pg, user, id, req->query, out);
+            run_logs(c->pg, scope, id, req->query, out);
+    } else if ((id = path_id(req->path, "/api/runs/", &rest)) && (!strcmp(rest, "/cancel") || !strcmp(rest, "/retry"))) {
+        if (!post)
+            method_not_allowed(out, "POST");
+        else
+            run_action(c, scope, id, rest, out);
     } else
-        error(out, 404, NULL, "no such route");
+        api_error(out, 404, NULL, "no such route");
 }

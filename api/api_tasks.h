@@ -10,19 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "response.h"
+
 struct agent_set;
 struct connpair;
 struct http_req;
 struct json_t;
-
-struct api_response {
-    int status;
-    struct json_t *doc;  /* the body, owned (the caller sends and frees it) */
-    char extra[160];     /* extra header lines */
-    /* `async: false`: instead of sending this response, wait for run wait_run (of wait_user)
-     * to end, at most wait_ms, checking with api_tasks_wait_check */
-    int64_t wait_run, wait_user, wait_ms;
-};
 
 /* A request waiting for its run to end. */
 struct api_wait {
@@ -57,8 +50,15 @@ void api_tasks_execute_body_free(struct execute_body *b);
 /* Whether path belongs to the task API. */
 int api_tasks_owns(const char *path);
 
-/* Authenticates and serves one request. agents may be NULL (only noop exists). */
-void api_tasks_serve(struct connpair *conn, const struct agent_set *agents, const struct http_req *req,
+/* What a request is served with besides itself. */
+struct api_context {
+    const struct agent_set *agents; /* the agents in force (NULL: only noop exists) */
+    int https;                      /* the listener speaks HTTPS: cookies are Secure */
+    int session_ttl_s;              /* how long a dashboard session lasts */
+};
+
+/* Authenticates (session.h) and serves one request under /api/. */
+void api_tasks_serve(struct connpair *conn, const struct api_context *ctx, const struct http_req *req,
                      struct api_response *out);
 
 /* Checks n waiting requests in one query: each whose run has ended gets done and 200 with the

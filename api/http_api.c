@@ -30,8 +30,10 @@
 #include "connpair.h"
 #include "http_server.h"
 #include "log.h"
+#include "paths.h"
 #include "queue.h"
 #include "timefmt.h"
+#include "web_assets.h"
 
 #define API_LANES 4
 #define AUTH_FAILURES_MAX 10 /* a client's failures a minute, while few fail overall */
@@ -98,6 +100,8 @@ struct api {
     int64_t global_window_start;
     const struct agent_set *agents_now; /* what agentType may name: the start's set, or a reload's */
     int busy_lanes, stopping, server_stopped;
+    int https;                     /* the listener speaks HTTPS (cookies are Secure) */
+    struct web_assets *web;        /* the dashboard's files, or NULL without them */
     void (*on_stopped)(void *);
     void *stopped_data;
 };
@@ -218,7 +222,9 @@ static void run_job(uv_work_t *w)
         return;
     }
     if (j->kind == JOB_CALL) {
-        api_tasks_serve(&l->conn, j->agents, j->req, &j->resp);
+        const struct api_context ctx = {.agents = j->agents, .https = l->api->https,
+                                        .session_ttl_s = l->api->cfg->session_ttl_s};
+        api_tasks_serve(&l->conn, &ctx, j->req, &j->resp);
         return;
     }
     if (j->kind == JOB_WAIT) {
@@ -462,6 +468,7 @@ static void on_timer_closed(uv_handle_t *h)
     void *data = a->stopped_data;
     for (int i = 0; i < API_LANES; i++)
         connpair_close(&a->lanes[i].conn);
+    web_assets_free(a->web);
     free(a);
     if (cb)
         cb(data);
@@ -686,6 +693,8 @@ static void handle(struct http_conn *c, const struct http_req *req, void *data)
         enqueue_job(a, c, JOB_CALL, post, req);
         return;
     }
+    if (web_assets_serve(a->web, c, req))
+        return;
     http_respond_error(c, 404, NULL, "no such route", NULL);
 }
 
@@ -719,6 +728,14 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, const struct ag
         free(a);
         return NULL;
     }
+    a->https = http_server_is_tls(a->srv);
+    char dir[1024], why[1200];
+    paths_share_dir("web", "AGENTCRON_WEB_DIR", dir, sizeof dir);
+    if ((a->web = web_assets_load(dir, why, sizeof why)))
+        LOG(LOG_INFO, "http.dashboard", LOG_S("dir", dir), LOG_I("files", web_assets_count(a->web)));
+    else
+        LOG(LOG_WARN, "http.dashboard_missing", LOG_S("reason", why),
+            LOG_S("effect", "the API works; the dashboard at / answers 404"));
     uv_timer_init(loop, &a->wait_timer);
     a->wait_timer.data = a;
     return a;

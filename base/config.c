@@ -35,6 +35,7 @@ static const struct setting settings[] = {
     NUM("STATUS_INTERVAL_S", status_interval_s, 1, 3600, "30"),
     NUM("RUN_RETENTION_DAYS", run_retention_days, 0, 3650, "30"),
     NUM("RETENTION_INTERVAL_S", retention_interval_s, 1, 86400, "3600"),
+    NUM("SESSION_TTL_S", session_ttl_s, 300, 2592000, "43200"),
     NUM("SHUTDOWN_GRACE_S", shutdown_grace_s, 0, 3600, "30"),
     NUM("WORKER_LEASE_S", worker_lease_s, 2, 3600, "30"),
     STR("HTTP_LISTEN", http_listen, LISTEN, "127.0.0.1:8080"),

@@ -34,6 +34,7 @@ struct config {
     int status_interval_s;  /* STATUS_INTERVAL_S, 1-3600, default 30 */
     int run_retention_days; /* RUN_RETENTION_DAYS, 0-3650 (0: keep forever), default 30 */
     int retention_interval_s; /* RETENTION_INTERVAL_S, 1-86400, default 3600 */
+    int session_ttl_s; /* SESSION_TTL_S, 300-2592000, default 43200: a dashboard sign-in lasts */
     int shutdown_grace_s;   /* SHUTDOWN_GRACE_S, 0-3600, default 30 */
     int worker_lease_s;     /* WORKER_LEASE_S, 2-3600, default 30: a dead worker's runs return after this */
     char http_listen[256];  /* HTTP_LISTEN, host:port, default 127.0.0.1:8080; "off": no HTTP server */

@@ -31,19 +31,21 @@ static const char users_usage[] =
     "exit status: 0 ok, 1 failure (e.g. no such user), 2 usage or invalid input\n";
 
 static const char keys_usage[] =
-    "usage: agentcron keys create USER [--name NAME]\n"
+    "usage: agentcron keys create USER [--name NAME] [--operator]\n"
     "       agentcron keys list [--user USER]\n"
     "       agentcron keys revoke ID\n"
     "Every subcommand takes --json and --env-file FILE.\n"
     "\n"
     "create prints the new API key once (ak_...): store it now, it cannot be shown again; the\n"
-    "database keeps only its SHA-256. revoke disables a key at once.\n"
+    "database keeps only its SHA-256. revoke disables a key at once, and ends the dashboard\n"
+    "sessions signed in with it. An --operator key sees and manages every user's tasks, runs,\n"
+    "credits and keys (the API and the dashboard); any other key only its own user's.\n"
     "\n"
     "exit status: 0 ok, 1 failure (e.g. no such user or key), 2 usage or invalid input\n";
 
 struct opts {
     const char *credits, *max_concurrent, *plan, *grant, *allowance, *note, *name, *user, *env_file;
-    int json;
+    int json, operator;
 };
 
 static int parse(int argc, char **argv, const char *cmd, const char *usage, struct opts *o)
@@ -54,7 +56,8 @@ static int parse(int argc, char **argv, const char *cmd, const char *usage, stru
         {"allowance", required_argument, NULL, 'a'}, {"note", required_argument, NULL, 'n'},
         {"name", required_argument, NULL, 'N'},      {"user", required_argument, NULL, 'u'},
         {"json", no_argument, NULL, 'j'},            {"env-file", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},            {"operator", no_argument, NULL, 'O'},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     optind = 2;
@@ -70,6 +73,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *usage, stru
         case 'n': o->note = optarg; break;
         case 'N': o->name = optarg; break;
         case 'u': o->user = optarg; break;
+        case 'O': o->operator = 1; break;
         case 'j': o->json = 1; break;
         case 'e': o->env_file = optarg; break;
         case 'h': fputs(usage, stdout); return -1;
@@ -417,11 +421,11 @@ static int keys_create(struct cli_conn *c, const char *user, const struct opts *
     snprintf(prefix, sizeof prefix, "%.11s", key); /* "ak_" and 8 characters: finds the row */
     snprintf(ids, sizeof ids, "%" JSON_INTEGER_FORMAT, i_of(u, "id"));
     json_decref(u);
-    const char *params[4] = {ids, prefix, hex, o->name ? o->name : ""};
+    const char *params[5] = {ids, prefix, hex, o->name ? o->name : "", o->operator ? "true" : "false"};
     PGresult *r = PQexecParams(c->pg,
-                               "INSERT INTO api_keys (user_id, prefix, key_sha256, name)"
-                               " VALUES ($1::bigint, $2, decode($3, 'hex'), $4) RETURNING id",
-                               4, NULL, params, NULL, NULL, 0);
+                               "INSERT INTO api_keys (user_id, prefix, key_sha256, name, operator)"
+                               " VALUES ($1::bigint, $2, decode($3, 'hex'), $4, $5::boolean) RETURNING id",
+                               5, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         cli_error("keys", CLI_FAILURE, "storing the key: %s", PQresultErrorMessage(r));
         PQclear(r);
@@ -430,9 +434,11 @@ static int keys_create(struct cli_conn *c, const char *user, const struct opts *
     const int64_t id = cli_i64(r, 0, 0);
     PQclear(r);
     if (o->json)
-        cli_print_json(json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "key", key, "prefix", prefix, "user", user));
+        cli_print_json(json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)id, "key", key, "prefix", prefix, "user",
+                                 user, "role", o->operator ? "operator" : "user"));
     else
-        printf("%s\nkey %" PRId64 " for %s: shown once, store it now (only its SHA-256 is kept)\n", key, id, user);
+        printf("%s\n%skey %" PRId64 " for %s: shown once, store it now (only its SHA-256 is kept)\n", key,
+               o->operator ? "operator " : "", id, user);
     return CLI_OK;
 }
 
@@ -441,7 +447,7 @@ static int keys_list(struct cli_conn *c, const struct opts *o)
     const char *params[1] = {o->user};
     PGresult *r = PQexecParams(c->pg,
                                "SELECT k.id, k.prefix, k.name, u.email, (extract(epoch FROM k.created_at) * 1000)::bigint,"
-                               " coalesce((extract(epoch FROM k.revoked_at) * 1000)::bigint, -1)"
+                               " coalesce((extract(epoch FROM k.revoked_at) * 1000)::bigint, -1), k.operator"
                                " FROM api_keys k JOIN users u ON u.id = k.user_id"
                                " WHERE $1::text IS NULL OR u.email = $1 OR u.id::text = $1 ORDER BY k.id",
                                1, NULL, params, NULL, NULL, 0);
@@ -453,25 +459,27 @@ static int keys_list(struct cli_conn *c, const struct opts *o)
     json_t *list = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
         char created[TIMEFMT_RFC3339_MAX], revoked[TIMEFMT_RFC3339_MAX];
-        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?}", "id", (json_int_t)cli_i64(r, i, 0),
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s}", "id", (json_int_t)cli_i64(r, i, 0),
                                               "prefix", PQgetvalue(r, i, 1), "name", PQgetvalue(r, i, 2), "user",
                                               PQgetvalue(r, i, 3), "createdAt", cli_time(cli_i64(r, i, 4), created),
                                               "revokedAt",
-                                              cli_i64(r, i, 5) >= 0 ? cli_time(cli_i64(r, i, 5), revoked) : NULL));
+                                              cli_i64(r, i, 5) >= 0 ? cli_time(cli_i64(r, i, 5), revoked) : NULL,
+                                              "role", PQgetvalue(r, i, 6)[0] == 't' ? "operator" : "user"));
     }
     PQclear(r);
     if (o->json) {
         cli_print_json(json_pack("{s:o}", "keys", list));
         return CLI_OK;
     }
-    printf("%-6s %-12s %-20s %-32s %-21s %s\n", "ID", "PREFIX", "NAME", "USER", "CREATED", "REVOKED");
+    printf("%-6s %-12s %-8s %-20s %-32s %-21s %s\n", "ID", "PREFIX", "ROLE", "NAME", "USER", "CREATED", "REVOKED");
     size_t i;
     json_t *k;
     json_array_foreach(list, i, k)
     {
         const char *revoked = json_string_value(json_object_get(k, "revokedAt"));
-        printf("%-6" JSON_INTEGER_FORMAT " %-12s %-20.20s %-32.32s %-21s %s\n", i_of(k, "id"),
-               json_string_value(json_object_get(k, "prefix")), json_string_value(json_object_get(k, "name")),
+        printf("%-6" JSON_INTEGER_FORMAT " %-12s %-8s %-20.20s %-32.32s %-21s %s\n", i_of(k, "id"),
+               json_string_value(json_object_get(k, "prefix")), json_string_value(json_object_get(k, "role")),
+               json_string_value(json_object_get(k, "name")),
                json_string_value(json_object_get(k, "user")), json_string_value(json_object_get(k, "createdAt")),
                revoked ? revoked : "-");
     }

@@ -255,10 +255,13 @@ static void send_response(struct http_conn *c, int status, const char *content_t
         conn_close(c);
         return;
     }
-    fprintf(f, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+    /* answers are not cached unless the handler says how (the dashboard's files revalidate) */
+    const int cache_given = extra_headers && strstr(extra_headers, "Cache-Control:");
+    fprintf(f, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
                "X-Content-Type-Options: nosniff\r\nServer: agentcron\r\n%s%s\r\n",
             status, http_status_text(status), date_header(c->srv), content_type ? content_type : "application/json",
-            body_len, extra_headers ? extra_headers : "", close_after ? "Connection: close\r\n" : "");
+            body_len, cache_given ? "" : "Cache-Control: no-store\r\n", extra_headers ? extra_headers : "",
+            close_after ? "Connection: close\r\n" : "");
     fwrite(body, 1, body_len, f);
     fclose(f);
     if (close_after)

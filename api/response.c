@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#include "response.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+void api_reply(struct api_response *out, int status, json_t *doc)
+{
+    out->status = status;
+    out->doc = doc;
+}
+
+void api_error(struct api_response *out, int status, const char *field, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *doc = json_pack("{s:s}", "error", msg);
+    if (field)
+        json_object_set_new(doc, "field", json_string(field));
+    api_reply(out, status, doc);
+}
+
+void api_db_error(struct api_response *out, struct pg_conn *pg)
+{
+    api_error(out, 503, NULL, "the database is unavailable: %.200s", PQerrorMessage((PGconn *)pg));
+    snprintf(out->extra, sizeof out->extra, "Retry-After: 5\r\n");
+}

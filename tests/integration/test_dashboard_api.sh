@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The dashboard's server side against a real orchestrator, Postgres and Redis: its files with
+# ETags and a strict CSP; sign-in with an API key for an HttpOnly, SameSite=Strict session
+# cookie; CSRF tokens on every change; sign-out and key revocation ending sessions; the two
+# roles (an operator key sees every user's tasks and runs, a user key only its own); the schedule
+# preview with DST notes and errors that name their column; run cancel and retry.
+# Usage: test_dashboard_api.sh BUILD_DIR
+build=${1:?usage: test_dashboard_api.sh BUILD_DIR}
+. "$(dirname "$0")/lib.sh"
+orch=$build/orchestrator/agentcron-orchestrator
+cli=$build/cli/agentcron
+: "${AGENTCRON_SERVICES_INSTANCE:?run through tests/run.sh}"
+unset AGENTCRON_TZDATA_DIR AGENTCRON_MIGRATIONS_DIR AGENTCRON_WEB_DIR
+export STATUS_INTERVAL_S=1 LOG_LEVEL=info POLL_INTERVAL_MS=1000 SESSION_TTL_S=600
+trap 'stop_all; cleanup' EXIT
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+sql() { psql -qtAX "$DATABASE_URL" -c "$1"; }
+cat >"$tmp/agents.json" <<EOF
+{"agents": {"sleeper": {"kind": "exec", "command": ["/bin/sh", "-c", "sleep 30"], "kill_grace_ms": 200},
+            "one": {"kind": "noop"}}}
+EOF
+export AGENTS_FILE=$tmp/agents.json
+export DATABASE_URL; DATABASE_URL=$(fresh_db dashboard_api)
+export REDIS_URL="$AGENTCRON_TEST_REDIS/13"
+redis-cli -u "$REDIS_URL" flushdb >/dev/null
+"$cli" migrate >/dev/null || { bad "migrate failed"; finish; exit 1; }
+"$cli" users add alice@example.com --credits 1000 >/dev/null
+"$cli" users add bob@example.com --credits 1000 >/dev/null
+alice_key=$("$cli" keys create alice@example.com --json | jq -r .key)
+bob_key=$("$cli" keys create bob@example.com --json | jq -r .key)
+op_key=$("$cli" keys create alice@example.com --operator --name ops --json | jq -r .key)
+check "keys list shows the operator key's role" '"$cli" keys list --json | jq -e "[.keys[].role] == [\"user\", \"user\", \"operator\"]" >/dev/null'
+alice_task=$("$cli" tasks add --user alice@example.com --title "alice nightly" --agent one --cron "0 3 * * *" --tz Europe/London --json | jq -r .id)
+bob_task=$("$cli" tasks add --user bob@example.com --title "bob hourly" --agent one --cron "@hourly" --json | jq -r .id)
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export HTTP_LISTEN=127.0.0.1:$port
+base=http://127.0.0.1:$port
+"$orch" --instance dash >"$tmp/orch.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do curl -s "$base/healthz" >/dev/null && break; sleep 0.1; done
+# req METHOD PATH [curl args...]: status in $code, body in $tmp/body, headers in $tmp/headers
+req() {
+  local m=$1 p=$2; shift 2
+  rm -f "$tmp/body"
+  code=$(curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' -X "$m" "$@" "$base$p")
+}
+header() { grep -i "^$1:" "$tmp/headers" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+json=(-H "Content-Type: application/json")
+
+# --- the files: ETag, 304, CSP, nothing outside the folder
+req GET /
+etag=$(header ETag)
+check "/ is the dashboard's page: $code $(header Content-Type)" '[ "$code" = 200 ] && header Content-Type | grep -q "text/html" && grep -qi "<html" "$tmp/body"'
+check "it has an ETag and must revalidate: [$etag] $(header Cache-Control)" '[ -n "$etag" ] && [ "$(header Cache-Control)" = no-cache ]'
+check "a strict Content-Security-Policy: $(header Content-Security-Policy)" 'header Content-Security-Policy | grep -q "default-src '"'"'self'"'"'" && ! header Content-Security-Policy | grep -q unsafe'
+req GET / -H "If-None-Match: $etag"
+check "a matching If-None-Match gets 304: $code" '[ "$code" = 304 ] && [ ! -s "$tmp/body" ]'
+req GET /app.js
+check "the script is served as JavaScript: $code $(header Content-Type)" '[ "$code" = 200 ] && header Content-Type | grep -q "text/javascript"'
+for p in /../migrations/0001_init.sql /%2e%2e/etc/passwd /.stamp /nope.js; do
+  req GET "$p" --path-as-is
+  check "$p is not served: $code" '[ "$code" = 404 ] || [ "$code" = 400 ]'
+done
+req POST /app.js
+check "files take GET only: $code" '[ "$code" = 405 ]'
+
+# --- signing in
+req POST /api/session "${json[@]}" -d '{"apiKey": "ak_wrongwrongwrongwrong"}'
+check "a wrong key does not sign in: $code $(cat "$tmp/body")" '[ "$code" = 401 ] && [ -z "$(header Set-Cookie)" ]'
+req POST /api/session "${json[@]}" -d '{"key": "x"}'
+check "a malformed sign-in names the field: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = apiKey ]'
+req POST /api/session "${json[@]}" -d "{\"apiKey\": \"$alice_key\"}"
+cookie=$(header Set-Cookie)
+check "a key signs in: $code $(cat "$tmp/body")" '[ "$code" = 201 ] && [ "$(jq -r ".user.email + \" \" + .role" "$tmp/body")" = "alice@example.com user" ]'
+check "the cookie is HttpOnly, SameSite=Strict, expiring, not Secure over plain HTTP: $cookie" \
+  'echo "$cookie" | grep -q HttpOnly && echo "$cookie" | grep -q "SameSite=Strict" && echo "$cookie" | grep -q "Max-Age=600" && ! echo "$cookie" | grep -q Secure'
+csrf=$(jq -r .csrfToken "$tmp/body")
+session=$(echo "$cookie" | sed -E 's/^agentcron_session=([0-9a-f]+);.*/\1/')
+check "the stored session is a digest, not the token" '[ "$(sql "select count(*) from web_sessions where token_sha256 = decode('"'"'$session'"'"', '"'"'hex'"'"')")" = 0 ] && [ "$(sql "select count(*) from web_sessions")" = 1 ]'
+ck=(-H "Cookie: agentcron_session=$session")
+req GET /api/session "${ck[@]}"
+check "the session knows its user and CSRF token: $code" '[ "$code" = 200 ] && [ "$(jq -r .csrfToken "$tmp/body")" = "$csrf" ]'
+req GET /api/tasks "${ck[@]}"
+check "with the cookie alice sees her task only: $(jq -c "[.tasks[].id]" "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -c "[.tasks[].id]" "$tmp/body")" = "[$alice_task]" ]'
+check "a task says its schedule in words with its next 3 times in its zone: $(jq -c ".tasks[0].schedule" "$tmp/body")" \
+  '[ "$(jq -r ".tasks[0].schedule.next | length" "$tmp/body")" = 3 ] && jq -r ".tasks[0].schedule.description" "$tmp/body" | grep -q "03:00" && [ "$(jq -r .tasks[0].owner "$tmp/body")" = alice@example.com ]'
+req GET "/api/tasks/$bob_task" "${ck[@]}"
+check "bob's task is not found for alice: $code" '[ "$code" = 404 ]'
+req GET "/api/tasks/$bob_task/runs" "${ck[@]}"
+check "nor its runs: $code" '[ "$code" = 404 ]'
+
+# --- CSRF: changes with the cookie need the token
+req POST "/api/tasks/$alice_task/pause" "${ck[@]}"
+check "a change with the cookie and no CSRF token is refused: $code $(cat "$tmp/body")" '[ "$code" = 403 ] && grep -q "X-CSRF-Token" "$tmp/body"'
+req POST "/api/tasks/$alice_task/pause" "${ck[@]}" -H "X-CSRF-Token: ${csrf:0:63}0"
+check "a wrong CSRF token is refused: $code" '[ "$code" = 403 ]'
+check "nothing changed" '[ "$(sql "select status from tasks where id = $alice_task")" = active ]'
+req POST "/api/tasks/$alice_task/pause" "${ck[@]}" -H "X-CSRF-Token: $csrf"
+check "with the token it pauses: $code" '[ "$code" = 200 ] && [ "$(sql "select status from tasks where id = $alice_task")" = paused ]'
+req POST "/api/tasks/$alice_task/resume" -H "Authorization: Bearer $alice_key"
+check "a bearer key needs no CSRF token: $code" '[ "$code" = 200 ]'
+
+# --- the preview
+req GET "/api/schedule/preview?cron=30+2+*+*+*&timezone=America/New_York&from=2026-03-07T00:00:00Z&count=3" "${ck[@]}"
+check "the preview lists the next times with the DST gap noted: $(jq -c "[.next[] | [.at, .dst]]" "$tmp/body")" \
+  '[ "$code" = 200 ] && [ "$(jq -r "[.next[].dst] | map(. // \"-\") | join(\",\")" "$tmp/body")" = "-,gap,-" ] && [ "$(jq -r .next[1].at "$tmp/body")" = "2026-03-08T03:00:00-04:00" ]'
+req GET "/api/schedule/preview?cron=30+1+*+*+*&timezone=America/New_York&from=2026-10-31T12:00:00Z&count=2" "${ck[@]}"
+check "and the overlap: $(jq -c "[.next[] | .dst]" "$tmp/body")" '[ "$(jq -r ".next[0].dst" "$tmp/body")" = overlap-first ] && jq -r .next[0].note "$tmp/body" | grep -q "clocks go back"'
+req GET "/api/schedule/preview?cron=0+25+*+*+*&timezone=UTC" "${ck[@]}"
+check "a bad field names its column: $(cat "$tmp/body")" '[ "$code" = 400 ] && [ "$(jq -r "[.field, .column, .cronField] | join(\",\")" "$tmp/body")" = "cron,3,hour" ]'
+req GET "/api/schedule/preview?cron=0+3+*+*+*&timezone=Mars/Olympus" "${ck[@]}"
+check "a bad zone is named: $code $(cat "$tmp/body")" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = timezone ]'
+req GET "/api/schedule/preview?timezone=UTC" "${ck[@]}"
+check "no cron: 400 naming it" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = cron ]'
+req GET "/api/schedule/preview?cron=*+*+*+*+*&count=1000" "${ck[@]}"
+check "count is bounded: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = count ]'
+req GET "/api/schedule/preview?cron=*+*+*+*+*"
+check "the preview needs a sign-in: $code" '[ "$code" = 401 ]'
+
+# --- the operator sees every user's; a user cannot
+req GET /api/tasks -H "Authorization: Bearer $op_key"
+check "the operator key lists both users' tasks: $(jq -c "[.tasks[].id]" "$tmp/body")" '[ "$(jq -c "[.tasks[].id]" "$tmp/body")" = "[$alice_task,$bob_task]" ]'
+req GET "/api/tasks?q=HOURLY" -H "Authorization: Bearer $op_key"
+check "search by title words: $(jq -c "[.tasks[].id]" "$tmp/body")" '[ "$(jq -c "[.tasks[].id]" "$tmp/body")" = "[$bob_task]" ]'
+req GET "/api/tasks?state=sleeping" -H "Authorization: Bearer $op_key"
+check "a bad state filter is named: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = state ]'
+req POST "/api/tasks/$bob_task/pause" -H "Authorization: Bearer $op_key"
+check "the operator pauses bob's task: $code" '[ "$code" = 200 ] && [ "$(sql "select status from tasks where id = $bob_task")" = paused ]'
+req POST "/api/tasks/$bob_task/resume" -H "Authorization: Bearer $alice_key"
+check "alice cannot resume it: $code" '[ "$code" = 404 ] && [ "$(sql "select status from tasks where id = $bob_task")" = paused ]'
+
+# --- run cancel and retry (a sleeper run; no worker: it stays queued)
+sleeper=$("$cli" tasks add --user bob@example.com --title "bob sleeper" --agent sleeper --json | jq -r .id)
+run=$("$cli" tasks trigger "$sleeper" --json | jq -r .run)
+req POST "/api/runs/$run/cancel" "${ck[@]}" -H "X-CSRF-Token: $csrf"
+check "alice cannot cancel bob's run: $code" '[ "$code" = 404 ] && [ "$(sql "select status from task_runs where id = $run")" = queued ]'
+req POST "/api/runs/$run/cancel" -H "Authorization: Bearer $bob_key"
+check "bob cancels it: $code $(cat "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -r .result "$tmp/body")" = cancelled ] && [ "$(sql "select status from task_runs where id = $run")" = cancelled ]'
+req POST "/api/runs/$run/retry" -H "Authorization: Bearer $bob_key"
+retry=$(jq -r .run "$tmp/body")
+check "retry makes a new run of the task: $code $(cat "$tmp/body")" '[ "$code" = 202 ] && [ "$(jq -r .retryOf "$tmp/body")" = "$run" ] && [ "$(sql "select task_id from task_runs where id = $retry")" = "$sleeper" ]'
+req GET "/api/runs/$run/retry" -H "Authorization: Bearer $bob_key"
+check "cancel and retry take POST: $code $(header Allow)" '[ "$code" = 405 ] && [ "$(header Allow)" = POST ]'
+
+# --- sign-out and revocation end sessions
+req DELETE /api/session "${ck[@]}"
+check "sign-out without the CSRF token is refused: $code" '[ "$code" = 403 ]'
+req DELETE /api/session "${ck[@]}" -H "X-CSRF-Token: $csrf"
+check "sign-out clears the cookie: $code $(header Set-Cookie)" '[ "$code" = 200 ] && header Set-Cookie | grep -q "Max-Age=0"'
+req GET /api/tasks "${ck[@]}"
+check "the old cookie no longer works: $code" '[ "$code" = 401 ]'
+req POST /api/session "${json[@]}" -d "{\"apiKey\": \"$bob_key\"}"
+bob_session=$(header Set-Cookie | sed -E 's/^agentcron_session=([0-9a-f]+);.*/\1/')
+"$cli" keys revoke "$(sql "select id from api_keys where prefix = '${bob_key:0:11}'")" >/dev/null
+req GET /api/tasks -H "Cookie: agentcron_session=$bob_session"
+check "revoking the key ends its sessions: $code" '[ "$code" = 401 ]'
+sql "update web_sessions set expires_at = now() - interval '1 second'"
+req POST /api/session "${json[@]}" -d "{\"apiKey\": \"$alice_key\"}"
+s2=$(header Set-Cookie | sed -E 's/^agentcron_session=([0-9a-f]+);.*/\1/')
+sql "update web_sessions set expires_at = now() - interval '1 second' where token_sha256 = sha256(convert_to('$s2', 'UTF8'))"
+req GET /api/tasks -H "Cookie: agentcron_session=$s2"
+check "an expired session does not work: $code" '[ "$code" = 401 ]'
+for bad_cookie in "agentcron_session=zz" "agentcron_session=$(printf 'a%.0s' $(seq 200))" "other=1"; do
+  req GET /api/tasks -H "Cookie: $bad_cookie"
+  check "a malformed or absent session cookie ($bad_cookie) is 401: $code" '[ "$code" = 401 ]'
+done
+check "the orchestrator logged no crash" '! grep -q "level=error" "$tmp/orch.log"'
+finish
