@@ -12,6 +12,7 @@ packages=(
   libcmocka-dev jq python3 openssl tmux systemd curl            # tests (peer, test CA, terminal, units, HTTP)
   libnss-wrapper                                                # tests: names with several addresses
   postgresql-15 redis-server                                    # servers the tests start privately
+  chromium fonts-dejavu-core                                    # the dashboard's browser tests
 )
 # Benchmark peers run on Node.js; an image may already ship a Node.js that bundles npm.
 command -v npm >/dev/null || packages+=(nodejs npm)

@@ -31,7 +31,7 @@ alice_key=$("$cli" keys create alice@example.com --json | jq -r .key)
 bob_key=$("$cli" keys create bob@example.com --json | jq -r .key)
 op_key=$("$cli" keys create alice@example.com --operator --name ops --json | jq -r .key)
 check "keys list shows the operator key's role" '"$cli" keys list --json | jq -e "[.keys[].role] == [\"user\", \"user\", \"operator\"]" >/dev/null'
-alice_task=$("$cli" tasks add --user alice@example.com --title "alice nightly" --agent one --cron "0 3 * * *" --tz Europe/London --json | jq -r .id)
+alice_task=$("$cli" tasks add --user alice@example.com --title "alice nightly" --agent one --cron "0 3 * * *" --timezone Europe/London --json | jq -r .id)
 bob_task=$("$cli" tasks add --user bob@example.com --title "bob hourly" --agent one --cron "@hourly" --json | jq -r .id)
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

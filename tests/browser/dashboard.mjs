@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+// The dashboard in a real browser (Debian's chromium through playwright-core) against a real
+// orchestrator, worker, Postgres and Redis that test_dashboard.sh started. Prints one line per
+// check; exits 1 if any failed. Screenshots of every page go to SHOTS.
+// env: BASE (http://127.0.0.1:PORT), ALICE_KEY, BOB_KEY, OP_KEY, BOB_TASK, SLEEPER_RUN, SHOTS
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const env = process.env;
+const base = env.BASE;
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+mkdirSync(env.SHOTS, { recursive: true });
+let failed = 0, passed = 0;
+function check(name, ok, detail = '') {
+  if (ok) passed++; else { failed++; console.log(`FAIL: ${name} ${detail}`); }
+}
+
+const browser = await chromium.launch({
+  executablePath: env.CHROMIUM || '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync'],
+});
+const shot = (page, name) => page.screenshot({ path: `${env.SHOTS}/${name}.png`, fullPage: true });
+
+// axe-core: no serious or critical violations on the page as it stands
+async function accessible(page, name) {
+  await page.evaluate(axeSource); // through the DevTools protocol: the page's CSP stays on
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  check(`${name}: no serious or critical accessibility violations`, bad.length === 0,
+        JSON.stringify(bad.map((v) => [v.id, v.nodes.slice(0, 2).map((n) => n.target)])));
+}
+
+async function signIn(page, key) {
+  await page.goto(base + '/');
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Schedules' }).waitFor({ timeout: 5000 });
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  // --- signing in: a wrong key is refused inline, a right one opens the schedules
+  await page.goto(base + '/');
+  await page.getByLabel('API key').waitFor();
+  await accessible(page, 'sign-in');
+  await shot(page, '01-sign-in');
+  await page.getByLabel('API key').fill('ak_notakeynotakey');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').waitFor();
+  check('a wrong key is refused inline', /wrong or revoked/.test(await page.getByRole('alert').textContent()));
+  await signIn(page, env.ALICE_KEY);
+  check('signed in as alice', (await page.locator('#who').textContent()).includes('alice@example.com'));
+  const cookies = await context.cookies();
+  const c = cookies.find((x) => x.name === 'agentcron_session');
+  check('the session cookie is HttpOnly and SameSite=Strict', c && c.httpOnly && c.sameSite === 'Strict', JSON.stringify(c));
+  check('the page cannot read the cookie', (await page.evaluate(() => document.cookie)).indexOf('agentcron_session') < 0);
+
+  // --- a new task: an invalid expression shows its error and column inline, a valid one its next times
+  await page.getByRole('link', { name: 'New task' }).click();
+  await page.getByLabel('Title').fill('browser check');
+  await page.getByLabel('Goal').fill('say hello');
+  await page.getByLabel('Agent').fill('one');
+  await page.getByLabel('Timezone (IANA)').fill('America/New_York');
+  await page.getByLabel('Cron expression').fill('0 25 * * *');
+  const alert = page.locator('#cron-feedback [role=alert]');
+  await alert.waitFor({ timeout: 3000 });
+  const alertText = await alert.textContent();
+  check('an invalid expression shows its error and column inline', /hour/.test(alertText) && /column 3/.test(alertText), alertText);
+  check('the field is marked invalid', (await page.getByLabel('Cron expression').getAttribute('aria-invalid')) === 'true');
+  await shot(page, '02-new-task-invalid');
+  await page.getByLabel('Cron expression').fill('*/5 * * * *');
+  await page.locator('#cron-feedback ol.preview li').first().waitFor({ timeout: 3000 });
+  check('a valid one shows the next 10 fire times', (await page.locator('#cron-feedback ol.preview li').count()) === 10);
+  check('and says it in words', /5 minutes/.test(await page.locator('#cron-feedback .description').textContent()),
+        await page.locator('#cron-feedback .description').textContent());
+  await accessible(page, 'new task');
+  await shot(page, '03-new-task');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('heading', { name: 'browser check' }).waitFor({ timeout: 5000 });
+  const taskUrl = page.url();
+  check("the task's times are in its zone", (await page.getByLabel('Timezone (IANA)').inputValue()) === 'America/New_York' &&
+        /EST/.test(await page.locator('#cron-feedback ol.preview li').first().textContent()),
+        await page.locator('#cron-feedback ol.preview li').first().textContent());
+
+  // --- run it now and watch it succeed without reloading
+  await page.getByRole('button', { name: 'Run now' }).click();
+  await page.getByText(/Run \d+ queued/).waitFor();
+  const runId = (await page.getByText(/Run \d+ queued/).textContent()).match(/Run (\d+)/)[1];
+  await accessible(page, 'task');
+  await shot(page, '04-task');
+  await page.goto(`${base}/#/runs/${runId}`);
+  const navigations = [];
+  page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
+  await page.locator('h1 .s-succeeded').waitFor({ timeout: 15000 });
+  check('the run reached succeeded without a reload', navigations.length === 0, navigations.join(' '));
+  check('its attempt is in the timeline', (await page.locator('.timeline li').count()) === 1);
+  await accessible(page, 'run');
+  await shot(page, '05-run');
+
+  // --- cancel a long exec run from its page
+  await page.goto(`${base}/#/runs/${env.SLEEPER_RUN}`);
+  await page.locator('h1 .s-running').waitFor({ timeout: 15000 });
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.locator('h1 .s-cancelled').waitFor({ timeout: 10000 });
+  check('a running exec run is cancelled from its page', true);
+  await shot(page, '06-run-cancelled');
+
+  // --- lists
+  await page.goto(`${base}/#/tasks`);
+  await page.getByRole('link', { name: 'browser check' }).waitFor();
+  check("a schedule's next times are in its zone", /GMT/.test(await page.getByRole('row', { name: /alice nightly/ }).textContent()) &&
+        (await page.getByRole('row', { name: /alice nightly/ }).textContent()).includes('Europe/London'));
+  check('the schedule list shows the expression in words', (await page.getByText('Every 5 minutes', { exact: false }).count()) > 0);
+  await accessible(page, 'schedules');
+  await shot(page, '07-schedules');
+  await page.goto(`${base}/#/runs?status=cancelled`);
+  await page.getByRole('link', { name: String(env.SLEEPER_RUN), exact: true }).waitFor();
+  check('the runs filter is in the URL and applied', (await page.locator('#status').inputValue()) === 'cancelled');
+  await accessible(page, 'runs');
+  await shot(page, '08-runs');
+
+  // --- another user's task is not reachable by URL
+  await page.goto(`${base}/#/tasks/${env.BOB_TASK}`);
+  await page.getByRole('alert').waitFor();
+  check("bob's task is not found for alice", /no task/.test(await page.getByRole('alert').textContent()));
+
+  // --- a change without the CSRF token is refused
+  const taskId = taskUrl.match(/tasks\/(\d+)/)[1];
+  const forged = await page.evaluate(async (id) => (await fetch(`/api/tasks/${id}/pause`, { method: 'POST' })).status, taskId);
+  check('a change without the CSRF token is refused', forged === 403, String(forged));
+
+  // --- the keyboard reaches the navigation
+  await page.goto(`${base}/#/tasks`);
+  await page.getByRole('link', { name: 'browser check' }).waitFor();
+  await page.reload();
+  await page.getByRole('link', { name: 'browser check' }).waitFor();
+  const focused = [];
+  for (let i = 0; i < 3; i++) {
+    await page.keyboard.press('Tab');
+    focused.push(await page.evaluate(() => document.activeElement.textContent));
+  }
+  check('the keyboard reaches the skip link, then the navigation', focused[0] === 'Skip to content' && focused[1] === 'Schedules',
+        JSON.stringify(focused));
+
+  // --- sign out ends the session
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API key').waitFor();
+  const after = await page.evaluate(async () => (await fetch('/api/tasks')).status);
+  check('sign out ends the session', after === 401, String(after));
+  check('no script errors', errors.length === 0, errors.join(' | '));
+
+  // --- the operator sees every user's tasks, with their owners
+  await signIn(page, env.OP_KEY);
+  await page.getByRole('link', { name: 'bob hourly' }).waitFor({ timeout: 5000 });
+  check('the operator sees bob\'s task and the owner column',
+        (await page.getByRole('columnheader', { name: 'Owner' }).count()) === 1);
+  await shot(page, '09-schedules-operator');
+
+  // dark mode follows the system
+  const dark = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 900 } });
+  const dp = await dark.newPage();
+  await signIn(dp, env.OP_KEY);
+  const bg = await dp.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  check('dark mode follows the system', bg === 'rgb(13, 17, 23)', bg);
+  await shot(dp, '10-schedules-dark');
+} catch (e) {
+  failed++;
+  console.log(`FAIL: ${e.stack || e}`);
+} finally {
+  await browser.close();
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+// One run: its state, tokens and credits; every attempt as a timeline (worker, duration,
+// outcome, HTTP status or exit code, retry reason and when); each attempt's output and stderr;
+// cancel and retry. Follows the run every 2 s until it ends.
+import { api, h, when, ms, status, live, errorBox } from '../lib.js';
+
+const ENDED = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'insufficient_credits']);
+
+export async function render(main, [id]) {
+  const message = h('div', { role: 'status' });
+  const head = h('div', {}), timeline = h('ol', { class: 'timeline' }), logs = h('div', {});
+  let chosen = null, stop = null;
+  async function refresh() {
+    const r = await api('GET', `/api/runs/${id}`);
+    head.replaceChildren(h('h1', {}, `Run ${r.id} `, status(r.status)),
+      h('dl', { class: 'panel' },
+        h('dt', {}, 'Task'), h('dd', {}, h('a', { href: `#/tasks/${r.task}` }, r.title)),
+        h('dt', {}, 'Agent'), h('dd', {}, r.agent),
+        h('dt', {}, 'Slot'), h('dd', {}, when(r.scheduledFor), ` (${r.trigger})`),
+        h('dt', {}, 'Started, finished'), h('dd', {}, when(r.startedAt), ' → ', when(r.finishedAt)),
+        h('dt', {}, 'Duration'), h('dd', {}, ms(r.durationMs)),
+        h('dt', {}, 'Attempt'), h('dd', {}, `${r.attempt} of ${r.maxAttempts}`),
+        h('dt', {}, 'Tokens'), h('dd', {}, `${r.promptTokens} prompt, ${r.completionTokens} completion`),
+        h('dt', {}, 'Credits'), h('dd', {}, `${r.credits} charged${r.creditsReserved ? `, ${r.creditsReserved} reserved` : ''}`),
+        r.error ? [h('dt', {}, 'Error'), h('dd', { class: 'error' }, r.error)] : null));
+    timeline.replaceChildren(...(r.attempts || []).map((a) => h('li', { class: `s-${a.outcome}` },
+      h('strong', {}, `Attempt ${a.attempt}: `), status(a.outcome),
+      h('span', {}, ` · ${a.worker || 'no worker'} · ${ms(a.durationMs)}`),
+      a.httpStatus !== null && a.httpStatus !== undefined ? ` · HTTP ${a.httpStatus}` : '',
+      a.exitCode !== null && a.exitCode !== undefined ? ` · exit ${a.exitCode}` : '',
+      a.signal ? ` · signal ${a.signal}` : '',
+      a.error ? h('div', { class: 'error' }, a.error) : null,
+      a.retryReason ? h('div', { class: 'muted' }, `retried (${a.retryReason.replaceAll('_', ' ')})`, a.retryAt ? [' at ', when(a.retryAt)] : '') : null,
+      h('button', { type: 'button', onclick: () => { chosen = a.attempt; showLogs(); } }, 'Output'))));
+    if (!r.attempts || !r.attempts.length) timeline.replaceChildren(h('li', { class: 'muted' }, r.status === 'running' ? 'The first attempt is running.' : 'No attempt has started yet.'));
+    await showLogs();
+    if (ENDED.has(r.status) && stop) { stop(); stop = null; }
+    return r;
+  }
+  async function showLogs() {
+    const l = await api('GET', `/api/runs/${id}/logs${chosen ? `?attempt=${chosen}` : ''}`);
+    logs.replaceChildren(h('h2', {}, `Output of attempt ${l.attempt ?? '-'}`),
+      h('pre', { id: 'output', tabindex: '0', 'aria-label': 'output' }, l.output || '(none)'),
+      h('h2', {}, 'Stderr'), h('pre', { id: 'stderr', tabindex: '0', 'aria-label': 'stderr' }, l.stderr || '(none)'));
+  }
+  const act = (action) => async () => {
+    try {
+      const r = await api('POST', `/api/runs/${id}/${action}`);
+      if (action === 'retry') location.hash = `#/runs/${r.run}`;
+      else { message.replaceChildren(h('p', {}, `Cancel: ${r.result}.`)); await refresh(); }
+    } catch (e) { message.replaceChildren(errorBox(e)); }
+  };
+  main.replaceChildren(h('p', {}, h('a', { href: '#/runs' }, '← Runs')), head,
+    h('div', { class: 'row' }, h('button', { type: 'button', id: 'cancel-run', onclick: act('cancel') }, 'Cancel'),
+      h('button', { type: 'button', id: 'retry-run', onclick: act('retry') }, 'Retry')),
+    message, h('h2', {}, 'Attempts'), timeline, logs);
+  const r = await refresh();
+  stop = ENDED.has(r.status) ? null : live(refresh);
+  return () => stop && stop();
+}

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// One task: its definition; the schedule editor (live validation, the next 10 fire times with
+// DST notes); the slot ledger of the last day and the next hour (each slot's run, or why it has
+// none); its latest runs; pause, resume, run now, delete.
+import { api, h, when, status, ms, live, errorBox } from '../lib.js';
+import { scheduleEditor } from './schedule_editor.js';
+
+export async function render(main, [id]) {
+  let t = await api('GET', `/api/tasks/${id}`);
+  const message = h('div', { role: 'status' });
+  const slots = h('div', { 'aria-live': 'polite' });
+  const runs = h('div', { 'aria-live': 'polite' });
+  const editor = scheduleEditor({ cron: t.schedule.cron || '', timezone: t.schedule.timezone, task: t.id });
+  const say = (text) => message.replaceChildren(h('p', {}, text));
+  const act = (method, path, body, done) => async () => {
+    try { const r = await api(method, path, body); say(done(r)); await refresh(); }
+    catch (e) { message.replaceChildren(errorBox(e)); }
+  };
+  const definition = h('dl', {});
+  function showDefinition() {
+    definition.replaceChildren(
+      h('dt', {}, 'Agent'), h('dd', {}, t.agentType),
+      h('dt', {}, 'Goal'), h('dd', {}, t.goal),
+      h('dt', {}, 'Owner'), h('dd', {}, t.owner),
+      h('dt', {}, 'Priority'), h('dd', {}, t.priority),
+      h('dt', {}, 'State'), h('dd', {}, t.status, t.schedule.cron && !t.schedule.enabled ? ' (schedule disabled)' : ''),
+      h('dt', {}, 'Schedule'), h('dd', {}, t.schedule.cron ? [h('code', {}, t.schedule.cron), ' — ', t.schedule.description || ''] : 'on demand'),
+      h('dt', {}, 'Next slot'), h('dd', {}, when(t.nextRunAt, t.schedule.timezone)),
+      h('dt', {}, 'Attempts, timeout'), h('dd', {}, `${t.maxAttempts}, ${ms(t.timeoutMs)}`),
+      h('dt', {}, 'Keeps runs'), h('dd', {}, t.retentionDays ? `${t.retentionDays} days` : 'the deployment default'));
+  }
+  async function refresh() {
+    t = await api('GET', `/api/tasks/${id}`);
+    showDefinition();
+    const [s, r] = await Promise.all([api('GET', `/api/tasks/${id}/slots`), api('GET', `/api/tasks/${id}/runs?limit=20`)]);
+    slots.replaceChildren(s.slots.length ? h('table', {},
+      h('thead', {}, h('tr', {}, ['Slot', 'Run', 'What happened'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, s.slots.slice(-30).reverse().map((x) => h('tr', {},
+        h('td', {}, when(x.slot, t.schedule.timezone)),
+        h('td', {}, x.run ? h('a', { href: `#/runs/${x.run}` }, x.run) : '-'),
+        h('td', {}, x.run ? [status(x.status), x.trigger !== 'schedule' ? ` (${x.trigger})` : ''] : h('span', { class: 'muted' }, x.reason.replaceAll('_', ' '))))))) 
+      : h('p', { class: 'muted' }, 'No slots in the last day or the next hour.'));
+    runs.replaceChildren(r.runs.length ? h('table', {},
+      h('thead', {}, h('tr', {}, ['Run', 'Status', 'Slot', 'Trigger', 'Duration'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, r.runs.map((x) => h('tr', {}, h('td', {}, h('a', { href: `#/runs/${x.id}` }, x.id)),
+        h('td', {}, status(x.status)), h('td', {}, when(x.scheduledFor, t.schedule.timezone)), h('td', {}, x.trigger),
+        h('td', {}, ms(x.durationMs))))))
+      : h('p', { class: 'muted' }, 'No runs yet.'));
+  }
+  const save = h('form', { onsubmit: async (ev) => {
+    ev.preventDefault();
+    const v = editor.value();
+    const body = v.cron ? { cron: v.cron, timezone: v.timezone, enabled: true } : { enabled: false };
+    await act('PATCH', `/api/tasks/${id}`, body, () => 'Schedule saved.')();
+  } }, editor.element, h('button', { type: 'submit', class: 'primary' }, 'Save schedule'));
+  main.replaceChildren(
+    h('p', {}, h('a', { href: '#/tasks' }, '← Schedules')),
+    h('h1', {}, t.title),
+    h('div', { class: 'row' },
+      h('button', { type: 'button', onclick: act('POST', `/api/tasks/${id}/trigger`, undefined, (r) => `Run ${r.run} queued.`) }, 'Run now'),
+      h('button', { type: 'button', onclick: () => act('POST', `/api/tasks/${id}/${t.status === 'paused' ? 'resume' : 'pause'}`, undefined,
+        () => (t.status === 'paused' ? 'Resumed.' : 'Paused.'))() }, 'Pause / resume'),
+      h('button', { type: 'button', onclick: act('POST', `/api/tasks/${id}/cancel`, undefined, (r) => `${r.cancelled} cancelled, ${r.stopping} stopping.`) }, 'Cancel its runs'),
+      h('button', { type: 'button', class: 'danger', onclick: async () => {
+        if (!confirm(`Delete “${t.title}”? Its history stays.`)) return;
+        try { await api('DELETE', `/api/tasks/${id}`); location.hash = '#/tasks'; } catch (e) { message.replaceChildren(errorBox(e)); }
+      } }, 'Delete')),
+    message,
+    h('div', { class: 'panel' }, definition),
+    h('h2', {}, 'Edit the schedule'), h('div', { class: 'panel' }, save),
+    h('h2', {}, 'Slots'), slots,
+    h('h2', {}, 'Latest runs'), runs);
+  await refresh();
+  return live(refresh);
+}
