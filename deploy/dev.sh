@@ -112,5 +112,6 @@ curl -s -H "Authorization: Bearer $(cat "$state/api_key")" -H "Content-Type: app
   -d '{"goal": "A report now", "agentType": "demo-report", "async": false}' "http://127.0.0.1:$http_port/api/agent/execute"
 echo
 echo "(the API key is in $state/api_key)"
+echo "The dashboard: http://127.0.0.1:$http_port/ (sign in with that key)"
 echo
 echo "Next: \`eval \"\$(deploy/dev.sh env)\"\` then \`build/cli/agentcron --help\`; stop with \`deploy/dev.sh stop\`."
