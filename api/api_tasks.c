@@ -29,6 +29,7 @@
 #include "tasks.h"
 #include "timefmt.h"
 #include "url.h"
+#include "zones.h"
 #include "usage.h"
 
 #define WAIT_MARGIN_MS 5000 /* async: false waits for the task's timeout and this (queueing, recording) */
@@ -65,10 +66,11 @@ static const char sql_task[] =
 /* The schedule in words and its next TASK_NEXT_SHOWN fire times from the next slot on (in the
  * task's zone), as schedule.description and schedule.next: what a list of schedules shows. */
 #define TASK_NEXT_SHOWN 3
-static void schedule_words(json_t *task, const char *cron, const char *zone_name, const char *hash_key, int64_t next_ms)
+static void schedule_words(json_t *task, const char *cron, const char *zone_name, const char *hash_key, int64_t next_ms,
+                           struct zones *zones)
 {
     struct cron_expr *expr;
-    struct cron_zone *zone;
+    const struct cron_zone *zone;
     struct cron_error err;
     json_t *sched = json_object_get(task, "schedule");
     if (cron_parse(cron, hash_key, &expr, &err) != 0)
@@ -76,7 +78,7 @@ static void schedule_words(json_t *task, const char *cron, const char *zone_name
     char words[512];
     cron_describe(expr, words, sizeof words);
     json_object_set_new(sched, "description", json_string(words));
-    if (next_ms >= 0 && cron_zone_open(zone_name, &zone, &err) == 0) {
+    if (next_ms >= 0 && (zone = zones_get(zones, zone_name, &err))) {
         json_t *list = json_array();
         struct cron_fire f = {.ms = next_ms};
         char at[TIMEFMT_RFC3339_MAX];
@@ -85,12 +87,12 @@ static void schedule_words(json_t *task, const char *cron, const char *zone_name
             json_array_append_new(list, json_string(at));
         }
         json_object_set_new(sched, "next", list);
-        cron_zone_free(zone);
     }
     cron_free(expr);
 }
 
-static json_t *task_json(PGresult *r, int i)
+/* zones: where the zones of a page of tasks are opened once (opening one costs up to a ms). */
+static json_t *task_json(PGresult *r, int i, struct zones *zones)
 {
     char next[TIMEFMT_RFC3339_MAX], created[TIMEFMT_RFC3339_MAX];
     json_t *t = json_pack("{s:I, s:s, s:s, s:s, s:s, s:{s:s?, s:b, s:s}, s:s?, s:s, s:I, s:I, s:s, s:o*, s:o}", "id",
@@ -113,7 +115,7 @@ static json_t *task_json(PGresult *r, int i)
     }
     json_object_set_new(t, "recent", recent);
     if (!PQgetisnull(r, i, 5))
-        schedule_words(t, PQgetvalue(r, i, 5), PQgetvalue(r, i, 7), PQgetvalue(r, i, 0), i64(r, i, 8));
+        schedule_words(t, PQgetvalue(r, i, 5), PQgetvalue(r, i, 7), PQgetvalue(r, i, 0), i64(r, i, 8), zones);
     return t;
 }
 
@@ -132,7 +134,9 @@ static json_t *own_task(PGconn *pg, int64_t user, int64_t id, struct api_respons
         api_db_error(out, pg);
         return NULL;
     }
-    json_t *t = PQntuples(r) == 1 ? task_json(r, 0) : NULL;
+    struct zones *zones = zones_new();
+    json_t *t = PQntuples(r) == 1 && zones ? task_json(r, 0, zones) : NULL;
+    zones_free(zones);
     PQclear(r);
     if (!t)
         api_error(out, 404, NULL, "no task %" PRId64, id);
@@ -186,8 +190,10 @@ static void list_tasks(PGconn *pg, int64_t scope, const char *query, struct api_
     }
     json_t *list = json_array();
     const int n = PQntuples(r) > limit ? (int)limit : PQntuples(r);
-    for (int i = 0; i < n; i++)
-        json_array_append_new(list, task_json(r, i));
+    struct zones *zones = zones_new();
+    for (int i = 0; zones && i < n; i++)
+        json_array_append_new(list, task_json(r, i, zones));
+    zones_free(zones);
     json_t *doc = json_pack("{s:o}", "tasks", list);
     if (PQntuples(r) > limit) /* more after this page */
         json_object_set_new(doc, "next", json_integer(i64(r, n - 1, 0)));
