@@ -6,12 +6,11 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "accounts.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "timefmt.h"
@@ -95,27 +94,10 @@ static int check_count(const char *cmd, const char *option, const char *text, lo
 /* The user's row as JSON, by email or id; NULL after printing that there is none. */
 static json_t *load_user(PGconn *pg, const char *cmd, const char *user)
 {
-    const char *params[1] = {user};
-    PGresult *r = PQexecParams(
-        pg,
-        "SELECT id, email, plan, monthly_credits, granted_credits, credits_used, credits_reserved,"
-        " coalesce(max_concurrent_runs, 0), (extract(epoch FROM period_start) * 1000)::bigint,"
-        " (SELECT count(*) FROM tasks t WHERE t.user_id = u.id AND t.status <> 'deleted'),"
-        " (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL)"
-        " FROM users u WHERE email = $1 OR id::text = $1",
-        1, NULL, params, NULL, NULL, 0);
     json_t *u = NULL;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-        char period[TIMEFMT_RFC3339_MAX];
-        u = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "id", (json_int_t)cli_i64(r, 0, 0),
-                      "email", PQgetvalue(r, 0, 1), "plan", PQgetvalue(r, 0, 2), "monthlyCredits",
-                      (json_int_t)cli_i64(r, 0, 3), "grantedCredits", (json_int_t)cli_i64(r, 0, 4), "creditsUsed",
-                      (json_int_t)cli_i64(r, 0, 5), "creditsReserved", (json_int_t)cli_i64(r, 0, 6), "maxConcurrentRuns",
-                      (json_int_t)cli_i64(r, 0, 7), "periodStart", cli_time(cli_i64(r, 0, 8), period), "tasks",
-                      (json_int_t)cli_i64(r, 0, 9), "activeKeys", (json_int_t)cli_i64(r, 0, 10));
-    } else
-        cli_error(cmd, CLI_FAILURE, "no user \"%s\" (agentcron users list shows them)", user);
-    PQclear(r);
+    char err[512];
+    if (accounts_user(pg, user, 0, &u, err, sizeof err) != 0)
+        cli_error(cmd, CLI_FAILURE, "%s", err);
     return u;
 }
 
@@ -126,23 +108,12 @@ static json_int_t i_of(const json_t *o, const char *k)
 
 static json_t *ledger(PGconn *pg, json_int_t user)
 {
-    char ids[24];
-    snprintf(ids, sizeof ids, "%" JSON_INTEGER_FORMAT, user);
-    const char *params[1] = {ids};
-    PGresult *r = PQexecParams(pg,
-                               "SELECT (extract(epoch FROM created_at) * 1000)::bigint, reason, delta, run_id,"
-                               " coalesce(note, '') FROM credit_ledger WHERE user_id = $1::bigint"
-                               " ORDER BY created_at DESC, id DESC LIMIT 20",
-                               1, NULL, params, NULL, NULL, 0);
-    json_t *rows = json_array();
-    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
-        char when[TIMEFMT_RFC3339_MAX];
-        json_t *row = json_pack("{s:s, s:s, s:I, s:s}", "at", cli_time(cli_i64(r, i, 0), when), "reason",
-                                PQgetvalue(r, i, 1), "delta", (json_int_t)cli_i64(r, i, 2), "note", PQgetvalue(r, i, 4));
-        json_object_set_new(row, "run", PQgetisnull(r, i, 3) ? json_null() : json_integer(cli_i64(r, i, 3)));
-        json_array_append_new(rows, row);
+    json_t *rows;
+    char err[512];
+    if (accounts_ledger(pg, user, 20, &rows, err, sizeof err) != 0) {
+        cli_error("users", CLI_FAILURE, "%s", err);
+        return json_array();
     }
-    PQclear(r);
     return rows;
 }
 
@@ -271,19 +242,10 @@ static int users_add(struct cli_conn *c, const char *email, const struct opts *o
 
 static int users_list(struct cli_conn *c, int json)
 {
-    PGresult *r = PQexec(c->pg, "SELECT id::text FROM users ORDER BY id");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        cli_error("users", CLI_FAILURE, "listing users: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return CLI_FAILURE;
-    }
-    json_t *list = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_t *u = load_user(c->pg, "users", PQgetvalue(r, i, 0));
-        if (u)
-            json_array_append_new(list, u);
-    }
-    PQclear(r);
+    json_t *list;
+    char err[512];
+    if (accounts_users(c->pg, 0, &list, err, sizeof err) != 0)
+        return cli_error("users", CLI_FAILURE, "%s", err);
     if (json) {
         cli_print_json(json_pack("{s:o}", "users", list));
         return CLI_OK;
@@ -315,27 +277,9 @@ static int users_credits(struct cli_conn *c, const char *user, const struct opts
     char ids[24];
     snprintf(ids, sizeof ids, "%" JSON_INTEGER_FORMAT, i_of(u, "id"));
     json_decref(u);
-    int rc = 0;
-    PQclear(PQexec(c->pg, "BEGIN"));
-    if (o->grant) {
-        const char *params[3] = {ids, o->grant, o->note ? o->note : "granted for this period"};
-        rc = exec_ok(c->pg, "users",
-                     "WITH u AS (UPDATE users SET granted_credits = granted_credits + $2::bigint WHERE id = $1::bigint)"
-                     " INSERT INTO credit_ledger (user_id, delta, reason, note) VALUES ($1::bigint, $2::bigint, 'grant', $3)",
-                     3, params, "granting credits");
-    }
-    if (!rc && o->allowance) {
-        const char *params[3] = {ids, o->allowance, o->note ? o->note : "monthly allowance set"};
-        rc = exec_ok(c->pg, "users",
-                     "WITH old AS (SELECT monthly_credits FROM users WHERE id = $1::bigint FOR UPDATE),"
-                     " u AS (UPDATE users SET monthly_credits = $2::bigint WHERE id = $1::bigint)"
-                     " INSERT INTO credit_ledger (user_id, delta, reason, note)"
-                     " SELECT $1::bigint, $2::bigint - old.monthly_credits, 'allowance', $3 FROM old",
-                     3, params, "setting the allowance");
-    }
-    PQclear(PQexec(c->pg, rc ? "ROLLBACK" : "COMMIT"));
-    if (rc)
-        return rc;
+    char err[512];
+    if (accounts_credits(c->pg, strtoll(ids, NULL, 10), o->grant, o->allowance, o->note, err, sizeof err) != 0)
+        return cli_error("users", CLI_FAILURE, "%s", err);
     if (!(u = load_user(c->pg, "users", ids)))
         return CLI_FAILURE;
     json_object_set_new(u, "ledger", ledger(c->pg, i_of(u, "id")));
@@ -399,40 +343,12 @@ static int keys_create(struct cli_conn *c, const char *user, const struct opts *
     json_t *u = load_user(c->pg, "keys", user);
     if (!u)
         return CLI_FAILURE;
-    unsigned char raw[24];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-        json_decref(u);
-        return cli_error("keys", CLI_FAILURE, "cannot read random bytes for the key");
-    }
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567"; /* base32: 5 bits a character */
-    char key[64] = "ak_";
-    for (size_t i = 0; i < sizeof raw * 8 / 5; i++) {
-        const size_t bit = i * 5;
-        const unsigned v = ((unsigned)raw[bit / 8] << 8 | (bit / 8 + 1 < sizeof raw ? raw[bit / 8 + 1] : 0)) >>
-                           (11 - bit % 8) & 31;
-        key[3 + i] = alphabet[v];
-        key[4 + i] = 0;
-    }
-    unsigned char digest[32];
-    mbedtls_sha256_ret((const unsigned char *)key, strlen(key), digest, 0);
-    char hex[65], prefix[16], ids[24];
-    for (int i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", digest[i]);
-    snprintf(prefix, sizeof prefix, "%.11s", key); /* "ak_" and 8 characters: finds the row */
-    snprintf(ids, sizeof ids, "%" JSON_INTEGER_FORMAT, i_of(u, "id"));
+    char key[ACCOUNTS_KEY_LEN], prefix[16], err[512];
+    int64_t id;
+    const int rc = accounts_key_create(c->pg, i_of(u, "id"), o->name, o->operator, key, prefix, &id, err, sizeof err);
     json_decref(u);
-    const char *params[5] = {ids, prefix, hex, o->name ? o->name : "", o->operator ? "true" : "false"};
-    PGresult *r = PQexecParams(c->pg,
-                               "INSERT INTO api_keys (user_id, prefix, key_sha256, name, operator)"
-                               " VALUES ($1::bigint, $2, decode($3, 'hex'), $4, $5::boolean) RETURNING id",
-                               5, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        cli_error("keys", CLI_FAILURE, "storing the key: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return CLI_FAILURE;
-    }
-    const int64_t id = cli_i64(r, 0, 0);
-    PQclear(r);
+    if (rc)
+        return cli_error("keys", CLI_FAILURE, "%s", err);
     if (o->json)
         cli_print_json(json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)id, "key", key, "prefix", prefix, "user",
                                  user, "role", o->operator ? "operator" : "user"));
@@ -444,29 +360,10 @@ static int keys_create(struct cli_conn *c, const char *user, const struct opts *
 
 static int keys_list(struct cli_conn *c, const struct opts *o)
 {
-    const char *params[1] = {o->user};
-    PGresult *r = PQexecParams(c->pg,
-                               "SELECT k.id, k.prefix, k.name, u.email, (extract(epoch FROM k.created_at) * 1000)::bigint,"
-                               " coalesce((extract(epoch FROM k.revoked_at) * 1000)::bigint, -1), k.operator"
-                               " FROM api_keys k JOIN users u ON u.id = k.user_id"
-                               " WHERE $1::text IS NULL OR u.email = $1 OR u.id::text = $1 ORDER BY k.id",
-                               1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        cli_error("keys", CLI_FAILURE, "listing keys: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return CLI_FAILURE;
-    }
-    json_t *list = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
-        char created[TIMEFMT_RFC3339_MAX], revoked[TIMEFMT_RFC3339_MAX];
-        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:s}", "id", (json_int_t)cli_i64(r, i, 0),
-                                              "prefix", PQgetvalue(r, i, 1), "name", PQgetvalue(r, i, 2), "user",
-                                              PQgetvalue(r, i, 3), "createdAt", cli_time(cli_i64(r, i, 4), created),
-                                              "revokedAt",
-                                              cli_i64(r, i, 5) >= 0 ? cli_time(cli_i64(r, i, 5), revoked) : NULL,
-                                              "role", PQgetvalue(r, i, 6)[0] == 't' ? "operator" : "user"));
-    }
-    PQclear(r);
+    json_t *list;
+    char err[512];
+    if (accounts_keys(c->pg, 0, o->user, &list, err, sizeof err) != 0)
+        return cli_error("keys", CLI_FAILURE, "%s", err);
     if (o->json) {
         cli_print_json(json_pack("{s:o}", "keys", list));
         return CLI_OK;
@@ -494,18 +391,9 @@ static int keys_revoke(struct cli_conn *c, const char *id_text, int json)
     int64_t id;
     if (cli_parse_id(id_text, &id) != 0)
         return cli_error("keys", CLI_USAGE, "revoke needs a key ID (a positive number), not %s", id_text);
-    const char *params[1] = {id_text};
-    PGresult *r = PQexecParams(c->pg,
-                               "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1::bigint"
-                               " RETURNING prefix",
-                               1, NULL, params, NULL, NULL, 0);
-    const int found = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-    char prefix[40] = "";
-    if (found)
-        snprintf(prefix, sizeof prefix, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (!found)
-        return cli_error("keys", CLI_FAILURE, "no key %s (agentcron keys list shows them)", id_text);
+    char prefix[40], err[512];
+    if (accounts_key_revoke(c->pg, id, 0, prefix, err, sizeof err) != 0)
+        return cli_error("keys", CLI_FAILURE, "%s", err);
     if (json)
         cli_print_json(json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "prefix", prefix, "revoked", 1));
     else
