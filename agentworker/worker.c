@@ -519,6 +519,8 @@ static void after_outcome(uv_work_t *w, int status)
             arm_ready_timer(p, ready);
         free_batch(l->batch);
         for (size_t i = 0; i < l->nrenew; i++) {
+            if (l->renew_results[i] != QUEUE_LEASE_LOST)
+                p->counts.renewals++;
             if (l->renew_results[i] == QUEUE_LEASE_OK)
                 continue;
             for (struct active_run *a = p->active; a; a = a->next) {
@@ -571,6 +573,7 @@ static char *status_json(struct worker_pool *p)
                             (json_int_t)p->counts.failed, "retried", (json_int_t)p->counts.retried, "cancelled",
                             (json_int_t)p->counts.cancelled, "tokens", (json_int_t)p->tokens, "draining", p->stopping);
     json_object_set_new(doc, "ttlS", json_integer(config_report_ttl_s(p->cfg)));
+    json_object_set_new(doc, "leaseRenewals", json_integer(p->counts.renewals));
     json_t *missing = json_array();
     for (int i = 0; i < MISSING_AGENTS_MAX; i++)
         if (p->missing[i].name[0] && timefmt_now_ms() - p->missing[i].seen_ms < MISSING_AGENT_SHOWN_MS)

@@ -37,6 +37,7 @@ void worker_pool_reload(struct worker_pool *p, const struct agent_set *agents, c
 /* Numbers since start, for the embedding daemon's own status. */
 struct worker_counts {
     int64_t active, completed, failed, retried, cancelled;
+    int64_t renewals; /* leases renewed (a run's lease, each renewal tick) */
 };
 void worker_pool_counts(const struct worker_pool *p, struct worker_counts *out);
 

@@ -24,6 +24,7 @@
 #include "pgconn.h"
 #include "plan.h"
 #include "queue.h"
+#include "health.h"
 #include "schedule_sql.h"
 #include "timefmt.h"
 #include "zones.h"
@@ -580,23 +581,7 @@ int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, s
     memset(n, 0, sizeof *n);
     if (connect_all(s, err, len))
         return -1;
-    PGresult *r = PQexec(s->conn.pg, sql_status);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
-        PQclear(r);
-        return -1;
-    }
-    n->running = i64(r, 0, 0), n->queued = i64(r, 0, 1), n->completed_today = i64(r, 0, 2);
-    n->failed_today = i64(r, 0, 3), n->active_agents = i64(r, 0, 4), n->tokens_today = i64(r, 0, 5);
-    n->credits_today = i64(r, 0, 6), n->scheduled_tasks = i64(r, 0, 7), n->due_tasks = i64(r, 0, 8);
-    PQclear(r);
-    struct queue_stats st;
-    struct queue_error qerr;
-    if (queue_stats(&s->queue, s->conn.redis, &st, &qerr) != 0)
-        return fail(err, len, "%s", qerr.message);
-    n->q_waiting = st.waiting, n->q_active = st.active, n->q_delayed = st.delayed, n->q_dead = st.dead;
-    n->q_completed = st.completed, n->q_failed = st.failed;
-    return 0;
+    return health_numbers(s->conn.pg, s->conn.redis, n, err, len);
 }
 
 void scheduler_unpublish_status(struct scheduler *s, const char *instance)

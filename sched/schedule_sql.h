@@ -77,18 +77,6 @@ static const char sql_queued_runs[] =
 static const char sql_live_cleanup[] =
     "DELETE FROM live_runs l USING task_runs r WHERE r.id = l.run_id AND r.finished_at IS NOT NULL";
 
-/* The status report's numbers: the live runs, and today's (UTC) from the usage summaries. */
-static const char sql_status[] =
-    "WITH today AS (SELECT coalesce(sum(succeeded), 0) AS ok, coalesce(sum(failed + timed_out), 0) AS bad,"
-    "               coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens, coalesce(sum(credits), 0) AS credits"
-    "               FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date)"
-    " SELECT count(*) FILTER (WHERE r.status = 'running'), count(*) FILTER (WHERE r.status = 'queued'),"
-    " (SELECT ok FROM today), (SELECT bad FROM today), count(DISTINCT r.worker_id) FILTER (WHERE r.status = 'running'),"
-    " (SELECT tokens FROM today), (SELECT credits FROM today),"
-    " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active'),"
-    " (SELECT count(*) FROM tasks WHERE schedule_enabled AND status = 'active' AND next_run_at <= now())"
-    " FROM live_runs l JOIN task_runs r ON r.id = l.run_id WHERE r.status IN ('running', 'queued')";
-
 /* The task API's idempotency keys are answered for 24 hours, then forgotten. */
 static const char sql_expire_idempotency_keys[] =
     "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'";
