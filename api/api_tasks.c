@@ -20,6 +20,7 @@
 #include "cronparse.h"
 #include "http_parse.h"
 #include "idempotency.h"
+#include "api_admin.h"
 #include "preview.h"
 #include "session.h"
 #include "errors.h"
@@ -766,26 +767,6 @@ void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int
 
 /* ---- routing ---- */
 
-/* "/api/tasks/12/runs" -> id 12, rest "/runs". 0 if not a number. */
-static int64_t path_id(const char *path, const char *prefix, const char **rest)
-{
-    const size_t n = strlen(prefix);
-    if (strncmp(path, prefix, n) != 0)
-        return 0;
-    char *end;
-    const long long id = strtoll(path + n, &end, 10);
-    if (end == path + n || id <= 0)
-        return 0;
-    *rest = end;
-    return id;
-}
-
-static void method_not_allowed(struct api_response *out, const char *allow)
-{
-    api_error(out, 405, NULL, "use %s", allow);
-    snprintf(out->extra, sizeof out->extra, "Allow: %s\r\n", allow);
-}
-
 /* POST /api/runs/{id}/cancel and /retry (a new run of the run's task, now). */
 static void run_action(struct connpair *c, int64_t scope, int64_t id, const char *action, struct api_response *out)
 {
@@ -851,27 +832,27 @@ void api_tasks_serve(struct connpair *c, const struct api_context *ctx, const st
         else if (del)
             session_sign_out(c, &p, ctx->https, out);
         else
-            method_not_allowed(out, "GET, POST, DELETE");
+            api_method_not_allowed(out, "GET, POST, DELETE");
     } else if (!strcmp(req->path, "/api/schedule/preview")) {
         if (!get)
-            method_not_allowed(out, "GET");
+            api_method_not_allowed(out, "GET");
         else
             api_schedule_preview(req->query, timefmt_now_ms(), out);
     } else if (!strcmp(req->path, "/api/agent/execute")) {
         if (!post)
-            method_not_allowed(out, "POST");
+            api_method_not_allowed(out, "POST");
         else
             execute(c, agents, user, req, out);
     } else if (!strcmp(req->path, "/api/tasks") || !strcmp(req->path, "/api/runs") || !strcmp(req->path, "/api/usage")) {
         if (!get)
-            method_not_allowed(out, "GET");
+            api_method_not_allowed(out, "GET");
         else if (!strcmp(req->path, "/api/tasks"))
             list_tasks(c->pg, scope, req->query, out);
         else if (!strcmp(req->path, "/api/runs"))
             list_runs(c->pg, scope, 0, req->query, out);
         else
             usage(c->pg, scope, req->query, out);
-    } else if ((id = path_id(req->path, "/api/tasks/", &rest))) {
+    } else if ((id = api_path_id(req->path, "/api/tasks/", &rest))) {
         if (!*rest && get) {
             json_t *t = own_task(c->pg, scope, id, out);
             if (t)
@@ -903,26 +884,26 @@ void api_tasks_serve(struct connpair *c, const struct api_context *ctx, const st
         else if (!strcmp(rest, "/cancel") && post)
             cancel_runs(c, scope, id, out);
         else if (!*rest)
-            method_not_allowed(out, "GET, PATCH, DELETE");
+            api_method_not_allowed(out, "GET, PATCH, DELETE");
         else if (!strcmp(rest, "/runs") || !strcmp(rest, "/slots"))
-            method_not_allowed(out, "GET");
+            api_method_not_allowed(out, "GET");
         else if (!strcmp(rest, "/pause") || !strcmp(rest, "/resume") || !strcmp(rest, "/trigger") ||
                  !strcmp(rest, "/cancel"))
-            method_not_allowed(out, "POST");
+            api_method_not_allowed(out, "POST");
         else
             api_error(out, 404, NULL, "no such route");
-    } else if ((id = path_id(req->path, "/api/runs/", &rest)) && (!*rest || !strcmp(rest, "/logs"))) {
+    } else if ((id = api_path_id(req->path, "/api/runs/", &rest)) && (!*rest || !strcmp(rest, "/logs"))) {
         if (!get)
-            method_not_allowed(out, "GET");
+            api_method_not_allowed(out, "GET");
         else if (!*rest)
             show_run(c->pg, scope, id, out);
         else
             run_logs(c->pg, scope, id, req->query, out);
-    } else if ((id = path_id(req->path, "/api/runs/", &rest)) && (!strcmp(rest, "/cancel") || !strcmp(rest, "/retry"))) {
+    } else if ((id = api_path_id(req->path, "/api/runs/", &rest)) && (!strcmp(rest, "/cancel") || !strcmp(rest, "/retry"))) {
         if (!post)
-            method_not_allowed(out, "POST");
+            api_method_not_allowed(out, "POST");
         else
             run_action(c, scope, id, rest, out);
-    } else
+    } else if (!api_admin_serve(c, &p, req, out))
         api_error(out, 404, NULL, "no such route");
 }

@@ -28,4 +28,11 @@ void api_error(struct api_response *out, int status, const char *field, const ch
 /* 503 naming what Postgres said, with Retry-After. */
 void api_db_error(struct api_response *out, struct pg_conn *pg);
 
+/* 405 with Allow: allow ("GET, POST"). */
+void api_method_not_allowed(struct api_response *out, const char *allow);
+
+/* The id after prefix in path ("/api/tasks/12/runs", "/api/tasks/" -> 12, *rest "/runs"), or 0
+ * when there is no positive number there. */
+int64_t api_path_id(const char *path, const char *prefix, const char **rest);
+
 #endif

@@ -7,13 +7,18 @@ import * as task from './pages/task.js';
 import * as runs from './pages/runs.js';
 import * as run from './pages/run.js';
 import * as create from './pages/new.js';
+import * as overview from './pages/overview.js';
+import * as workers from './pages/workers.js';
+import * as usage from './pages/usage.js';
+import * as keys from './pages/keys.js';
 
 const main = document.getElementById('main');
 let unmount = null;
 
 const routes = [
   [/^\/tasks$/, tasks], [/^\/tasks\/(\d+)$/, task], [/^\/runs$/, runs], [/^\/runs\/(\d+)$/, run],
-  [/^\/new$/, create],
+  [/^\/new$/, create], [/^\/overview$/, overview], [/^\/workers$/, workers], [/^\/usage$/, usage],
+  [/^\/usage\/(\d+)$/, usage], [/^\/keys$/, keys],
 ];
 
 function showSignIn(message) {
@@ -40,6 +45,7 @@ function showSignIn(message) {
 function signedIn(me) {
   session.user = me.user; session.role = me.role; session.csrf = me.csrfToken;
   document.getElementById('nav').hidden = false;
+  document.getElementById('nav-workers').hidden = me.role !== 'operator';
   document.getElementById('who').replaceChildren(
     h('span', {}, `${me.user.email}${me.role === 'operator' ? ' (operator)' : ''}`),
     h('button', { type: 'button', id: 'sign-out', onclick: async () => {
@@ -47,7 +53,7 @@ function signedIn(me) {
       session.csrf = null;
       showSignIn('Signed out.');
     } }, 'Sign out'));
-  if (!location.hash || location.hash === '#/' || location.hash === '#') location.hash = '#/tasks';
+  if (!location.hash || location.hash === '#/' || location.hash === '#') location.hash = '#/overview';
   else route();
 }
 

@@ -36,7 +36,7 @@ async function signIn(page, key) {
   await page.goto(base + '/');
   await page.getByLabel('API key').fill(key);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Schedules' }).waitFor({ timeout: 5000 });
+  await page.getByRole('heading', { name: 'Overview' }).waitFor({ timeout: 5000 });
 }
 
 try {
@@ -56,6 +56,8 @@ try {
   check('a wrong key is refused inline', /wrong or revoked/.test(await page.getByRole('alert').textContent()));
   await signIn(page, env.ALICE_KEY);
   check('signed in as alice', (await page.locator('#who').textContent()).includes('alice@example.com'));
+  check('a user sees no health panel and no Workers link', (await page.getByLabel('health').count()) === 0 &&
+        !(await page.locator('#nav-workers').isVisible()));
   const cookies = await context.cookies();
   const c = cookies.find((x) => x.name === 'agentcron_session');
   check('the session cookie is HttpOnly and SameSite=Strict', c && c.httpOnly && c.sameSite === 'Strict', JSON.stringify(c));
@@ -145,8 +147,38 @@ try {
     await page.keyboard.press('Tab');
     focused.push(await page.evaluate(() => document.activeElement.textContent));
   }
-  check('the keyboard reaches the skip link, then the navigation', focused[0] === 'Skip to content' && focused[1] === 'Schedules',
+  check('the keyboard reaches the skip link, then the navigation', focused[0] === 'Skip to content' && focused[1] === 'Overview',
         JSON.stringify(focused));
+
+  // --- API keys: a new one is shown once; revoking it ends what uses it
+  await page.goto(`${base}/#/keys`);
+  await page.getByLabel('Name of a new key').fill('laptop');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.locator('#new-key').waitFor();
+  const newKey = (await page.locator('#new-key').textContent()).trim();
+  check('a new key is shown once, in full', /^ak_[a-z2-7]{38}$/.test(newKey), newKey);
+  await accessible(page, 'keys');
+  await shot(page, '11-keys');
+  const keyRow = page.getByRole('row', { name: /laptop/ });
+  check('the list shows its prefix only', !(await keyRow.textContent()).includes(newKey.slice(11)));
+  const works = async () => (await fetch(`${base}/api/tasks`, { headers: { Authorization: `Bearer ${newKey}` } })).status;
+  check('the new key works', (await works()) === 200);
+  page.once('dialog', (d) => d.accept());
+  await keyRow.getByRole('button', { name: /revoke/ }).click();
+  await page.getByText(/revoked\./).waitFor();
+  check('a revoked key stops working', (await works()) === 401);
+
+  // --- usage: alice sees her own credits and ledger, and cannot grant
+  await page.goto(`${base}/#/usage`);
+  await page.getByRole('heading', { name: /Usage and credits: alice@example.com/ }).waitFor();
+  check('a user sees no grant form', (await page.getByLabel('Grant credits (this period)').count()) === 0);
+  await accessible(page, 'usage');
+  await shot(page, '12-usage');
+
+  // --- overview for alice: her runs by hour
+  await page.goto(`${base}/#/overview`);
+  await page.getByRole('list', { name: 'runs by hour and outcome' }).waitFor();
+  await accessible(page, 'overview (user)');
 
   // --- sign out ends the session
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -157,10 +189,41 @@ try {
 
   // --- the operator sees every user's tasks, with their owners
   await signIn(page, env.OP_KEY);
+  await page.getByRole('link', { name: 'Schedules' }).click();
   await page.getByRole('link', { name: 'bob hourly' }).waitFor({ timeout: 5000 });
   check('the operator sees bob\'s task and the owner column',
         (await page.getByRole('columnheader', { name: 'Owner' }).count()) === 1);
   await shot(page, '09-schedules-operator');
+
+  // the overview shows the system's health to an operator
+  await page.goto(`${base}/#/overview`);
+  await page.getByLabel('health').waitFor();
+  check('the operator sees every orchestrator and worker', (await page.getByRole('cell', { name: 'browser' }).count()) >= 2);
+  await accessible(page, 'overview');
+  await shot(page, '13-overview');
+
+  // workers and the dead set, with requeue
+  await page.goto(`${base}/#/workers`);
+  await page.getByRole('heading', { name: 'Workers and queue' }).waitFor();
+  const deadRow = page.getByRole('row', { name: /alice broken/ });
+  await deadRow.waitFor({ timeout: 15000 });
+  check('the worker shows its lease renewals', /\d/.test(await page.getByRole('row', { name: /^browser/ }).first().textContent()));
+  await accessible(page, 'workers');
+  await shot(page, '14-workers');
+  await deadRow.getByRole('button', { name: 'Requeue' }).click();
+  await page.getByText(/Requeued as run \d+/).waitFor();
+  check('requeue leaves the dead set', (await page.getByRole('row', { name: /alice broken/ }).count()) === 0);
+
+  // usage: the operator grants alice credits and the ledger says so
+  await page.goto(`${base}/#/usage`);
+  await page.getByLabel('User').selectOption({ label: 'alice@example.com' });
+  await page.getByRole('heading', { name: /alice@example.com/ }).waitFor();
+  await page.getByLabel('Grant credits (this period)').fill('250');
+  await page.getByLabel('Note').fill('launch week');
+  await page.getByRole('button', { name: 'Grant' }).click();
+  await page.getByRole('cell', { name: 'launch week' }).waitFor({ timeout: 5000 });
+  check('a grant is in the ledger and the totals', (await page.getByText(/250 granted/).count()) === 1);
+  await shot(page, '15-usage-operator');
 
   // dark mode follows the system
   const dark = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 900 } });

@@ -143,6 +143,62 @@ check "retry makes a new run of the task: $code $(cat "$tmp/body")" '[ "$code" =
 req GET "/api/runs/$run/retry" -H "Authorization: Bearer $bob_key"
 check "cancel and retry take POST: $code $(header Allow)" '[ "$code" = 405 ] && [ "$(header Allow)" = POST ]'
 
+# --- the overview, the dead set, users, credits and keys
+op=(-H "Authorization: Bearer $op_key")
+req GET /api/overview "${op[@]}"
+check "the operator's overview has health, lateness, today and hours: $code $(jq -c "keys" "$tmp/body")" \
+  '[ "$code" = 200 ] && jq -e ".health.instances and (.health.problems | type == \"array\") and .lateness and .today and .runsByHour" "$tmp/body" >/dev/null'
+check "the runs of the last 24 h are counted by hour and status: $(jq -c .runsByHour "$tmp/body")" \
+  '[ "$(jq "[.runsByHour[].runs[]] | add" "$tmp/body")" = 2 ]'
+req GET /api/overview -H "Authorization: Bearer $alice_key"
+check "a user's overview has no health: $code" '[ "$code" = 200 ] && [ "$(jq -r ".health // \"none\"" "$tmp/body")" = none ] && [ "$(jq "[.runsByHour[].runs[]] | add // 0" "$tmp/body")" = 0 ]'
+req GET /api/queue/dead -H "Authorization: Bearer $alice_key"
+check "the dead set is an operator's: $code" '[ "$code" = 403 ] && grep -q -- "--operator" "$tmp/body"'
+redis-cli -u "$REDIS_URL" zadd "agentcron:{default}:dead" "$(date +%s%3N)" "$run" >/dev/null
+req GET /api/queue/dead "${op[@]}"
+check "the dead set lists its runs with when they died: $(jq -c "[.runs[] | [.id, .diedAt != null]]" "$tmp/body")" '[ "$(jq -c "[.runs[] | [.id, (.diedAt != null)]]" "$tmp/body")" = "[[$run,true]]" ]'
+req GET "/api/queue/dead?limit=0" "${op[@]}"
+check "a bad limit is named: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = limit ]'
+req POST "/api/queue/dead/$run/requeue" "${op[@]}"
+check "requeue makes a new run and leaves the dead set: $code $(cat "$tmp/body")" \
+  '[ "$code" = 202 ] && [ "$(jq -r .requeueOf "$tmp/body")" = "$run" ] && [ "$(redis-cli -u "$REDIS_URL" zcard "agentcron:{default}:dead")" = 0 ]'
+req GET /api/users -H "Authorization: Bearer $alice_key"
+check "a user lists only themselves: $(jq -c "[.users[].email]" "$tmp/body")" '[ "$(jq -c "[.users[].email]" "$tmp/body")" = "[\"alice@example.com\"]" ]'
+req GET /api/users "${op[@]}"
+check "an operator lists everyone: $(jq -c "[.users[].email]" "$tmp/body")" '[ "$(jq ".users | length" "$tmp/body")" = 2 ]'
+bob_id=$(sql "select id from users where email = 'bob@example.com'")
+alice_id=$(sql "select id from users where email = 'alice@example.com'")
+req GET "/api/users/$bob_id" -H "Authorization: Bearer $alice_key"
+check "alice cannot read bob: $code" '[ "$code" = 404 ]'
+req GET "/api/users/$alice_id" -H "Authorization: Bearer $alice_key"
+check "alice reads herself with her ledger and usage: $code" '[ "$code" = 200 ] && jq -e ".ledger and .usage and .creditsUsed != null" "$tmp/body" >/dev/null'
+req POST "/api/users/$alice_id/credits" -H "Authorization: Bearer $alice_key" "${json[@]}" -d '{"grant": 5}'
+check "a user cannot grant credits: $code" '[ "$code" = 403 ] && [ "$(sql "select granted_credits from users where id = $alice_id")" = 0 ]'
+for body in '{"grant": 0}' '{"grant": "5"}' '{"allowance": -1}' '{}' '{"grant": 5, "bonus": 1}' '{"grant": 5, "note": 7}'; do
+  req POST "/api/users/$alice_id/credits" "${op[@]}" "${json[@]}" -d "$body"
+  check "credits $body is refused: $code $(jq -r .field "$tmp/body")" '[ "$code" = 400 ] && [ -n "$(jq -r .field "$tmp/body")" ]'
+done
+check "nothing was granted" '[ "$(sql "select granted_credits from users where id = $alice_id")" = 0 ]'
+req POST "/api/users/$alice_id/credits" "${op[@]}" "${json[@]}" -d '{"grant": 25, "note": "launch"}'
+check "an operator grants: $code $(jq -c "[.grantedCredits, .ledger[0].reason, .ledger[0].note]" "$tmp/body")" \
+  '[ "$code" = 200 ] && [ "$(jq -c "[.grantedCredits, .ledger[0].reason, .ledger[0].delta, .ledger[0].note]" "$tmp/body")" = "[25,\"grant\",25,\"launch\"]" ]'
+req POST "/api/users/999999/credits" "${op[@]}" "${json[@]}" -d '{"grant": 1}'
+check "granting to no user is a 404: $code" '[ "$code" = 404 ]'
+req POST /api/keys -H "Authorization: Bearer $alice_key" "${json[@]}" -d '{"name": "ci"}'
+new_key=$(jq -r .key "$tmp/body"); new_id=$(jq -r .id "$tmp/body")
+check "a user creates a key, shown once: $code" '[ "$code" = 201 ] && [[ "$new_key" == ak_* ]] && [ "$(jq -r .role "$tmp/body")" = user ]'
+req GET /api/keys -H "Authorization: Bearer $alice_key"
+check "her keys, never a key itself: $(jq -c "[.keys[].id]" "$tmp/body")" '[ "$(jq "[.keys[] | select(.user != \"alice@example.com\")] | length" "$tmp/body")" = 0 ] && ! grep -q "$new_key" "$tmp/body"'
+req POST /api/keys -H "Authorization: Bearer $alice_key" "${json[@]}" -d '{"operator": true}'
+check "a key cannot be made an operator's over the API: $code" '[ "$code" = 400 ]'
+bob_key_id=$(sql "select id from api_keys where prefix = '${bob_key:0:11}'")
+req DELETE "/api/keys/$bob_key_id" -H "Authorization: Bearer $alice_key"
+check "alice cannot revoke bob's key: $code" '[ "$code" = 404 ] && [ "$(sql "select revoked_at is null from api_keys where id = $bob_key_id")" = t ]'
+req DELETE "/api/keys/$new_id" -H "Authorization: Bearer $alice_key"
+check "she revokes her new key: $code" '[ "$code" = 200 ]'
+req GET /api/tasks -H "Authorization: Bearer $new_key"
+check "which then fails: $code" '[ "$code" = 401 ]'
+
 # --- sign-out and revocation end sessions
 req DELETE /api/session "${ck[@]}"
 check "sign-out without the CSRF token is refused: $code" '[ "$code" = 403 ]'

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/* The overview, the dead set, users, credits and keys (see api_admin.h). */
+#include "api_admin.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts.h"
+#include "connpair.h"
+#include "errors.h"
+#include "health.h"
+#include "history.h"
+#include "http_parse.h"
+#include "runctl.h"
+#include "session.h"
+#include "timefmt.h"
+#include "url.h"
+#include "usage.h"
+
+#define DEAD_PAGE_MAX 200
+#define LEDGER_ROWS 50
+
+static const char *num(char buf[24], int64_t v)
+{
+    snprintf(buf, 24, "%" PRId64, v);
+    return buf;
+}
+
+static int operator_only(const struct principal *p, struct api_response *out)
+{
+    if (p->operator)
+        return 0;
+    api_error(out, 403, NULL, "this needs an operator key (agentcron keys create USER --operator)");
+    return 1;
+}
+
+/* ---- the overview ---- */
+
+/* The last 24 hours of scope's runs by their slot's hour and status; their lateness (slot to
+ * enqueued and to started, scheduled runs only); today's tokens and credits (UTC). */
+static const char sql_overview[] =
+    "WITH recent AS (SELECT status, trigger, scheduled_for, enqueued_at, started_at FROM task_runs"
+    "                WHERE scheduled_for > now() - interval '24 hours' AND scheduled_for <= now()"
+    "                AND ($1::bigint = 0 OR user_id = $1::bigint)),"
+    " hours AS (SELECT (extract(epoch FROM date_trunc('hour', scheduled_for)) * 1000)::bigint AS hour, status,"
+    "           count(*) AS n FROM recent GROUP BY 1, 2),"
+    " late AS (SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP"
+    "            (ORDER BY extract(epoch FROM enqueued_at - scheduled_for) * 1000) AS q,"
+    "          percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP"
+    "            (ORDER BY extract(epoch FROM started_at - scheduled_for) * 1000)"
+    "            FILTER (WHERE started_at IS NOT NULL) AS s, count(*) AS n"
+    "          FROM recent WHERE trigger = 'schedule' AND enqueued_at IS NOT NULL),"
+    " today AS (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens, coalesce(sum(credits), 0) AS credits,"
+    "           coalesce(sum(succeeded + failed + timed_out + cancelled + insufficient_credits), 0) AS runs"
+    "           FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date AND ($1::bigint = 0 OR user_id = $1::bigint))"
+    " SELECT (SELECT coalesce(json_agg(json_build_object('hour', hour, 'status', status, 'runs', n) ORDER BY hour), '[]')"
+    "         FROM hours)::text,"
+    " (SELECT q[1] FROM late), (SELECT q[2] FROM late), (SELECT s[1] FROM late), (SELECT s[2] FROM late),"
+    " (SELECT n FROM late), tokens, credits, runs FROM today";
+
+static json_t *ms_or_null(const PGresult *r, int col)
+{
+    return PQgetisnull(r, 0, col) ? json_null() : json_integer((json_int_t)strtod(PQgetvalue(r, 0, col), NULL));
+}
+
+static void overview(struct connpair *c, const struct principal *p, struct api_response *out)
+{
+    char scopes[24];
+    const char *params[1] = {num(scopes, principal_scope(p))};
+    PGresult *r = PQexecParams(c->pg, sql_overview, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        api_db_error(out, c->pg);
+        return;
+    }
+    /* the hours as rows of {hour, by status}: what a chart draws */
+    json_t *flat = json_loads(PQgetvalue(r, 0, 0), 0, NULL), *hours = json_array(), *row = NULL;
+    size_t i;
+    json_t *v;
+    json_int_t last = -1;
+    json_array_foreach(flat, i, v)
+    {
+        const json_int_t hour = json_integer_value(json_object_get(v, "hour"));
+        if (hour != last) {
+            char t[TIMEFMT_RFC3339_MAX];
+            timefmt_rfc3339(hour, 0, 1, t);
+            row = json_pack("{s:s, s:{}}", "hour", t, "runs");
+            json_array_append_new(hours, row);
+            last = hour;
+        }
+        json_object_set(json_object_get(row, "runs"), json_string_value(json_object_get(v, "status")),
+                        json_object_get(v, "runs"));
+    }
+    json_decref(flat);
+    json_t *doc = json_pack("{s:o, s:{s:o, s:o, s:o, s:o, s:I}, s:{s:I, s:I, s:I}}", "runsByHour", hours, "lateness",
+                            "enqueuedP50Ms", ms_or_null(r, 1), "enqueuedP99Ms", ms_or_null(r, 2), "startedP50Ms",
+                            ms_or_null(r, 3), "startedP99Ms", ms_or_null(r, 4), "scheduledRuns",
+                            (json_int_t)strtoll(PQgetvalue(r, 0, 5), NULL, 10), "today", "tokens",
+                            (json_int_t)strtoll(PQgetvalue(r, 0, 6), NULL, 10), "credits",
+                            (json_int_t)strtoll(PQgetvalue(r, 0, 7), NULL, 10), "runs",
+                            (json_int_t)strtoll(PQgetvalue(r, 0, 8), NULL, 10));
+    PQclear(r);
+    if (p->operator) { /* the system's health is an operator's to see */
+        json_t *health = json_pack("{s:[]}", "problems");
+        health_report(c->pg, c->redis, health);
+        json_object_set_new(health, "healthy", json_boolean(json_array_size(json_object_get(health, "problems")) == 0));
+        json_object_set_new(doc, "health", health);
+        connpair_redis_failed(c);
+    }
+    api_reply(out, 200, doc);
+}
+
+/* ---- the dead set ---- */
+
+static void dead_list(struct connpair *c, const char *query, struct api_response *out)
+{
+    char v[16];
+    long limit = 50;
+    char *end;
+    const int got = http_query_get(query, "limit", v, sizeof v);
+    if (got < 0 || (got && ((limit = strtol(v, &end, 10)) < 1 || limit > DEAD_PAGE_MAX || *end))) {
+        api_error(out, 400, "limit", "limit must be 1-%d", DEAD_PAGE_MAX);
+        return;
+    }
+    redisReply *rr = redisCommand(c->redis, "ZREVRANGE agentcron:{default}:dead 0 %ld WITHSCORES", limit - 1);
+    if (!rr || rr->type != REDIS_REPLY_ARRAY) {
+        api_error(out, 503, NULL, "redis: %s", rr && rr->str ? rr->str : c->redis->errstr);
+        freeReplyObject(rr);
+        connpair_redis_failed(c);
+        return;
+    }
+    /* "{3,2,1}": the runs, newest death first, and when each died */
+    char ids[DEAD_PAGE_MAX * 22 + 3] = "{";
+    size_t o = 1;
+    json_t *died = json_object();
+    for (size_t i = 0; i + 1 < rr->elements; i += 2) {
+        o += (size_t)snprintf(ids + o, sizeof ids - o, "%s%s", i ? "," : "", rr->element[i]->str);
+        char t[TIMEFMT_RFC3339_MAX];
+        timefmt_rfc3339((int64_t)strtod(rr->element[i + 1]->str, NULL), 0, 1, t);
+        json_object_set_new(died, rr->element[i]->str, json_string(t));
+    }
+    snprintf(ids + o, sizeof ids - o, "}");
+    freeReplyObject(rr);
+    json_t *runs;
+    char err[512];
+    const char *params[1] = {ids};
+    if (history_select((struct pg_conn *)c->pg, "r.id = ANY($1::bigint[])", 1, params, &runs, err, sizeof err) != 0) {
+        json_decref(died);
+        api_db_error(out, c->pg);
+        return;
+    }
+    size_t i;
+    json_t *run;
+    json_array_foreach(runs, i, run)
+    {
+        char key[24];
+        json_object_set(run, "diedAt", json_object_get(died, num(key, json_integer_value(json_object_get(run, "id")))));
+    }
+    json_decref(died);
+    api_reply(out, 200, json_pack("{s:o}", "runs", runs));
+}
+
+/* A new run of the dead run's task, now; the dead entry goes. */
+static void dead_requeue(struct connpair *c, int64_t id, struct api_response *out)
+{
+    json_t *run;
+    char err[512], t[TIMEFMT_RFC3339_MAX];
+    if (history_run((struct pg_conn *)c->pg, 0, id, &run, err, sizeof err) != 0) {
+        api_error(out, 404, NULL, "no run %" PRId64, id);
+        return;
+    }
+    const int64_t task = json_integer_value(json_object_get(run, "task"));
+    json_decref(run);
+    int64_t new_run, at;
+    const int rc = runctl_trigger(c->pg, c->redis, task, 0, "manual", &new_run, &at, err, sizeof err);
+    if (rc == RUNCTL_NOT_FOUND) {
+        api_error(out, 404, NULL, "the task of run %" PRId64 " is deleted: nothing to requeue", id);
+        return;
+    }
+    if (rc < 0) {
+        api_db_error(out, c->pg);
+        return;
+    }
+    freeReplyObject(redisCommand(c->redis, "ZREM agentcron:{default}:dead %" PRId64, id));
+    connpair_redis_failed(c);
+    timefmt_rfc3339(at, 0, 1, t);
+    api_reply(out, 202, json_pack("{s:I, s:I, s:I, s:s, s:s}", "requeueOf", (json_int_t)id, "task", (json_int_t)task,
+                                  "run", (json_int_t)new_run, "status", "queued", "scheduledFor", t));
+}
+
+/* ---- users and credits ---- */
+
+static void accounts_failed(struct api_response *out, struct connpair *c, int rc, const char *err)
+{
+    if (rc == ACCOUNTS_NOT_FOUND)
+        api_error(out, 404, NULL, "%s", err);
+    else
+        api_db_error(out, c->pg);
+}
+
+/* GET /api/users/{id}: the user, this period's usage and the newest ledger rows. */
+static void show_user(struct connpair *c, const struct principal *p, int64_t id, struct api_response *out)
+{
+    char ids[24], err[512], today[TIMEFMT_RFC3339_MAX], from[16], to[16];
+    json_t *u, *ledger, *usage;
+    int rc = accounts_user((struct pg_conn *)c->pg, num(ids, id), principal_scope(p), &u, err, sizeof err);
+    if (rc) {
+        accounts_failed(out, c, rc, err);
+        return;
+    }
+    if ((rc = accounts_ledger((struct pg_conn *)c->pg, id, LEDGER_ROWS, &ledger, err, sizeof err)) != 0) {
+        json_decref(u);
+        accounts_failed(out, c, rc, err);
+        return;
+    }
+    json_object_set_new(u, "ledger", ledger);
+    timefmt_rfc3339(timefmt_now_ms(), 0, 1, today);
+    snprintf(from, sizeof from, "%.10s", json_string_value(json_object_get(u, "periodStart")));
+    snprintf(to, sizeof to, "%.10s", today);
+    if (usage_report((struct pg_conn *)c->pg, principal_scope(p), id, from, to, &usage, err, sizeof err) == 0)
+        json_object_set_new(u, "usage", usage);
+    api_reply(out, 200, u);
+}
+
+/* A count of credits in [min, 10^12]. */
+static int count_ok(const json_t *v, json_int_t min)
+{
+    return json_is_integer(v) && json_integer_value(v) >= min && json_integer_value(v) <= 1000000000000LL;
+}
+
+/* POST /api/users/{id}/credits {"grant": N, "allowance": N, "note": "..."} */
+static void change_credits(struct connpair *c, int64_t id, const struct http_req *req, struct api_response *out)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    const json_t *grant = json_object_get(body, "grant"), *allowance = json_object_get(body, "allowance"),
+                 *note = json_object_get(body, "note");
+    const char *k;
+    json_t *v;
+    if (!json_is_object(body)) {
+        json_decref(body);
+        api_error(out, 400, NULL, "the body must be a JSON object: %s", jerr.text);
+        return;
+    }
+    json_object_foreach(body, k, v) if (strcmp(k, "grant") && strcmp(k, "allowance") && strcmp(k, "note"))
+    {
+        api_error(out, 400, k, "unknown field \"%.60s\": credits take grant, allowance and note", k);
+        json_decref(body);
+        return;
+    }
+    const char *field = grant && !count_ok(grant, 1)               ? "grant"
+                        : allowance && !count_ok(allowance, 0)       ? "allowance"
+                        : !grant && !allowance                       ? "grant"
+                        : note && (!json_is_string(note) || json_string_length(note) > 500) ? "note"
+                                                                                            : NULL;
+    if (field) {
+        api_error(out, 400, field, "send {\"grant\": 1-1000000000000} (credits for this period) and/or"
+                  " {\"allowance\": 0-1000000000000} (the monthly credits), with an optional note of at most 500 bytes");
+        json_decref(body);
+        return;
+    }
+    char grants[24], allowances[24], err[512], ids[24];
+    json_t *u;
+    int rc = accounts_user((struct pg_conn *)c->pg, num(ids, id), 0, &u, err, sizeof err);
+    if (!rc) {
+        json_decref(u);
+        rc = accounts_credits((struct pg_conn *)c->pg, id, grant ? num(grants, json_integer_value(grant)) : NULL,
+                              allowance ? num(allowances, json_integer_value(allowance)) : NULL,
+                              note ? json_string_value(note) : NULL, err, sizeof err);
+    }
+    json_decref(body);
+    if (rc)
+        accounts_failed(out, c, rc, err);
+}
+
+/* ---- keys ---- */
+
+static void create_key(struct connpair *c, const struct principal *p, const struct http_req *req,
+                       struct api_response *out)
+{
+    json_error_t jerr;
+    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, &jerr) : json_object();
+    const json_t *name = json_object_get(body, "name");
+    if (!json_is_object(body) || json_object_size(body) > (name ? 1u : 0u) ||
+        (name && (!json_is_string(name) || json_string_length(name) > 200))) {
+        json_decref(body);
+        api_error(out, 400, "name", "send {\"name\": \"what the key is for\"} (at most 200 bytes), or no body");
+        return;
+    }
+    char key[ACCOUNTS_KEY_LEN], prefix[16], err[512];
+    int64_t id;
+    const int rc = accounts_key_create((struct pg_conn *)c->pg, p->user, json_string_value(name), 0, key, prefix, &id,
+                                       err, sizeof err);
+    json_decref(body);
+    if (rc) {
+        api_db_error(out, c->pg);
+        return;
+    }
+    api_reply(out, 201, json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)id, "key", key, "prefix", prefix,
+                                  "role", "user", "note", "shown once: store it now (only its SHA-256 is kept)"));
+}
+
+int api_admin_serve(struct connpair *c, const struct principal *p, const struct http_req *req,
+                    struct api_response *out)
+{
+    const char *path = req->path, *rest = "";
+    const int get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST"),
+              del = !strcmp(req->method, "DELETE");
+    int64_t id;
+    char err[512];
+    if (!strcmp(path, "/api/overview")) {
+        if (!get)
+            api_method_not_allowed(out, "GET");
+        else
+            overview(c, p, out);
+    } else if (!strcmp(path, "/api/queue/dead")) {
+        if (!get)
+            api_method_not_allowed(out, "GET");
+        else if (!operator_only(p, out))
+            dead_list(c, req->query, out);
+    } else if ((id = api_path_id(path, "/api/queue/dead/", &rest)) && !strcmp(rest, "/requeue")) {
+        if (!post)
+            api_method_not_allowed(out, "POST");
+        else if (!operator_only(p, out))
+            dead_requeue(c, id, out);
+    } else if (!strcmp(path, "/api/users")) {
+        json_t *list;
+        if (!get)
+            api_method_not_allowed(out, "GET");
+        else if (accounts_users((struct pg_conn *)c->pg, principal_scope(p), &list, err, sizeof err) != 0)
+            api_db_error(out, c->pg);
+        else
+            api_reply(out, 200, json_pack("{s:o}", "users", list));
+    } else if ((id = api_path_id(path, "/api/users/", &rest)) && (!*rest || !strcmp(rest, "/credits"))) {
+        if (!*rest && !get)
+            api_method_not_allowed(out, "GET");
+        else if (*rest && !post)
+            api_method_not_allowed(out, "POST");
+        else if (!*rest)
+            show_user(c, p, id, out);
+        else if (!operator_only(p, out)) {
+            change_credits(c, id, req, out);
+            if (!out->status)
+                show_user(c, p, id, out);
+        }
+    } else if (!strcmp(path, "/api/keys")) {
+        json_t *list;
+        if (get && accounts_keys((struct pg_conn *)c->pg, principal_scope(p), NULL, &list, err, sizeof err) != 0)
+            api_db_error(out, c->pg);
+        else if (get)
+            api_reply(out, 200, json_pack("{s:o}", "keys", list));
+        else if (post)
+            create_key(c, p, req, out);
+        else
+            api_method_not_allowed(out, "GET, POST");
+    } else if ((id = api_path_id(path, "/api/keys/", &rest)) && !*rest) {
+        char prefix[40];
+        int rc;
+        if (!del)
+            api_method_not_allowed(out, "DELETE");
+        else if ((rc = accounts_key_revoke((struct pg_conn *)c->pg, id, principal_scope(p), prefix, err, sizeof err)))
+            accounts_failed(out, c, rc, err);
+        else
+            api_reply(out, 200, json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "prefix", prefix, "revoked", 1));
+    } else
+        return 0;
+    return 1;
+}
