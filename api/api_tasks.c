@@ -25,7 +25,9 @@
 #include "session.h"
 #include "errors.h"
 #include "history.h"
+#include "queue.h"
 #include "runctl.h"
+#include "schedule.h"
 #include "taskdef.h"
 #include "tasks.h"
 #include "timefmt.h"
@@ -767,6 +769,106 @@ void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int
 
 /* ---- routing ---- */
 
+/* GET /api/runs/{id}/live?after=ID: what a running exec run wrote since entry after, from its
+ * live stream (queue.h: QUEUE_LOG_*): {"entries": [{attempt, stream, data}], "last", "ended"}.
+ * Nothing when it streams nothing (other agents, or it ended within one flush): the page then
+ * shows what GET /api/runs/{id}/logs has. */
+#define LIVE_ENTRIES_MAX 256
+static void run_live(struct connpair *c, int64_t scope, int64_t id, const char *query, struct api_response *out)
+{
+    char after[64] = "0", ids[24], scopes[24];
+    const int got = http_query_get(query, "after", after, sizeof after);
+    if (got < 0 || strspn(after, "0123456789-") != strlen(after)) {
+        api_error(out, 400, "after", "after must be the \"last\" of the answer before (a stream id such as 1700000000000-0)");
+        return;
+    }
+    if (!got)
+        snprintf(after, sizeof after, "0");
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(scopes, sizeof scopes, "%" PRId64, scope);
+    const char *params[2] = {ids, scopes};
+    PGresult *r = PQexecParams(c->pg, "SELECT status FROM task_runs WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint)",
+                               2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            api_db_error(out, c->pg);
+        else
+            api_error(out, 404, NULL, "no run %" PRId64, id);
+        PQclear(r);
+        return;
+    }
+    PQclear(r);
+    struct queue q;
+    struct queue_error qerr;
+    queue_init(&q, "default", &qerr);
+    redisReply *rr = redisCommand(c->redis, "XREAD COUNT %d STREAMS %s%" PRId64 " %s", LIVE_ENTRIES_MAX, q.log_prefix, id,
+                                  after);
+    if (!rr || rr->type == REDIS_REPLY_ERROR) {
+        api_error(out, 503, NULL, "redis: %s", rr ? rr->str : c->redis->errstr);
+        freeReplyObject(rr);
+        connpair_redis_failed(c);
+        return;
+    }
+    json_t *entries = json_array();
+    int ended = 0;
+    const redisReply *list = rr->type == REDIS_REPLY_ARRAY && rr->elements ? rr->element[0]->element[1] : NULL;
+    for (size_t i = 0; list && i < list->elements; i++) {
+        struct queue_log_entry le;
+        if (queue_log_entry(list->element[i], &le) != 0)
+            continue;
+        snprintf(after, sizeof after, "%s", le.id);
+        ended = le.end;
+        if (le.stream)
+            json_array_append_new(entries, json_pack("{s:I, s:s, s:s%}", "attempt", (json_int_t)le.attempt, "stream",
+                                                     le.stream, "data", le.data, le.len));
+    }
+    freeReplyObject(rr);
+    api_reply(out, 200, json_pack("{s:o, s:s, s:b}", "entries", entries, "last", after, "ended", ended));
+}
+
+/* POST /api/tasks/{id}/backfill {"from": T, "to": T}: a run for every slot in the range that has
+ * none (GET /api/tasks/{id}/slots shows them first). */
+static void backfill(struct connpair *c, int64_t scope, int64_t id, const struct http_req *req, struct api_response *out)
+{
+    json_t *t = own_task(c->pg, scope, id, out);
+    if (!t)
+        return;
+    json_decref(t);
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *from = json_string_value(json_object_get(body, "from")), *to = json_string_value(json_object_get(body, "to"));
+    int64_t from_ms = 0, to_ms = 0;
+    const char *why = "missing", *field = NULL;
+    if (!json_is_object(body) || json_object_size(body) != 2)
+        field = "from", why = "send exactly from and to";
+    else if (!from || timefmt_parse_rfc3339(from, &from_ms, &why) != 0)
+        field = "from";
+    else if (!to || timefmt_parse_rfc3339(to, &to_ms, &why) != 0)
+        field = "to";
+    else if (to_ms < from_ms)
+        field = "to", why = "to is before from";
+    if (field) {
+        api_error(out, 400, field, "send {\"from\": T, \"to\": T} as RFC 3339 times (2026-11-01T00:00:00Z): %s", why);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    const struct scheduler_options opt = {.database_url = c->database_url, .redis_url = c->redis_url,
+                                          .queue = "default", .batch = 1000};
+    struct scheduler *s = scheduler_new(&opt);
+    struct backfill_result r;
+    char err[1024];
+    const int rc = s ? scheduler_backfill(s, id, from_ms, to_ms, &r, err, sizeof err) : -1;
+    scheduler_free(s);
+    if (rc != 0)
+        api_error(out, strstr(err, "narrower") || strstr(err, "no schedule") ? 400 : 503, "to", "%s",
+                  s ? err : "out of memory");
+    else
+        api_reply(out, 200, json_pack("{s:I, s:I, s:I, s:I, s:I}", "task", (json_int_t)id, "slots", (json_int_t)r.slots,
+                                      "created", (json_int_t)r.created, "existing", (json_int_t)r.existing, "enqueued",
+                                      (json_int_t)r.enqueued));
+}
+
 /* POST /api/runs/{id}/cancel and /retry (a new run of the run's task, now). */
 static void run_action(struct connpair *c, int64_t scope, int64_t id, const char *action, struct api_response *out)
 {
@@ -883,20 +985,25 @@ void api_tasks_serve(struct connpair *c, const struct api_context *ctx, const st
         }
         else if (!strcmp(rest, "/cancel") && post)
             cancel_runs(c, scope, id, out);
+        else if (!strcmp(rest, "/backfill") && post)
+            backfill(c, scope, id, req, out);
         else if (!*rest)
             api_method_not_allowed(out, "GET, PATCH, DELETE");
         else if (!strcmp(rest, "/runs") || !strcmp(rest, "/slots"))
             api_method_not_allowed(out, "GET");
         else if (!strcmp(rest, "/pause") || !strcmp(rest, "/resume") || !strcmp(rest, "/trigger") ||
-                 !strcmp(rest, "/cancel"))
+                 !strcmp(rest, "/cancel") || !strcmp(rest, "/backfill"))
             api_method_not_allowed(out, "POST");
         else
             api_error(out, 404, NULL, "no such route");
-    } else if ((id = api_path_id(req->path, "/api/runs/", &rest)) && (!*rest || !strcmp(rest, "/logs"))) {
+    } else if ((id = api_path_id(req->path, "/api/runs/", &rest)) &&
+               (!*rest || !strcmp(rest, "/logs") || !strcmp(rest, "/live"))) {
         if (!get)
             api_method_not_allowed(out, "GET");
         else if (!*rest)
             show_run(c->pg, scope, id, out);
+        else if (!strcmp(rest, "/live"))
+            run_live(c, scope, id, req->query, out);
         else
             run_logs(c->pg, scope, id, req->query, out);
     } else if ((id = api_path_id(req->path, "/api/runs/", &rest)) && (!strcmp(rest, "/cancel") || !strcmp(rest, "/retry"))) {

@@ -232,25 +232,15 @@ static int print_entries(const redisReply *streams, char last[64], int json, lon
         return 0;
     const redisReply *entries = streams->element[0]->element[1];
     for (size_t i = 0; entries && i < entries->elements; i++) {
-        const redisReply *e = entries->element[i], *fields = e->element[1];
-        const char *stream = NULL, *data = "";
-        size_t dlen = 0;
-        long long attempt = 0;
-        int end = 0;
-        for (size_t k = 0; k + 1 < fields->elements; k += 2) {
-            const char *f = fields->element[k]->str;
-            if (!strcmp(f, "s"))
-                stream = fields->element[k + 1]->str;
-            else if (!strcmp(f, "d"))
-                data = fields->element[k + 1]->str, dlen = fields->element[k + 1]->len;
-            else if (!strcmp(f, "a"))
-                attempt = strtoll(fields->element[k + 1]->str, NULL, 10);
-            else if (!strcmp(f, "e"))
-                end = 1;
-        }
-        snprintf(last, 64, "%s", e->element[0]->str);
-        *ended = end;
-        if (end || !stream)
+        struct queue_log_entry le;
+        if (queue_log_entry(entries->element[i], &le) != 0)
+            continue;
+        const char *stream = le.stream, *data = le.data;
+        const size_t dlen = le.len;
+        const long long attempt = le.attempt;
+        snprintf(last, 64, "%s", le.id);
+        *ended = le.end;
+        if (le.end || !stream)
             continue;
         if (json)
             cli_print_json(json_pack("{s:I, s:s, s:s%}", "attempt", (json_int_t)attempt, "stream", stream, "data", data,

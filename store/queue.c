@@ -640,3 +640,31 @@ int queue_slot_hold(const struct queue *q, redisContext *c, int64_t id, int64_t 
         freeReplyObject(r);
     return rc;
 }
+
+int queue_log_entry(const redisReply *e, struct queue_log_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return -1;
+    out->id = e->element[0]->str;
+    out->data = "";
+    const redisReply *fields = e->element[1];
+    for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+        const char *f = fields->element[k]->str;
+        const redisReply *v = fields->element[k + 1];
+        if (!f || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (!strcmp(f, "s"))
+            out->stream = v->str;
+        else if (!strcmp(f, "d"))
+            out->data = v->str, out->len = v->len;
+        else if (!strcmp(f, "a"))
+            out->attempt = strtoll(v->str, NULL, 10);
+        else if (!strcmp(f, "e"))
+            out->end = 1;
+    }
+    if (out->end)
+        out->stream = NULL;
+    return 0;
+}

@@ -36,6 +36,21 @@ struct queue_error {
     char message[256];
 };
 
+/* One entry of a run's log stream, pointing into the reply it came from. */
+struct queue_log_entry {
+    const char *id;     /* the stream's entry id: read on after it */
+    long long attempt;
+    const char *stream; /* "out" or "err"; NULL for the attempt's end mark */
+    const char *data;
+    size_t len;
+    int end;            /* the attempt's end mark */
+};
+
+/* Reads e, one element of an XREAD or XRANGE reply ([id, [field, value, ...]]), into *out: 0, or
+ * -1 when it is not such an entry. */
+struct redisReply;
+int queue_log_entry(const struct redisReply *e, struct queue_log_entry *out);
+
 /* Key names of one queue; all share the hash tag {name}. */
 struct queue {
     char waiting[96], delayed[96], active[96], dead[96], seq[96], wake[96], counters[96], job_prefix[96];

@@ -96,6 +96,16 @@ try {
   const runId = (await page.getByText(/Run \d+ queued/).textContent()).match(/Run (\d+)/)[1];
   await accessible(page, 'task');
   await shot(page, '04-task');
+  // backfill: the slots it would create first, then the runs
+  await page.getByLabel('From (RFC 3339)').fill(new Date(Date.now() - 20 * 60000).toISOString());
+  await page.getByLabel('To', { exact: true }).fill(new Date(Date.now() - 60000).toISOString());
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await page.locator('#backfill-plan').waitFor();
+  const planned = Number((await page.locator('#backfill-plan').textContent()).match(/^(\d+)/)[1]);
+  check('the backfill preview lists the slots without a run', planned >= 3 && planned <= 4, String(planned));
+  await page.getByRole('button', { name: /^Create \d+ runs?$/ }).click();
+  await page.getByText(/Backfill: \d+ runs? created/).waitFor();
+  check('backfill creates exactly those', (await page.getByText(`Backfill: ${planned} run`).count()) === 1);
   await page.goto(`${base}/#/runs/${runId}`);
   const navigations = [];
   page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
@@ -108,6 +118,10 @@ try {
   // --- cancel a long exec run from its page
   await page.goto(`${base}/#/runs/${env.SLEEPER_RUN}`);
   await page.locator('h1 .s-running').waitFor({ timeout: 15000 });
+  await page.getByText(/still going/).waitFor({ timeout: 10000 });
+  check('a running exec run\'s output shows as it comes', /started\s+still going/.test(await page.locator('#output').textContent()),
+        await page.locator('#output').textContent());
+  await shot(page, '06a-run-live');
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.locator('h1 .s-cancelled').waitFor({ timeout: 10000 });
   check('a running exec run is cancelled from its page', true);

@@ -19,7 +19,7 @@ if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/a
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || { echo "npm ci in tests/browser failed"; exit 1; }
 fi
 cat >"$tmp/agents.json" <<EOF
-{"agents": {"sleeper": {"kind": "exec", "command": ["/bin/sh", "-c", "echo started; sleep 60"], "kill_grace_ms": 200},
+{"agents": {"sleeper": {"kind": "exec", "command": ["/bin/sh", "-c", "echo started; sleep 1; echo still going; sleep 60"], "kill_grace_ms": 200},
             "broken": {"kind": "exec", "command": ["/bin/sh", "-c", "echo oops >&2; exit 7"]},
             "one": {"kind": "noop"}}}
 EOF

@@ -143,8 +143,34 @@ check "retry makes a new run of the task: $code $(cat "$tmp/body")" '[ "$code" =
 req GET "/api/runs/$run/retry" -H "Authorization: Bearer $bob_key"
 check "cancel and retry take POST: $code $(header Allow)" '[ "$code" = 405 ] && [ "$(header Allow)" = POST ]'
 
-# --- the overview, the dead set, users, credits and keys
 op=(-H "Authorization: Bearer $op_key")
+# --- backfill and a run's live output
+from_t=$(date -u -d '-3 hours' +%Y-%m-%dT%H:00:00Z); to_t=$(date -u -d '-1 hours' +%Y-%m-%dT%H:00:00Z)
+req POST "/api/tasks/$bob_task/backfill" -H "Authorization: Bearer $alice_key" "${json[@]}" -d "{\"from\": \"$from_t\", \"to\": \"$to_t\"}"
+check "alice cannot backfill bob's task: $code" '[ "$code" = 404 ]'
+for body in '{}' "{\"from\": \"$to_t\", \"to\": \"$from_t\"}" "{\"from\": \"yesterday\", \"to\": \"$to_t\"}" "{\"from\": \"$from_t\", \"to\": \"$to_t\", \"x\": 1}"; do
+  req POST "/api/tasks/$bob_task/backfill" "${op[@]}" "${json[@]}" -d "$body"
+  check "backfill $body is refused naming the field: $code $(jq -c . "$tmp/body")" '[ "$code" = 400 ] && [ -n "$(jq -r .field "$tmp/body")" ]'
+done
+req POST "/api/tasks/$bob_task/backfill" "${op[@]}" "${json[@]}" -d "{\"from\": \"$from_t\", \"to\": \"$to_t\"}"
+check "an hourly task backfills 3 slots: $code $(cat "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -c "[.slots, .created, .existing]" "$tmp/body")" = "[3,3,0]" ] && [ "$(sql "select count(*) from task_runs where task_id = $bob_task and trigger = '"'"'backfill'"'"'")" = 3 ]'
+req POST "/api/tasks/$bob_task/backfill" "${op[@]}" "${json[@]}" -d "{\"from\": \"$from_t\", \"to\": \"$to_t\"}"
+check "again: nothing twice: $(cat "$tmp/body")" '[ "$(jq -c "[.created, .existing]" "$tmp/body")" = "[0,3]" ]'
+sql "delete from task_runs where trigger = 'backfill'" >/dev/null
+req GET "/api/runs/$run/live" -H "Authorization: Bearer $alice_key"
+check "alice cannot follow bob's run: $code" '[ "$code" = 404 ]'
+redis-cli -u "$REDIS_URL" xadd "agentcron:{default}:log:$run" '*' a 1 s out d "hello " >/dev/null
+redis-cli -u "$REDIS_URL" xadd "agentcron:{default}:log:$run" '*' a 1 s err d "warn" >/dev/null
+req GET "/api/runs/$run/live" -H "Authorization: Bearer $bob_key"
+last=$(jq -r .last "$tmp/body")
+check "the live stream's entries: $(jq -c . "$tmp/body")" '[ "$code" = 200 ] && [ "$(jq -c "[.entries[] | [.attempt, .stream, .data]]" "$tmp/body")" = "[[1,\"out\",\"hello \"],[1,\"err\",\"warn\"]]" ] && [ "$(jq .ended "$tmp/body")" = false ]'
+redis-cli -u "$REDIS_URL" xadd "agentcron:{default}:log:$run" '*' a 1 e 1 >/dev/null
+req GET "/api/runs/$run/live?after=$last" -H "Authorization: Bearer $bob_key"
+check "after the last one: only the end mark: $(jq -c . "$tmp/body")" '[ "$(jq -c "[(.entries | length), .ended]" "$tmp/body")" = "[0,true]" ]'
+req GET "/api/runs/$run/live?after=%24" -H "Authorization: Bearer $bob_key"
+check "a malformed after is named: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = after ]'
+
+# --- the overview, the dead set, users, credits and keys
 req GET /api/overview "${op[@]}"
 check "the operator's overview has health, lateness, today and hours: $code $(jq -c "keys" "$tmp/body")" \
   '[ "$code" = 200 ] && jq -e ".health.instances and (.health.problems | type == \"array\") and .lateness and .today and .runsByHour" "$tmp/body" >/dev/null'

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // One run: its state, tokens and credits; every attempt as a timeline (worker, duration,
-// outcome, HTTP status or exit code, retry reason and when); each attempt's output and stderr;
-// cancel and retry. Follows the run every 2 s until it ends.
+// outcome, HTTP status or exit code, retry reason and when); each attempt's output and stderr,
+// a running exec run's as it comes; cancel and retry. Follows the run every 2 s until it ends.
 import { api, h, when, ms, status, live, errorBox } from '../lib.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'insufficient_credits']);
@@ -10,6 +10,7 @@ export async function render(main, [id]) {
   const message = h('div', { role: 'status' });
   const head = h('div', {}), timeline = h('ol', { class: 'timeline' }), logs = h('div', {});
   let chosen = null, stop = null;
+  const streamed = { after: '0', out: '', err: '', attempt: null }; // what the run's live stream gave so far
   async function refresh() {
     const r = await api('GET', `/api/runs/${id}`);
     head.replaceChildren(h('h1', {}, `Run ${r.id} `, status(r.status)),
@@ -33,9 +34,24 @@ export async function render(main, [id]) {
       a.retryReason ? h('div', { class: 'muted' }, `retried (${a.retryReason.replaceAll('_', ' ')})`, a.retryAt ? [' at ', when(a.retryAt)] : '') : null,
       h('button', { type: 'button', onclick: () => { chosen = a.attempt; showLogs(); } }, 'Output'))));
     if (!r.attempts || !r.attempts.length) timeline.replaceChildren(h('li', { class: 'muted' }, r.status === 'running' ? 'The first attempt is running.' : 'No attempt has started yet.'));
-    await showLogs();
+    if (!ENDED.has(r.status) && !chosen) await follow();
+    else await showLogs();
     if (ENDED.has(r.status) && stop) { stop(); stop = null; }
     return r;
+  }
+  // A running exec run's output as it comes (GET /api/runs/{id}/live), appended on every tick.
+  async function follow() {
+    const l = await api('GET', `/api/runs/${id}/live?after=${encodeURIComponent(streamed.after)}`);
+    streamed.after = l.last;
+    for (const e of l.entries) {
+      if (streamed.attempt !== null && e.attempt !== streamed.attempt) { streamed.out = ''; streamed.err = ''; }
+      streamed.attempt = e.attempt;
+      streamed[e.stream === 'err' ? 'err' : 'out'] += e.data;
+    }
+    if (streamed.attempt === null) return showLogs();
+    logs.replaceChildren(h('h2', {}, `Output of attempt ${streamed.attempt} (live)`),
+      h('pre', { id: 'output', tabindex: '0', 'aria-label': 'output' }, streamed.out || '(none yet)'),
+      h('h2', {}, 'Stderr'), h('pre', { id: 'stderr', tabindex: '0', 'aria-label': 'stderr' }, streamed.err || '(none)'));
   }
   async function showLogs() {
     const l = await api('GET', `/api/runs/${id}/logs${chosen ? `?attempt=${chosen}` : ''}`);

@@ -53,6 +53,7 @@ export async function render(main, [id]) {
     const body = v.cron ? { cron: v.cron, timezone: v.timezone, enabled: true } : { enabled: false };
     await act('PATCH', `/api/tasks/${id}`, body, () => 'Schedule saved.')();
   } }, editor.element, h('button', { type: 'submit', class: 'primary' }, 'Save schedule'));
+  const backfillForm = backfillPanel(t, id, message, refresh);
   main.replaceChildren(
     h('p', {}, h('a', { href: '#/tasks' }, '← Schedules')),
     h('h1', {}, t.title),
@@ -69,7 +70,40 @@ export async function render(main, [id]) {
     h('div', { class: 'panel' }, definition),
     h('h2', {}, 'Edit the schedule'), h('div', { class: 'panel' }, save),
     h('h2', {}, 'Slots'), slots,
+    ...(t.schedule.cron ? [h('h2', {}, 'Backfill'), backfillForm] : []),
     h('h2', {}, 'Latest runs'), runs);
   await refresh();
   return live(refresh);
+}
+
+// Backfill a range: first the slots it would create (those without a run, from the slot ledger),
+// then, when confirmed, the runs (POST /api/tasks/{id}/backfill; never a second run of a slot).
+function backfillPanel(t, id, message, refresh) {
+  const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+  const from = h('input', { id: 'backfill-from', size: 22, value: iso(Date.now() - 6 * 3600000) });
+  const to = h('input', { id: 'backfill-to', size: 22, value: iso(Date.now()) });
+  const plan = h('div', { 'aria-live': 'polite' });
+  async function preview(ev) {
+    ev.preventDefault();
+    try {
+      const q = new URLSearchParams({ from: from.value, to: to.value });
+      const s = await api('GET', `/api/tasks/${id}/slots?${q}`);
+      const missing = s.slots.filter((x) => !x.run && x.reason !== 'upcoming');
+      plan.replaceChildren(h('p', { id: 'backfill-plan' }, `${missing.length} slot${missing.length === 1 ? '' : 's'} without a run would get one` +
+        (s.slots.length - missing.length ? `; ${s.slots.length - missing.length} already have a run or are still to come` : '') + '.'),
+        missing.length ? h('ul', {}, missing.slice(0, 20).map((x) => h('li', {}, when(x.slot, t.schedule.timezone), h('span', { class: 'muted' }, ` (${x.reason.replaceAll('_', ' ')})`)))) : null,
+        missing.length > 20 ? h('p', { class: 'muted' }, `and ${missing.length - 20} more`) : null,
+        missing.length ? h('button', { type: 'button', class: 'primary', onclick: async () => {
+          try {
+            const r = await api('POST', `/api/tasks/${id}/backfill`, { from: from.value, to: to.value });
+            plan.replaceChildren();
+            message.replaceChildren(h('p', {}, `Backfill: ${r.created} run${r.created === 1 ? '' : 's'} created, ${r.existing} slot${r.existing === 1 ? '' : 's'} already had one.`));
+            await refresh();
+          } catch (e) { plan.replaceChildren(errorBox(e)); }
+        } }, `Create ${missing.length} run${missing.length === 1 ? '' : 's'}`) : null);
+    } catch (e) { plan.replaceChildren(errorBox(e)); }
+  }
+  return h('form', { class: 'panel', onsubmit: preview },
+    h('div', { class: 'row' }, h('div', {}, h('label', { for: 'backfill-from' }, 'From (RFC 3339)'), from),
+      h('div', {}, h('label', { for: 'backfill-to' }, 'To'), to), h('button', { type: 'submit' }, 'Preview')), plan);
 }
