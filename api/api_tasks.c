@@ -1011,6 +1011,6 @@ void api_tasks_serve(struct connpair *c, const struct api_context *ctx, const st
             api_method_not_allowed(out, "POST");
         else
             run_action(c, scope, id, rest, out);
-    } else if (!api_admin_serve(c, &p, req, out))
+    } else if (!api_admin_serve(c, &p, req, ctx->overview, out))
         api_error(out, 404, NULL, "no such route");
 }

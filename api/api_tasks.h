@@ -15,6 +15,7 @@
 struct agent_set;
 struct connpair;
 struct http_req;
+struct overview_cache;
 struct json_t;
 
 /* A request waiting for its run to end. */
@@ -55,6 +56,7 @@ struct api_context {
     const struct agent_set *agents; /* the agents in force (NULL: only noop exists) */
     int https;                      /* the listener speaks HTTPS: cookies are Secure */
     int session_ttl_s;              /* how long a dashboard session lasts */
+    struct overview_cache *overview; /* the operator's overview, shared by the lanes (api_admin.h) */
 };
 
 /* Authenticates (session.h) and serves one request under /api/. */

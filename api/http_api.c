@@ -25,6 +25,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "api_admin.h"
 #include "api_tasks.h"
 #include "config.h"
 #include "connpair.h"
@@ -102,6 +103,7 @@ struct api {
     int busy_lanes, stopping, server_stopped;
     int https;                     /* the listener speaks HTTPS (cookies are Secure) */
     struct web_assets *web;        /* the dashboard's files, or NULL without them */
+    struct overview_cache overview; /* the operator's overview, shared by the lanes */
     void (*on_stopped)(void *);
     void *stopped_data;
 };
@@ -223,7 +225,7 @@ static void run_job(uv_work_t *w)
     }
     if (j->kind == JOB_CALL) {
         const struct api_context ctx = {.agents = j->agents, .https = l->api->https,
-                                        .session_ttl_s = l->api->cfg->session_ttl_s};
+                                        .session_ttl_s = l->api->cfg->session_ttl_s, .overview = &l->api->overview};
         api_tasks_serve(&l->conn, &ctx, j->req, &j->resp);
         return;
     }
@@ -469,6 +471,7 @@ static void on_timer_closed(uv_handle_t *h)
     for (int i = 0; i < API_LANES; i++)
         connpair_close(&a->lanes[i].conn);
     web_assets_free(a->web);
+    overview_cache_free(&a->overview);
     free(a);
     if (cb)
         cb(data);
@@ -729,6 +732,7 @@ struct api *api_start(uv_loop_t *loop, const struct config *cfg, const struct ag
         return NULL;
     }
     a->https = http_server_is_tls(a->srv);
+    overview_cache_init(&a->overview);
     char dir[1024], why[1200];
     paths_share_dir("web", "AGENTCRON_WEB_DIR", dir, sizeof dir);
     if ((a->web = web_assets_load(dir, why, sizeof why)))

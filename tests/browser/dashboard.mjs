@@ -240,11 +240,18 @@ try {
   await shot(page, '15-usage-operator');
 
   // dark mode follows the system
-  const dark = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 900 } });
+  // (a viewer in India: the task's zone shown, the viewer's on hover)
+  const dark = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 900 }, timezoneId: 'Asia/Kolkata' });
   const dp = await dark.newPage();
   await signIn(dp, env.OP_KEY);
   const bg = await dp.evaluate(() => getComputedStyle(document.body).backgroundColor);
   check('dark mode follows the system', bg === 'rgb(13, 17, 23)', bg);
+  await dp.getByRole('link', { name: 'Schedules' }).click();
+  const nightly = dp.getByRole('row', { name: /alice nightly/ }).locator('time').first();
+  await nightly.waitFor();
+  const [shown, hover] = [await nightly.textContent(), await nightly.getAttribute('title')];
+  check("times show in the task's zone, the viewer's on hover", /03:00:00 GMT/.test(shown) && /08:30:00 GMT\+5:30 \(Asia\/(Kolkata|Calcutta), your zone\)/.test(hover),
+        `${shown} | ${hover}`);
   await shot(dp, '10-schedules-dark');
 } catch (e) {
   failed++;

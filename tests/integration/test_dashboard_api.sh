@@ -176,6 +176,13 @@ check "the operator's overview has health, lateness, today and hours: $code $(jq
   '[ "$code" = 200 ] && jq -e ".health.instances and (.health.problems | type == \"array\") and .lateness and .today and .runsByHour" "$tmp/body" >/dev/null'
 check "the runs of the last 24 h are counted by hour and status: $(jq -c .runsByHour "$tmp/body")" \
   '[ "$(jq "[.runsByHour[].runs[]] | add" "$tmp/body")" = 2 ]'
+"$cli" tasks trigger "$sleeper" >/dev/null
+req GET /api/overview "${op[@]}"
+check "operators share one overview for 5 s: a run just made is not in it yet" '[ "$(jq "[.runsByHour[].runs[]] | add" "$tmp/body")" = 2 ]'
+sleep 5.2
+req GET /api/overview "${op[@]}"
+check "and is after 5 s: $(jq -c .runsByHour "$tmp/body")" '[ "$(jq "[.runsByHour[].runs[]] | add" "$tmp/body")" = 3 ] && [ "$(jq ".runsByHour[-1].runs.queued" "$tmp/body")" = 2 ]'
+sql "delete from task_runs where id = (select max(id) from task_runs)" >/dev/null
 req GET /api/overview -H "Authorization: Bearer $alice_key"
 check "a user's overview has no health: $code" '[ "$code" = 200 ] && [ "$(jq -r ".health // \"none\"" "$tmp/body")" = none ] && [ "$(jq "[.runsByHour[].runs[]] | add // 0" "$tmp/body")" = 0 ]'
 req GET /api/queue/dead -H "Authorization: Bearer $alice_key"

@@ -15,7 +15,7 @@ export async function render(main) {
       h('h2', {}, 'Today (UTC)'),
       h('dl', { class: 'panel' }, h('dt', {}, 'Runs ended'), h('dd', {}, o.today.runs),
         h('dt', {}, 'Tokens'), h('dd', {}, o.today.tokens), h('dt', {}, 'Credits'), h('dd', {}, o.today.credits)),
-      h('h2', {}, 'Fire lateness, last 24 hours'),
+      h('h2', {}, 'Fire lateness, last hour'),
       h('dl', { class: 'panel' },
         h('dt', {}, 'Slot to queue'), h('dd', {}, `p50 ${ms(o.lateness.enqueuedP50Ms)}, p99 ${ms(o.lateness.enqueuedP99Ms)}`),
         h('dt', {}, 'Slot to running'), h('dd', {}, `p50 ${ms(o.lateness.startedP50Ms)}, p99 ${ms(o.lateness.startedP99Ms)}`),

@@ -9,7 +9,7 @@ export async function render(main, [id]) {
   let t = await api('GET', `/api/tasks/${id}`);
   const message = h('div', { role: 'status' });
   const slots = h('div', { 'aria-live': 'polite' });
-  const runs = h('div', { 'aria-live': 'polite' });
+  const runs = h('div', { id: 'task-runs', 'aria-live': 'polite' });
   const editor = scheduleEditor({ cron: t.schedule.cron || '', timezone: t.schedule.timezone, task: t.id });
   const say = (text) => message.replaceChildren(h('p', {}, text));
   const act = (method, path, body, done) => async () => {
