@@ -147,7 +147,8 @@ static void overview_fresh(struct connpair *c, const struct principal *p, struct
         if (succeeded > 0)
             json_object_set_new(runs, "succeeded", json_integer(succeeded));
     }
-    json_t *doc = json_pack("{s:o, s:{s:o, s:o, s:o, s:o, s:I}, s:{s:I, s:I, s:I}}", "runsByHour", hours ? hours : json_array(), "lateness",
+    json_t *doc = json_pack("{s:o, s:{s:o, s:o, s:o, s:o, s:I}, s:{s:I, s:I, s:I}}", "runsByHour",
+                            hours ? hours : json_array(), "lateness",
                             "enqueuedP50Ms", ms_or_null(r, 1), "enqueuedP99Ms", ms_or_null(r, 2), "startedP50Ms",
                             ms_or_null(r, 3), "startedP99Ms", ms_or_null(r, 4), "scheduledRuns",
                             (json_int_t)strtoll(PQgetvalue(r, 0, 5), NULL, 10), "today", "tokens",
@@ -188,11 +189,16 @@ static void dead_list(struct connpair *c, const char *query, struct api_response
     char ids[DEAD_PAGE_MAX * 22 + 3] = "{";
     size_t o = 1;
     json_t *died = json_object();
+    json_t *order = json_array();
     for (size_t i = 0; i + 1 < rr->elements; i += 2) {
-        o += (size_t)snprintf(ids + o, sizeof ids - o, "%s%s", i ? "," : "", rr->element[i]->str);
+        const char *member = rr->element[i]->str;
+        if (!member || !*member || strspn(member, "0123456789") != strlen(member) || strlen(member) > 18)
+            continue; /* not a run id: nothing of ours */
+        o += (size_t)snprintf(ids + o, sizeof ids - o, "%s%s", o > 1 ? "," : "", member);
+        json_array_append_new(order, json_string(member));
         char t[TIMEFMT_RFC3339_MAX];
         timefmt_rfc3339((int64_t)strtod(rr->element[i + 1]->str, NULL), 0, 1, t);
-        json_object_set_new(died, rr->element[i]->str, json_string(t));
+        json_object_set_new(died, member, json_string(t));
     }
     snprintf(ids + o, sizeof ids - o, "}");
     freeReplyObject(rr);
@@ -200,19 +206,27 @@ static void dead_list(struct connpair *c, const char *query, struct api_response
     char err[512];
     const char *params[1] = {ids};
     if (history_select((struct pg_conn *)c->pg, "r.id = ANY($1::bigint[])", 1, params, &runs, err, sizeof err) != 0) {
-        json_decref(died);
+        json_decref(died), json_decref(order);
         api_db_error(out, c->pg);
         return;
     }
+    /* in the dead set's order, newest death first, each with when it died */
+    json_t *by_id = json_object(), *sorted = json_array(), *run, *id;
     size_t i;
-    json_t *run;
     json_array_foreach(runs, i, run)
     {
         char key[24];
-        json_object_set(run, "diedAt", json_object_get(died, num(key, json_integer_value(json_object_get(run, "id")))));
+        json_object_set(by_id, num(key, json_integer_value(json_object_get(run, "id"))), run);
     }
-    json_decref(died);
-    api_reply(out, 200, json_pack("{s:o}", "runs", runs));
+    json_array_foreach(order, i, id)
+    {
+        if (!(run = json_object_get(by_id, json_string_value(id))))
+            continue; /* removed by retention since */
+        json_object_set(run, "diedAt", json_object_get(died, json_string_value(id)));
+        json_array_append(sorted, run);
+    }
+    json_decref(by_id), json_decref(runs), json_decref(died), json_decref(order);
+    api_reply(out, 200, json_pack("{s:o}", "runs", sorted));
 }
 
 /* A new run of the dead run's task, now; the dead entry goes. */

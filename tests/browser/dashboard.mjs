@@ -224,9 +224,12 @@ try {
   check('the worker shows its lease renewals', /\d/.test(await page.getByRole('row', { name: /^browser/ }).first().textContent()));
   await accessible(page, 'workers');
   await shot(page, '14-workers');
+  const deadId = (await deadRow.getByRole('link').first().textContent()).trim();
   await deadRow.getByRole('button', { name: 'Requeue' }).click();
   await page.getByText(/Requeued as run \d+/).waitFor();
-  check('requeue leaves the dead set', (await page.getByRole('row', { name: /alice broken/ }).count()) === 0);
+  const requeued = (await page.getByText(/Requeued as run \d+/).textContent()).match(/run (\d+)/)[1];
+  check('requeue makes a new run and takes the old one off the dead set',
+        requeued !== deadId && (await page.getByRole('link', { name: deadId, exact: true }).count()) === 0, `${deadId} -> ${requeued}`);
 
   // usage: the operator grants alice credits and the ledger says so
   await page.goto(`${base}/#/usage`);
