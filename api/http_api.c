@@ -59,6 +59,7 @@ struct api_job {
     const struct http_req *req; /* JOB_CALL: the request (valid until answered) */
     const struct agent_set *agents; /* JOB_CALL: the agents in force when it arrived */
     struct api_response resp;
+    char *resp_text; /* JOB_CALL: resp.doc as JSON, made on the lane: the loop thread only sends it */
     char *metrics; /* JOB_METRICS: the text gathered on the lane */
     struct api_wait wait; /* JOB_CALL with async: false: the run it waits for */
     struct api_wait **waits; /* JOB_WAIT: the waiting calls it checks */
@@ -227,6 +228,13 @@ static void run_job(uv_work_t *w)
         const struct api_context ctx = {.agents = j->agents, .https = l->api->https,
                                         .session_ttl_s = l->api->cfg->session_ttl_s, .overview = &l->api->overview};
         api_tasks_serve(&l->conn, &ctx, j->req, &j->resp);
+        /* a large answer (200 tasks) takes milliseconds to write out: not on the loop thread,
+         * which fires the schedules */
+        if (j->resp.status && j->resp.wait_run <= 0 && j->resp.doc) {
+            j->resp_text = json_dumps(j->resp.doc, JSON_COMPACT);
+            json_decref(j->resp.doc);
+            j->resp.doc = NULL;
+        }
         return;
     }
     if (j->kind == JOB_WAIT) {
@@ -434,6 +442,10 @@ static void finish_job(struct api *a, struct api_job *j)
         else if (j->resp.wait_run > 0 && !a->stopping) {
             wait_for_run(a, j);
             return; /* answered and freed when the run ends or the wait is over */
+        } else if (j->resp_text) {
+            http_respond(j->conn, j->resp.status, "application/json", j->resp.extra[0] ? j->resp.extra : NULL,
+                         j->resp_text, strlen(j->resp_text));
+            free(j->resp_text);
         } else
             respond_json(j->conn, j->resp.status, j->resp.doc, j->resp.extra[0] ? j->resp.extra : NULL);
     } else if (j->kind == JOB_READY) {
