@@ -47,7 +47,7 @@ static int operator_only(const struct principal *p, struct api_response *out)
  * live ones from live_runs; the rest succeeded (the history's rule: a run that ended any other
  * way carries an error). Fire lateness over the last hour, scheduled runs only; today's (UTC)
  * tokens, credits and ended runs from the usage summaries. */
-#define HOUR_OF(col) "to_char(date_bin('1 hour', " col ", '2000-01-01') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define HOUR_OF(col) "date_bin('1 hour', " col ", '2000-01-01')"
 #define IN_DAY(col) col " > now() - interval '24 hours' AND " col " <= now()"
 static const char sql_overview[] =
     "WITH total AS (SELECT " HOUR_OF("scheduled_for") " AS h, 'total' AS status, count(*) AS n FROM task_runs"
@@ -70,7 +70,8 @@ static const char sql_overview[] =
     " today AS (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens, coalesce(sum(credits), 0) AS credits,"
     "           coalesce(sum(succeeded + failed + timed_out + cancelled + insufficient_credits), 0) AS runs"
     "           FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date AND ($1::bigint = 0 OR user_id = $1::bigint))"
-    " SELECT (SELECT coalesce(json_agg(json_build_object('hour', h, 'runs', runs) ORDER BY h), '[]') FROM hours)::text,"
+    " SELECT (SELECT coalesce(json_agg(json_build_object('hour', to_char(h AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    "         'runs', runs) ORDER BY h), '[]') FROM hours)::text,"
     " (SELECT q[1] FROM late), (SELECT q[2] FROM late), (SELECT s[1] FROM late), (SELECT s[2] FROM late),"
     " (SELECT n FROM late), tokens, credits, runs FROM today";
 
