@@ -24,6 +24,8 @@ done
 src=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(ls "$tmp/root$prefix/share/agentcron/migrations" | tr '\n' ' ')" = "$(ls "$src/migrations" | tr '\n' ' ')" ]; then ok
 else bad "installed migrations differ from migrations/"; fi
+if diff -r "$src/web" "$tmp/root$prefix/share/agentcron/web" >"$tmp/webdiff" 2>&1; then ok
+else bad "the installed dashboard differs from web/: $(head -3 "$tmp/webdiff")"; fi
 unit=$tmp/root$prefix/lib/systemd/system
 if grep -qx "ExecStart=$prefix/bin/agentcron-worker --instance %H-%i" "$unit/agentcron-worker@.service" \
    && grep -qx "EnvironmentFile=/etc/agentcron/agentcron.env" "$unit/agentcron-orchestrator.service" \

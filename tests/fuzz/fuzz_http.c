@@ -2,9 +2,10 @@
 /* libFuzzer target: any bytes as what a client sends on one connection, fed to the request
  * parser in pieces of varying size (the first byte picks the size), pipelined requests taken
  * one after another as the server does; each body is then checked as the task API checks
- * POST /api/agent/execute (JSON, types, sizes, priorities, the cron contract, zones). Nothing
- * may crash, overrun, leak or hang; every request it accepts must respect the limits, and a
- * body is either accepted whole or refused with a 400 naming why. */
+ * POST /api/agent/execute (JSON, types, sizes, priorities, the cron contract, zones), each
+ * query as the schedule preview reads it, and each Cookie header as a session is found in it.
+ * Nothing may crash, overrun, leak or hang; every request it accepts must respect the limits,
+ * and a body or query is either accepted whole or refused with a 400 naming why. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "agents.h"
 #include "api_tasks.h"
 #include "http_parse.h"
+#include "preview.h"
+#include "session.h"
 
 static void check_execute_body(const struct http_req *r)
 {
@@ -34,6 +37,22 @@ static void check_execute_body(const struct http_req *r)
         abort();
     }
     json_decref(out.doc);
+}
+
+static void check_preview_and_cookie(const struct http_req *r)
+{
+    struct api_response out;
+    memset(&out, 0, sizeof out);
+    api_schedule_preview(r->query, 1767225600000LL, &out);
+    if ((out.status != 200 && out.status != 400) || !out.doc ||
+        (out.status == 400 && !json_is_string(json_object_get(out.doc, "field"))) ||
+        (out.status == 200 && json_array_size(json_object_get(out.doc, "next")) > PREVIEW_COUNT_MAX))
+        abort();
+    json_decref(out.doc);
+    const char *cookies = http_req_header(r, "Cookie");
+    char token[72];
+    if (cookies && session_cookie_get(cookies, SESSION_COOKIE, token, sizeof token) == 1 && strlen(token) >= sizeof token)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -78,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)http_req_header(r, "Authorization");
             if (r->body_len)
                 check_execute_body(r);
+            check_preview_and_cookie(r);
             http_parser_next(&p);
             requests++;
         }
