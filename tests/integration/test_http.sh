@@ -212,6 +212,13 @@ kc=$("$cli" keys create broke@example.com --json | jq -r .key)
 A=(-H "Authorization: Bearer $ka") B=(-H "Authorization: Bearer $kb") J=(-H "Content-Type: application/json")
 req GET /api/tasks
 check "API without a key: 401: $code" '[ "$code" = 401 ] && grep -qi "^WWW-Authenticate: Bearer" "$tmp/headers"'
+req POST /api/session "${J[@]}" -d "{\"apiKey\": \"$ka\"}"
+cookie=$(grep -i "^Set-Cookie:" "$tmp/headers" | tr -d '\r')
+if [ "$scheme" = https ]; then
+  check "a dashboard session's cookie is Secure over HTTPS: $cookie" '[ "$code" = 201 ] && echo "$cookie" | grep -q "; Secure" && echo "$cookie" | grep -q HttpOnly'
+else
+  check "and not over plain HTTP: $cookie" '[ "$code" = 201 ] && ! echo "$cookie" | grep -q Secure'
+fi
 req GET /api/tasks -H "Authorization: Bearer ak_notarealkeyatall000000000000"
 check "API with a made-up key: 401" '[ "$code" = 401 ]'
 req POST /api/agent/execute "${A[@]}" "${J[@]}" -d '{"goal": "Check competitor pricing and send report", "agentType": "noop",
