@@ -233,14 +233,16 @@ static void dead_list(struct connpair *c, const char *query, struct api_response
 /* A new run of the dead run's task, now; the dead entry goes. */
 static void dead_requeue(struct connpair *c, int64_t id, struct api_response *out)
 {
-    json_t *run;
     char err[512], t[TIMEFMT_RFC3339_MAX];
-    if (history_run((struct pg_conn *)c->pg, 0, id, &run, err, sizeof err) != 0) {
-        api_error(out, 404, NULL, "no run %" PRId64, id);
+    int64_t task;
+    const int found = history_run_task((struct pg_conn *)c->pg, 0, id, &task, err, sizeof err);
+    if (found != 0) {
+        if (found == HISTORY_NOT_FOUND)
+            api_error(out, 404, NULL, "%s", err);
+        else
+            api_db_error(out, c->pg);
         return;
     }
-    const int64_t task = json_integer_value(json_object_get(run, "task"));
-    json_decref(run);
     int64_t new_run, at;
     const int rc = runctl_trigger(c->pg, c->redis, task, 0, "manual", &new_run, &at, err, sizeof err);
     if (rc == RUNCTL_NOT_FOUND) {

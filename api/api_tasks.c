@@ -776,7 +776,7 @@ void api_tasks_wait_check(struct connpair *c, struct api_wait *const *waits, int
 #define LIVE_ENTRIES_MAX 256
 static void run_live(struct connpair *c, int64_t scope, int64_t id, const char *query, struct api_response *out)
 {
-    char after[64] = "0", ids[24], scopes[24];
+    char after[64] = "0";
     const int got = http_query_get(query, "after", after, sizeof after);
     if (got < 0 || strspn(after, "0123456789-") != strlen(after)) {
         api_error(out, 400, "after", "after must be the \"last\" of the answer before (a stream id such as 1700000000000-0)");
@@ -784,20 +784,13 @@ static void run_live(struct connpair *c, int64_t scope, int64_t id, const char *
     }
     if (!got)
         snprintf(after, sizeof after, "0");
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    snprintf(scopes, sizeof scopes, "%" PRId64, scope);
-    const char *params[2] = {ids, scopes};
-    PGresult *r = PQexecParams(c->pg, "SELECT status FROM task_runs WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint)",
-                               2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        if (PQresultStatus(r) != PGRES_TUPLES_OK)
-            api_db_error(out, c->pg);
-        else
-            api_error(out, 404, NULL, "no run %" PRId64, id);
-        PQclear(r);
+    int64_t task;
+    char err[256];
+    const int found = history_run_task((struct pg_conn *)c->pg, scope, id, &task, err, sizeof err);
+    if (found != 0) {
+        history_answer(out, c->pg, found, NULL, err, NULL);
         return;
     }
-    PQclear(r);
     struct queue q;
     struct queue_error qerr;
     queue_init(&q, "default", &qerr);
@@ -886,13 +879,12 @@ static void run_action(struct connpair *c, int64_t scope, int64_t id, const char
                                           "status", status));
         return;
     }
-    json_t *run;
-    if (history_run((struct pg_conn *)c->pg, scope, id, &run, err, sizeof err) != 0) {
-        api_error(out, 404, NULL, "no run %" PRId64, id);
+    int64_t task;
+    const int found = history_run_task((struct pg_conn *)c->pg, scope, id, &task, err, sizeof err);
+    if (found != 0) {
+        history_answer(out, c->pg, found, NULL, err, NULL);
         return;
     }
-    const int64_t task = json_integer_value(json_object_get(run, "task"));
-    json_decref(run);
     trigger(c, scope, task, out);
     if (out->status == 202)
         json_object_set_new(out->doc, "retryOf", json_integer(id));

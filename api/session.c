@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "accounts.h"
 #include "connpair.h"
 #include "http_api.h"
 #include "http_parse.h"
@@ -61,38 +62,18 @@ int session_cookie_get(const char *header, const char *name, char *out, size_t l
     return 0;
 }
 
-/* The key's principal: 0, 1 when no such active key (compared in constant time over its
- * digest), -1 when Postgres failed. */
+/* The key's principal (accounts.h): 0, 1 when no such active key, -1 when Postgres failed. */
 static int key_lookup(PGconn *pg, const char *key, struct principal *p)
 {
-    if (strncmp(key, "ak_", 3) != 0 || strlen(key) < 12 || strlen(key) > 100)
-        return 1;
-    char prefix[16];
-    snprintf(prefix, sizeof prefix, "%.11s", key);
-    const char *params[1] = {prefix};
-    PGresult *r = PQexecParams(pg,
-                               "SELECT user_id, encode(key_sha256, 'hex'), id, operator FROM api_keys"
-                               " WHERE prefix = $1 AND revoked_at IS NULL",
-                               1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        return -1;
-    }
-    char hex[65];
-    sha256_hex(key, hex);
-    const char *stored = PQntuples(r) == 1 ? PQgetvalue(r, 0, 1) : "";
-    unsigned char diff = PQntuples(r) == 1 ? 0 : 1;
-    for (int i = 0; i < 64; i++) /* constant time over the digest */
-        diff |= (unsigned char)(hex[i] ^ (stored[0] ? stored[i] : 0));
-    if (!diff) {
+    struct accounts_key k;
+    char err[256];
+    const int rc = accounts_key_verify((struct pg_conn *)pg, key, &k, err, sizeof err);
+    if (rc == 0) {
         memset(p, 0, sizeof *p);
-        p->user = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        p->key = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-        p->operator = PQgetvalue(r, 0, 3)[0] == 't';
-        snprintf(p->prefix, sizeof p->prefix, "%s", prefix);
+        p->user = k.user, p->key = k.id, p->operator = k.operator;
+        snprintf(p->prefix, sizeof p->prefix, "%s", k.prefix);
     }
-    PQclear(r);
-    return diff ? 1 : 0;
+    return rc == 0 ? 0 : rc == ACCOUNTS_NOT_FOUND ? 1 : -1;
 }
 
 /* The session of a token: 0, 1 when none is active, -1 when Postgres failed. */

@@ -41,6 +41,15 @@ static json_t *time_or_null(int64_t ms)
     return json_string(t);
 }
 
+/* A key's SHA-256 as 64 hex digits: all that is stored of it. */
+static void key_digest_hex(const char *key, char hex[65])
+{
+    unsigned char digest[32];
+    mbedtls_sha256_ret((const unsigned char *)key, strlen(key), digest, 0);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
 static const char sql_user[] =
     "SELECT id, email, plan, monthly_credits, granted_credits, credits_used, credits_reserved,"
     " coalesce(max_concurrent_runs, 0), (extract(epoch FROM period_start) * 1000)::bigint,"
@@ -171,11 +180,8 @@ int accounts_key_create(struct pg_conn *conn, int64_t user_id, const char *name,
         key[3 + i] = alphabet[v];
         key[4 + i] = 0;
     }
-    unsigned char digest[32];
-    mbedtls_sha256_ret((const unsigned char *)key, strlen(key), digest, 0);
     char hex[65], ids[24];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    key_digest_hex(key, hex);
     snprintf(prefix, 16, "%.11s", key); /* "ak_" and 8 characters: finds the row */
     const char *params[5] = {num(ids, user_id), prefix, hex, name ? name : "", operator ? "true" : "false"};
     PGresult *r = PQexecParams(pg,
@@ -187,6 +193,36 @@ int accounts_key_create(struct pg_conn *conn, int64_t user_id, const char *name,
     *id = cell(r, 0, 0);
     PQclear(r);
     return 0;
+}
+
+int accounts_key_verify(struct pg_conn *conn, const char *key, struct accounts_key *out, char *err, size_t len)
+{
+    PGconn *pg = (PGconn *)conn;
+    snprintf(err, len, "wrong or revoked API key");
+    if (strncmp(key, "ak_", 3) != 0 || strlen(key) < 12 || strlen(key) > 100)
+        return ACCOUNTS_NOT_FOUND;
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%.11s", key);
+    const char *params[1] = {prefix};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT user_id, encode(key_sha256, 'hex'), id, operator FROM api_keys"
+                               " WHERE prefix = $1 AND revoked_at IS NULL",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return db_fail(r, pg, "finding the key", err, len);
+    char hex[65];
+    key_digest_hex(key, hex);
+    const char *stored = PQntuples(r) == 1 ? PQgetvalue(r, 0, 1) : "";
+    unsigned char diff = PQntuples(r) == 1 ? 0 : 1;
+    for (int i = 0; i < 64; i++) /* constant time over the digest */
+        diff |= (unsigned char)(hex[i] ^ (stored[0] ? stored[i] : 0));
+    if (!diff) {
+        out->user = cell(r, 0, 0), out->id = cell(r, 0, 2);
+        out->operator = PQgetvalue(r, 0, 3)[0] == 't';
+        snprintf(out->prefix, sizeof out->prefix, "%s", prefix);
+    }
+    PQclear(r);
+    return diff ? ACCOUNTS_NOT_FOUND : 0;
 }
 
 int accounts_keys(struct pg_conn *conn, int64_t scope, const char *user, json_t **out, char *err, size_t len)

@@ -33,6 +33,18 @@ int accounts_ledger(struct pg_conn *pg, int64_t user_id, int limit, struct json_
 int accounts_credits(struct pg_conn *pg, int64_t user_id, const char *grant, const char *allowance, const char *note,
                      char *err, size_t len);
 
+/* What a key is, once verified. */
+struct accounts_key {
+    int64_t id, user;
+    int operator;
+    char prefix[16]; /* its rate limit's name */
+};
+
+/* The active key `key` (a bearer value as sent): found by its prefix, compared by SHA-256 in
+ * constant time. 0 with *out, ACCOUNTS_NOT_FOUND for a malformed, unknown or revoked key, or
+ * AC_EIO. */
+int accounts_key_verify(struct pg_conn *pg, const char *key, struct accounts_key *out, char *err, size_t len);
+
 /* A new key for user_id: the key (shown once) in key, its prefix in prefix (16 bytes), its id. */
 int accounts_key_create(struct pg_conn *pg, int64_t user_id, const char *name, int operator,
                         char key[ACCOUNTS_KEY_LEN], char prefix[16], int64_t *id, char *err, size_t len);

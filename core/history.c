@@ -314,6 +314,26 @@ static int load_run_attempts(PGconn *pg, int64_t scope, int64_t run_id, PGresult
     return 0;
 }
 
+int history_run_task(struct pg_conn *conn, int64_t scope, int64_t run_id, int64_t *task_id, char *err, size_t len)
+{
+    PGconn *pg = (PGconn *)conn;
+    char ids[24], scopes[24];
+    const char *params[2] = {num(ids, run_id), num(scopes, scope)};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT task_id FROM task_runs WHERE id = $1::bigint"
+                               " AND ($2::bigint = 0 OR user_id = $2::bigint)",
+                               2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return db_fail(r, "reading the run", err, len);
+    const int found = PQntuples(r) == 1;
+    if (found)
+        *task_id = cell(r, 0, 0);
+    else
+        snprintf(err, len, "no run %" PRId64, run_id);
+    PQclear(r);
+    return found ? 0 : HISTORY_NOT_FOUND;
+}
+
 int history_run(struct pg_conn *conn, int64_t scope, int64_t run_id, json_t **out, char *err, size_t len)
 {
     PGresult *run, *a;

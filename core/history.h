@@ -36,6 +36,9 @@ struct history_filter {
 int history_list(struct pg_conn *pg, int64_t scope, const struct history_filter *f, struct json_t **out, char *err,
                  size_t len);
 
+/* The task of run run_id, when scope may see the run (no more of it read). */
+int history_run_task(struct pg_conn *pg, int64_t scope, int64_t run_id, int64_t *task_id, char *err, size_t len);
+
 /* One run whole: output, stderr and "attempts", oldest first. */
 int history_run(struct pg_conn *pg, int64_t scope, int64_t run_id, struct json_t **out, char *err, size_t len);
 

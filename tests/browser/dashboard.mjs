@@ -124,7 +124,8 @@ try {
   await shot(page, '06a-run-live');
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.locator('h1 .s-cancelled').waitFor({ timeout: 10000 });
-  check('a running exec run is cancelled from its page', true);
+  const stored = await page.evaluate(async (id) => (await (await fetch(`/api/runs/${id}`)).json()).status, env.SLEEPER_RUN);
+  check('a running exec run is cancelled from its page, and recorded so', stored === 'cancelled', stored);
   await shot(page, '06-run-cancelled');
 
   // --- lists
