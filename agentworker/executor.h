@@ -56,6 +56,7 @@ struct run_spec {
     int64_t timeout_ms;
     const char *llm_base_url, *llm_api_key; /* defaults from the configuration */
     const struct config *secrets;           /* where the variables agents name are read (config_secret) */
+    const char *traceparent;                /* W3C traceparent for the call (http, llm) or TRACEPARENT (exec), or NULL */
 };
 
 struct execution;

@@ -13,7 +13,6 @@
  * 5xx are retried; other 4xx are not. Tokens come from the response's "usage". */
 #include <inttypes.h>
 #include <jansson.h>
-#include <mbedtls/md.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,26 +22,11 @@
 #include "config.h"
 #include "executor_int.h"
 #include "http_client.h"
+#include "signature.h"
 #include "url.h"
 #include "timefmt.h"
 
 #define MAX_HEADERS 48
-
-static void sign(const char *key, const char *stamp, const char *body, char hex[65])
-{
-    unsigned char mac[32];
-    mbedtls_md_context_t ctx;
-    mbedtls_md_init(&ctx);
-    mbedtls_md_setup(&ctx, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
-    mbedtls_md_hmac_starts(&ctx, (const unsigned char *)key, strlen(key));
-    mbedtls_md_hmac_update(&ctx, (const unsigned char *)stamp, strlen(stamp));
-    mbedtls_md_hmac_update(&ctx, (const unsigned char *)".", 1);
-    mbedtls_md_hmac_update(&ctx, (const unsigned char *)body, strlen(body));
-    mbedtls_md_hmac_finish(&ctx, mac);
-    mbedtls_md_free(&ctx);
-    for (int i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", mac[i]);
-}
 
 /* A secret named by an env var setting; NULL and an error if the variable is unset. */
 static const char *secret_from(const struct run_spec *spec, const json_t *settings, const char *key, const char *fallback,
@@ -220,7 +204,7 @@ int http_agent_start(struct http_client *http, struct execution *x, const struct
     }
     const char *method = llm ? "POST" : executor_setting_str(s, "method", "POST");
     const int has_body = strcmp(method, "POST") == 0;
-    char *lines[MAX_HEADERS + 8] = {0};
+    char *lines[MAX_HEADERS + 9] = {0}; /* the fixed lines below, the agent's, a NULL */
     size_t n = 0;
     char buf[8][1200];
     if (!agent_sets_header(s, "User-Agent")) /* an agent may send its own (vercel-cron/1.0), once */
@@ -237,6 +221,10 @@ int http_agent_start(struct http_client *http, struct execution *x, const struct
     lines[n++] = buf[1];
     snprintf(buf[2], sizeof buf[2], "X-Agentcron-Run: %" PRId64, spec->run_id);
     lines[n++] = buf[2];
+    if (spec->traceparent) { /* the receiver's spans join the run's trace (W3C Trace Context) */
+        snprintf(buf[4], sizeof buf[4], "traceparent: %s", spec->traceparent);
+        lines[n++] = buf[4];
+    }
     if (!llm && json_object_get(s, "signing_key_env")) {
         const char *key = secret_from(spec, s, "signing_key_env", NULL, res);
         const char *previous_var = executor_setting_str(s, "signing_key_previous_env", NULL);
@@ -248,9 +236,9 @@ int http_agent_start(struct http_client *http, struct execution *x, const struct
         char stamp[24], mac[65], mac2[65];
         snprintf(stamp, sizeof stamp, "%lld", (long long)time(NULL));
         const char *signed_body = has_body ? x->req_body : "";
-        sign(key, stamp, signed_body, mac);
+        signature_hmac_hex(key, stamp, signed_body, mac);
         if (previous && previous[0]) {
-            sign(previous, stamp, signed_body, mac2);
+            signature_hmac_hex(previous, stamp, signed_body, mac2);
             snprintf(buf[3], sizeof buf[3], "X-Agentcron-Signature: t=%s,v1=%s,v1=%s", stamp, mac, mac2);
         } else
             snprintf(buf[3], sizeof buf[3], "X-Agentcron-Signature: t=%s,v1=%s", stamp, mac);

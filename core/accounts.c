@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include "errors.h"
+#include "pgconn.h"
 #include "timefmt.h"
 
 static int64_t cell(const PGresult *r, int row, int col)
@@ -27,8 +28,7 @@ static const char *num(char buf[24], int64_t v)
 
 static int db_fail(PGresult *r, PGconn *pg, const char *what, char *err, size_t len)
 {
-    snprintf(err, len, "%s: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
-    PQclear(r);
+    pgconn_failed(r, (struct pg_conn *)pg, what, err, len);
     return AC_EIO;
 }
 

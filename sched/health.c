@@ -83,7 +83,7 @@ static void annotate(json_t *report, long long pttl, int64_t redis_now)
  * host's clock skew on Redis's clock: how long ago it was written is what its key's TTL has run
  * down (no clock of ours or theirs involved), and skew is how far its reportedAt is from
  * Redis's time when it was written. */
-static json_t *reports(redisContext *redis)
+json_t *health_instances(redisContext *redis)
 {
     json_t *list = json_array();
     redisReply *t = redisCommand(redis, "TIME");
@@ -153,7 +153,7 @@ void health_report(struct pg_conn *pg, struct redisContext *redis, json_t *doc)
         problem(problems, "%s", err);
     if (!redis)
         return;
-    json_t *instances = reports(redis);
+    json_t *instances = health_instances(redis);
     json_object_set_new(doc, "instances", instances);
     size_t i;
     json_t *report;

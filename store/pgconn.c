@@ -33,3 +33,10 @@ struct pg_conn *pgconn_open(const char *url, const char *application, char *err,
     PQfinish(conn);
     return NULL;
 }
+
+int pgconn_failed(struct pg_result *r, struct pg_conn *pg, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage((PGconn *)pg));
+    PQclear(r);
+    return -1;
+}

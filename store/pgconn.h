@@ -12,4 +12,9 @@ struct pg_conn; /* libpq's PGconn */
  * err naming the redacted URL and libpq's reason. Close with PQfinish. */
 struct pg_conn *pgconn_open(const char *url, const char *application, char *err, size_t errlen);
 
+/* For a statement that failed: "what: Postgres's reason" in err; clears r (may be NULL: the
+ * connection's message). Returns -1. */
+struct pg_result;
+int pgconn_failed(struct pg_result *r, struct pg_conn *pg, const char *what, char *err, size_t errlen);
+
 #endif
