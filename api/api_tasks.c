@@ -21,6 +21,7 @@
 #include "http_parse.h"
 #include "idempotency.h"
 #include "api_admin.h"
+#include "api_alerts.h"
 #include "preview.h"
 #include "session.h"
 #include "errors.h"
@@ -1003,6 +1004,6 @@ void api_tasks_serve(struct connpair *c, const struct api_context *ctx, const st
             api_method_not_allowed(out, "POST");
         else
             run_action(c, scope, id, rest, out);
-    } else if (!api_admin_serve(c, &p, req, ctx->overview, out))
+    } else if (!api_admin_serve(c, &p, req, ctx->overview, out) && !api_alerts_serve(c, &p, req, ctx->cfg, out))
         api_error(out, 404, NULL, "no such route");
 }

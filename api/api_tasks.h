@@ -13,6 +13,7 @@
 #include "response.h"
 
 struct agent_set;
+struct config;
 struct connpair;
 struct http_req;
 struct overview_cache;
@@ -57,6 +58,7 @@ struct api_context {
     int https;                      /* the listener speaks HTTPS: cookies are Secure */
     int session_ttl_s;              /* how long a dashboard session lasts */
     struct overview_cache *overview; /* the operator's overview, shared by the lanes (api_admin.h) */
+    const struct config *cfg;        /* the orchestrator's settings (alerts' channels) */
 };
 
 /* Authenticates (session.h) and serves one request under /api/. */

@@ -226,7 +226,8 @@ static void run_job(uv_work_t *w)
     }
     if (j->kind == JOB_CALL) {
         const struct api_context ctx = {.agents = j->agents, .https = l->api->https,
-                                        .session_ttl_s = l->api->cfg->session_ttl_s, .overview = &l->api->overview};
+                                        .session_ttl_s = l->api->cfg->session_ttl_s, .overview = &l->api->overview,
+                                        .cfg = l->api->cfg};
         api_tasks_serve(&l->conn, &ctx, j->req, &j->resp);
         /* a large answer (200 tasks) takes milliseconds to write out: not on the loop thread,
          * which fires the schedules */

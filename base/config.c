@@ -47,6 +47,17 @@ static const struct setting settings[] = {
     STR("LLM_API_KEY", llm_api_key, STRING, ""),
     {"LOG_FORMAT", LOG_FORMAT, offsetof(struct config, log_format), sizeof(enum log_format), 0, 0, "text"},
     STR("LOG_LEVEL", log_level, LOG_LEVEL, "info"),
+    NUM("ALERT_INTERVAL_S", alert_interval_s, 1, 3600, "15"),
+    STR("ALERT_SIGNING_KEY", alert_signing_key, STRING, ""),
+    STR("ALERT_EMAIL_FROM", alert_email_from, STRING, ""),
+    STR("SENDMAIL_PATH", sendmail_path, STRING, "/usr/sbin/sendmail"),
+    STR("PUBLIC_URL", public_url, STRING, ""),
+    STR("OTEL_EXPORTER_OTLP_ENDPOINT", otel_endpoint, STRING, ""),
+    STR("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", otel_traces_endpoint, STRING, ""),
+    STR("OTEL_EXPORTER_OTLP_HEADERS", otel_headers, STRING, ""),
+    STR("OTEL_EXPORTER_OTLP_PROTOCOL", otel_protocol, STRING, "http/json"),
+    STR("OTEL_SERVICE_NAME", otel_service_name, STRING, ""),
+    STR("OTEL_SDK_DISABLED", otel_sdk_disabled, STRING, "false"),
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -357,4 +368,24 @@ void config_redact_url(const char *url, char *out, size_t len)
         return;
     }
     snprintf(out, len, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+/* The dashboard's address (see config.h). */
+void config_public_url(const struct config *cfg, char *out, size_t len)
+{
+    if (cfg->public_url[0]) {
+        snprintf(out, len, "%.*s", (int)strcspn(cfg->public_url, "#"), cfg->public_url);
+        const size_t n = strlen(out);
+        if (n && out[n - 1] == '/')
+            out[n - 1] = 0;
+        return;
+    }
+    char host[256] = "localhost";
+    const char *listen = cfg->http_listen, *colon = strrchr(listen, ':');
+    if (strcmp(listen, "off") != 0 && colon && colon != listen && strncmp(listen, "0.0.0.0:", 8) && strncmp(listen, "[::]:", 5))
+        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    else
+        gethostname(host, sizeof host - 1);
+    snprintf(out, len, "%s://%s%s", cfg->tls_cert_file[0] ? "https" : "http", host,
+             strcmp(listen, "off") && colon ? colon : "");
 }

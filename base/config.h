@@ -45,6 +45,15 @@ struct config {
     enum log_format log_format; /* LOG_FORMAT, text (default) or json */
     char log_level[8];          /* LOG_LEVEL: debug, info (default), warn, error */
     char env_file[1024];        /* the env file read, "" for none */
+    /* alerts (docs/alerts.md) */
+    int alert_interval_s;        /* ALERT_INTERVAL_S, 1-3600, default 15: how often rules are evaluated */
+    char alert_signing_key[512]; /* ALERT_SIGNING_KEY: signs webhook alerts (X-Agentcron-Signature) */
+    char alert_email_from[320];  /* ALERT_EMAIL_FROM, default agentcron@<host name> */
+    char sendmail_path[1024];    /* SENDMAIL_PATH, default /usr/sbin/sendmail */
+    char public_url[1024];       /* PUBLIC_URL: the dashboard's address in alerts, default from HTTP_LISTEN */
+    /* traces (docs/tracing.md): the standard OpenTelemetry variables */
+    char otel_endpoint[1024], otel_traces_endpoint[1024], otel_headers[2048];
+    char otel_protocol[32], otel_service_name[128], otel_sdk_disabled[16];
     struct config_secret secrets[CONFIG_MAX_SECRETS]; /* the env file's variables that are not settings */
     int nsecrets;
 };
@@ -76,6 +85,11 @@ int config_report_ttl_s(const struct config *cfg);
 /* Checks that the named settings (a NULL-terminated list, e.g. "DATABASE_URL") are set;
  * -1 with *err naming the first missing one, else 0. */
 int config_require(const struct config *cfg, const char *const names[], struct config_error *err);
+
+/* The dashboard's address for links (alerts): PUBLIC_URL without a trailing slash, else the
+ * scheme, host and port HTTP_LISTEN serves ("http://127.0.0.1:8080"; this host's name for a
+ * wildcard address or "off"). */
+void config_public_url(const struct config *cfg, char *out, size_t len);
 
 /* Copies a connection URL with any password replaced by "***", for messages and logs. */
 void config_redact_url(const char *url, char *out, size_t len);

@@ -31,5 +31,6 @@ int cmd_runs(int argc, char **argv);
 /* `agentcron tzdata`: regenerate or inspect the tz data ICU runs with. Runs before ICU is
  * pointed at any data (it must not be stopped by stale data). */
 int cmd_tzdata(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
 
 #endif

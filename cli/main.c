@@ -18,6 +18,7 @@ static const struct {
     {"runs", cmd_runs, 0, "list, show, follow, retry, cancel and prune runs"},
     {"users", cmd_users, 0, "add, list and show users; grant credits and read the ledger"},
     {"keys", cmd_keys, 0, "create, list and revoke API keys"},
+    {"alerts", cmd_alerts, 0, "add, list, show, test and remove alert rules"},
     {"import", cmd_import, 1, "turn a vercel.json's crons into tasks"},
     {"next", cmd_next, 1, "show when a cron expression fires, in any timezone"},
     {"migrate", cmd_migrate, 0, "apply pending database schema migrations (--status: list them)"},

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "agents.h"
+#include "alert_job.h"
 #include "exec_child.h"
 #include "http_api.h"
 #include "config.h"
@@ -89,6 +90,7 @@ struct orchestrator {
     struct agent_set agents;
     struct worker_pool *pool;
     struct retention_job *retention;
+    struct alert_job *alerts;
     /* the HTTP surface (unless HTTP_LISTEN=off) */
     struct api *api;
     int api_wants_tick, api_tick_in_pass; /* a POST /check-scheduled-tasks waits for a pass */
@@ -417,8 +419,19 @@ static void on_retention_stopped(void *data)
     finish_shutdown(o);
 }
 
+static void on_alerts_stopped(void *data)
+{
+    finish_shutdown(data);
+}
+
 static void finish_shutdown(struct orchestrator *o)
 {
+    if (o->alerts) { /* what it is sending finishes; on_alerts_stopped comes back here */
+        struct alert_job *j = o->alerts;
+        o->alerts = NULL;
+        alert_job_stop(j, on_alerts_stopped, o);
+        return;
+    }
     if (o->retention) { /* the batch in progress ends; on_retention_stopped comes back here */
         struct retention_job *j = o->retention;
         o->retention = NULL;
@@ -621,6 +634,10 @@ int main(int argc, char **argv)
         LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", "out of memory"));
         return 1;
     }
+    char public_url[1100];
+    config_public_url(&o.cfg, public_url, sizeof public_url);
+    if (!(o.alerts = alert_job_start(o.loop, &o.cfg, public_url)))
+        return 1;
     start_next_job(&o);
     if (strcmp(o.cfg.http_listen, "off") != 0) {
         char aerr2[512];
