@@ -168,7 +168,7 @@ static char *env_entry(const char *name, const char *value)
 static char **build_env(const struct run_spec *spec)
 {
     const json_t *extra = json_object_get(spec->settings, "env");
-    char **env = calloc(json_object_size(extra) + 12, sizeof *env);
+    char **env = calloc(json_object_size(extra) + 13, sizeof *env);
     if (!env)
         return NULL;
     size_t n = 0;
@@ -186,6 +186,8 @@ static char **build_env(const struct run_spec *spec)
     env[n++] = env_entry("AGENTCRON_GOAL", spec->goal);
     env[n++] = env_entry("AGENTCRON_TITLE", spec->title);
     env[n++] = env_entry("AGENTCRON_AGENT", spec->agent->name);
+    if (spec->traceparent) /* W3C Trace Context, as OpenTelemetry SDKs read it from the environment */
+        env[n++] = env_entry("TRACEPARENT", spec->traceparent);
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)extra, k, v) env[n++] = env_entry(k, json_string_value(v));

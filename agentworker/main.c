@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
+#include "traces.h"
 #include "worker.h"
 
 static const char usage_text[] =
@@ -111,6 +112,11 @@ int main(int argc, char **argv)
         return CONFIG_EXIT_STATUS;
     }
     log_setup(cfg.log_format == LOG_FORMAT_JSON, cfg.log_level);
+    char terr[512];
+    if (tracer_check_config(&cfg, terr, sizeof terr) != 0) {
+        fprintf(stderr, "agentcron-worker: %s\n", terr);
+        return CONFIG_EXIT_STATUS;
+    }
     static struct agent_set agents;
     struct agents_error aerr;
     if (agents_load(&agents, cfg.agents_file, &aerr) != 0 || agents_check_secrets(&agents, &cfg, 1, &aerr) != 0) {

@@ -405,6 +405,7 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
         if (i64(r, i, 13) > 0)
             lit_int(&leftover, run->id), any_leftover = 1;
         run->ends_now = PQgetvalue(r, i, 14)[0] == 't';
+        run->enqueued_ms = i64(r, i, 15);
         for (int j = 0; j < n; j++)
             if (jobs[j].id == run->id)
                 snprintf(run->lease_token, sizeof run->lease_token, "%s/%d", s->worker, jobs[j].deliveries);

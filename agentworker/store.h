@@ -20,6 +20,7 @@ struct store;
 /* A run this worker holds. */
 struct store_run {
     int64_t id, task_id, user_id, scheduled_for_ms, timeout_ms;
+    int64_t enqueued_ms; /* when the run was first queued, -1 unknown */
     int attempt, max_attempts, priority;
     int user_limit; /* the user's max_concurrent_runs, 0: none */
     char *title, *goal, *agent_type, *agent_config;

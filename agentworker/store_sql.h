@@ -32,7 +32,8 @@ static const char sql_begin_runs[] =
     " WHERE r.id = c.id AND t.id = r.task_id AND u.id = r.user_id AND r.status IN ('queued', 'retrying', 'running')"
     " RETURNING r.id, r.task_id, r.user_id, (extract(epoch FROM r.scheduled_for) * 1000)::bigint, r.attempt,"
     " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
-    " coalesce(u.max_concurrent_runs, 0), r.credits_reserved, false";
+    " coalesce(u.max_concurrent_runs, 0), r.credits_reserved, false,"
+    " coalesce((extract(epoch FROM r.enqueued_at) * 1000)::bigint, -1)";
 
 /* The same for a batch in which some job's lease lapsed ($4 says which): a takeover after a
  * lapsed lease spends an attempt (the worker died or hung running it, perhaps because of it)
@@ -53,7 +54,8 @@ static const char sql_begin_takeover[] =
     " RETURNING r.id, r.task_id, r.user_id, (extract(epoch FROM r.scheduled_for) * 1000)::bigint, r.attempt,"
     " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
     " coalesce(u.max_concurrent_runs, 0), r.credits_reserved,"
-    " was.status = 'running' AND c.lapsed AND was.attempt >= t.max_attempts";
+    " was.status = 'running' AND c.lapsed AND was.attempt >= t.max_attempts,"
+    " coalesce((extract(epoch FROM r.enqueued_at) * 1000)::bigint, -1)";
 
 /* $1 run ids. What the limits need to know of claimed runs, before they are marked running. */
 static const char sql_peek_limits[] =

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "queue.h"
 #include "livelog.h"
+#include "traces.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -45,6 +46,7 @@ struct active_run {
     struct execution *exec;
     uv_timer_t timeout;
     int64_t started_ms;
+    char traceparent[56]; /* of the attempt's call: its span is child of the attempt's */
     int lost;  /* the lease went to another worker: nothing of ours is recorded */
     int done;
     int streamed; /* some of its output went to its live stream (livelog.h) */
@@ -100,6 +102,7 @@ struct worker_pool {
     int concurrency;
     int64_t started_ms;
     struct http_client *http;
+    struct tracer *tracer; /* NULL: tracing is off */
     struct lane_job lanes[LANE_COUNT];
     uv_timer_t renew_timer, status_timer, ready_timer, retry_timer, grace_timer;
     int open_handles;
@@ -140,6 +143,77 @@ static const char *final_status(enum run_outcome o)
     case OUTCOME_TIMED_OUT: return "timed_out";
     case OUTCOME_CANCELLED: return "cancelled";
     default: return "failed";
+    }
+}
+
+/* The span id of an attempt's call (its traceparent); attempts are told apart by their start. */
+static void call_span(const struct trace_ids *ids, int attempt, int64_t started_ms, unsigned char out[8])
+{
+    char part[64];
+    snprintf(part, sizeof part, "http:%d:%" PRId64, attempt, started_ms);
+    trace_span_id(ids, part, out);
+}
+
+/* The attempt's spans (traces.h): the attempt and its call; the enqueue span with the first
+ * attempt; the run's root span when it ends. */
+static void trace_attempt(struct worker_pool *p, const struct store_run *run, const struct agent *agent,
+                          const struct run_result *res, const struct store_outcome *o, int64_t started_ms, int64_t now)
+{
+    if (!p->tracer)
+        return;
+    struct trace_ids ids;
+    trace_ids_of(run->id, run->scheduled_for_ms, &ids);
+    const int final = strcmp(o->status, "queued") && strcmp(o->status, "retrying");
+    const int ok = !strcmp(o->status, "succeeded");
+    const char *error = ok ? NULL : res->error[0] ? res->error : o->status;
+    const int64_t tokens = res->prompt_tokens + res->completion_tokens;
+    if (started_ms > 0) {
+        char part[64];
+        unsigned char attempt[8], call[8];
+        snprintf(part, sizeof part, "attempt:%d:%" PRId64, run->attempt, started_ms);
+        trace_span_id(&ids, part, attempt);
+        json_t *a = json_array();
+        trace_attr_int(a, "agentcron.run.id", run->id);
+        trace_attr_int(a, "agentcron.task.id", run->task_id);
+        trace_attr_int(a, "agentcron.attempt", run->attempt);
+        trace_attr_str(a, "agentcron.worker", p->instance);
+        trace_attr_str(a, "agentcron.agent", run->agent_type);
+        trace_attr_str(a, "agentcron.outcome", o->status);
+        trace_attr_int(a, "gen_ai.usage.input_tokens", res->prompt_tokens);
+        trace_attr_int(a, "gen_ai.usage.output_tokens", res->completion_tokens);
+        if (final && agent && agent->tokens_per_credit > 0) /* what this attempt's tokens cost, as charged */
+            trace_attr_int(a, "agentcron.credits", agent->base_credits + (tokens + agent->tokens_per_credit - 1) /
+                                                                         agent->tokens_per_credit);
+        tracer_span(p->tracer, &ids, attempt, ids.run, "agentcron.attempt", 1, started_ms, now,
+                    ok || !final ? NULL : error, a);
+        if (agent && (agent->kind == AGENT_HTTP || agent->kind == AGENT_LLM)) {
+            call_span(&ids, run->attempt, started_ms, call);
+            json_t *c = json_array();
+            trace_attr_int(c, "agentcron.run.id", run->id);
+            if (res->http_status)
+                trace_attr_int(c, "http.response.status_code", res->http_status);
+            tracer_span(p->tracer, &ids, call, attempt, agent->kind == AGENT_LLM ? "POST chat/completions" : "agentcron.call", 3,
+                        started_ms, now, res->http_status >= 400 || (!res->http_status && !ok) ? error : NULL, c);
+        }
+        if (run->attempt == 1 && run->enqueued_ms > 0) {
+            unsigned char enqueue[8];
+            trace_span_id(&ids, "enqueue", enqueue);
+            json_t *e = json_array();
+            trace_attr_int(e, "agentcron.run.id", run->id);
+            trace_attr_int(e, "agentcron.lateness_ms", run->enqueued_ms - run->scheduled_for_ms);
+            tracer_span(p->tracer, &ids, enqueue, ids.run, "agentcron.enqueue", 1, run->scheduled_for_ms,
+                        run->enqueued_ms, NULL, e);
+        }
+    }
+    if (final) {
+        json_t *r = json_array();
+        trace_attr_int(r, "agentcron.run.id", run->id);
+        trace_attr_int(r, "agentcron.task.id", run->task_id);
+        trace_attr_str(r, "agentcron.task.title", run->title);
+        trace_attr_str(r, "agentcron.agent", run->agent_type);
+        trace_attr_str(r, "agentcron.status", o->status);
+        trace_attr_int(r, "agentcron.attempts", run->attempt);
+        tracer_span(p->tracer, &ids, ids.run, NULL, "agentcron.run", 1, run->scheduled_for_ms, now, error, r);
     }
 }
 
@@ -214,6 +288,7 @@ static void record(struct worker_pool *p, const struct store_run *run, const str
     else if (o->dead)
         p->counts.failed++;
     p->tokens += res->prompt_tokens + res->completion_tokens;
+    trace_attempt(p, run, agent, res, o, started_ms, now);
     *p->pending_tail = f;
     p->pending_tail = &f->next;
     p->npending++;
@@ -340,11 +415,19 @@ static void start_run(struct worker_pool *p, struct store_run *run)
         res.outcome = OUTCOME_FAILED_FINAL;
         snprintf(res.error, sizeof res.error, "invalid agent configuration: %s", aerr.message);
     } else {
+        if (p->tracer) {
+            struct trace_ids ids;
+            unsigned char call[8];
+            trace_ids_of(a->run.id, a->run.scheduled_for_ms, &ids);
+            call_span(&ids, a->run.attempt, a->started_ms, call);
+            trace_parent_header(&ids, call, a->traceparent);
+        }
         const struct run_spec spec = {
             .run_id = a->run.id, .task_id = a->run.task_id, .scheduled_for_ms = a->run.scheduled_for_ms,
             .attempt = a->run.attempt, .title = a->run.title, .goal = a->run.goal, .agent = a->agent,
             .settings = settings, .reserved_credits = a->run.reserved, .timeout_ms = a->run.timeout_ms,
             .llm_base_url = p->cfg->llm_base_url, .llm_api_key = p->cfg->llm_api_key, .secrets = p->secrets,
+            .traceparent = a->traceparent[0] ? a->traceparent : NULL,
         };
         LOG(LOG_DEBUG, "run.started", LOG_I("run", a->run.id), LOG_I("task", a->run.task_id),
             LOG_S("agent", a->agent->name), LOG_I("attempt", a->run.attempt));
@@ -579,6 +662,12 @@ static char *status_json(struct worker_pool *p)
         if (p->missing[i].name[0] && timefmt_now_ms() - p->missing[i].seen_ms < MISSING_AGENT_SHOWN_MS)
             json_array_append_new(missing, json_string(p->missing[i].name));
     json_object_set_new(doc, "missingAgents", missing);
+    if (p->tracer) {
+        struct trace_counts tc;
+        tracer_counts(p->tracer, &tc);
+        json_object_set_new(doc, "traceSpans", json_pack("{s:I, s:I, s:I}", "exported", (json_int_t)tc.exported,
+                                                         "dropped", (json_int_t)tc.dropped, "failed", (json_int_t)tc.failed));
+    }
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     return text;
@@ -719,6 +808,11 @@ struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg,
         free(p);
         return NULL;
     }
+    if (tracer_new(loop, p->http, cfg, "agentcron-worker", &p->tracer, err, len) != 0) {
+        http_client_free(p->http);
+        free(p);
+        return NULL;
+    }
     for (int i = 0; i < LANE_COUNT; i++) {
         struct lane_job *l = &p->lanes[i];
         l->pool = p;
@@ -727,6 +821,7 @@ struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg,
             snprintf(err, len, "out of memory");
             for (int j = 0; j <= i; j++)
                 store_free(p->lanes[j].store);
+            tracer_free(p->tracer);
             http_client_free(p->http);
             free(p);
             return NULL;
@@ -792,6 +887,8 @@ static void finish_stop(struct worker_pool *p)
     p->stopped = 1;
     LOG(LOG_INFO, "worker.stopped", LOG_S("instance", p->instance), LOG_I("completed", p->counts.completed),
         LOG_I("failed", p->counts.failed));
+    tracer_free(p->tracer);
+    p->tracer = NULL;
     http_client_free(p->http);
     uv_timer_t *timers[] = {&p->renew_timer, &p->status_timer, &p->ready_timer, &p->retry_timer, &p->grace_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)

@@ -29,6 +29,7 @@
 #include "api_tasks.h"
 #include "config.h"
 #include "connpair.h"
+#include "health.h"
 #include "http_server.h"
 #include "log.h"
 #include "paths.h"
@@ -157,6 +158,103 @@ static const char sql_metrics[] =
     "       WHERE trigger = 'schedule' AND scheduled_for > now() - interval '1 hour' AND scheduled_for <= now()"
     "       AND enqueued_at > now() - interval '1 hour') x";
 
+/* Per agent, of the runs that ended today (UTC): outcomes, tokens, credits, and the duration
+ * histogram (usage_daily's 20 buckets, summed). Agents are the operator's: bounded labels. */
+static const char sql_agent_totals[] =
+    "SELECT agent, sum(succeeded), sum(failed), sum(timed_out), sum(cancelled), sum(insufficient_credits),"
+    " sum(prompt_tokens), sum(completion_tokens), sum(credits), sum(duration_ms)"
+    " FROM usage_daily WHERE day = (now() AT TIME ZONE 'UTC')::date GROUP BY agent ORDER BY agent";
+static const char sql_agent_durations[] =
+    "SELECT agent, i, sum(v) FROM usage_daily, unnest(duration_hist) WITH ORDINALITY AS h(v, i)"
+    " WHERE day = (now() AT TIME ZONE 'UTC')::date GROUP BY agent, i ORDER BY agent, i";
+
+/* A label value as the Prometheus text format wants it. */
+static void label(FILE *f, const char *v)
+{
+    for (; *v; v++)
+        if (*v == '\\' || *v == '"')
+            fprintf(f, "\\%c", *v);
+        else if (*v == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*v, f);
+}
+
+static int agent_metrics(PGconn *pg, FILE *f)
+{
+    PGresult *t = PQexec(pg, sql_agent_totals), *d = PQexec(pg, sql_agent_durations);
+    const int ok = PQresultStatus(t) == PGRES_TUPLES_OK && PQresultStatus(d) == PGRES_TUPLES_OK;
+    if (ok) {
+        static const char *const outcomes[] = {"succeeded", "failed", "timed_out", "cancelled", "insufficient_credits"};
+        fputs("# HELP agentcron_agent_runs Runs that ended today (UTC), by agent and outcome.\n"
+              "# TYPE agentcron_agent_runs gauge\n", f);
+        for (int i = 0; i < PQntuples(t); i++)
+            for (int k = 0; k < 5; k++) {
+                fputs("agentcron_agent_runs{agent=\"", f);
+                label(f, PQgetvalue(t, i, 0));
+                fprintf(f, "\",outcome=\"%s\"} %s\n", outcomes[k], PQgetvalue(t, i, 1 + k));
+            }
+        fputs("# HELP agentcron_agent_tokens Tokens of the runs that ended today (UTC), by agent.\n"
+              "# TYPE agentcron_agent_tokens gauge\n", f);
+        for (int i = 0; i < PQntuples(t); i++)
+            for (int k = 0; k < 2; k++) {
+                fputs("agentcron_agent_tokens{agent=\"", f);
+                label(f, PQgetvalue(t, i, 0));
+                fprintf(f, "\",kind=\"%s\"} %s\n", k ? "completion" : "prompt", PQgetvalue(t, i, 6 + k));
+            }
+        fputs("# HELP agentcron_agent_credits Credits charged for the runs that ended today (UTC), by agent.\n"
+              "# TYPE agentcron_agent_credits gauge\n", f);
+        for (int i = 0; i < PQntuples(t); i++) {
+            fputs("agentcron_agent_credits{agent=\"", f);
+            label(f, PQgetvalue(t, i, 0));
+            fprintf(f, "\"} %s\n", PQgetvalue(t, i, 8));
+        }
+        /* bucket i counts durations from bound[i] up to bound[i+1]: cumulative, its upper bound is le */
+        static const char *const le[] = {"0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10", "20",
+                                         "50", "100", "200", "500", "1000", "2000", "5000", "10000", "+Inf"};
+        fputs("# HELP agentcron_agent_run_duration_seconds Durations of the runs that ended today (UTC), by agent"
+              " (starts again at 00:00 UTC).\n# TYPE agentcron_agent_run_duration_seconds histogram\n", f);
+        for (int i = 0; i < PQntuples(t); i++) {
+            const char *agent = PQgetvalue(t, i, 0);
+            long long count = 0;
+            for (int b = 0; b < 20; b++) {
+                for (int row = 0; row < PQntuples(d); row++)
+                    if (!strcmp(PQgetvalue(d, row, 0), agent) && atoi(PQgetvalue(d, row, 1)) == b + 1)
+                        count += strtoll(PQgetvalue(d, row, 2), NULL, 10);
+                fputs("agentcron_agent_run_duration_seconds_bucket{agent=\"", f);
+                label(f, agent);
+                fprintf(f, "\",le=\"%s\"} %lld\n", le[b], count);
+            }
+            fputs("agentcron_agent_run_duration_seconds_sum{agent=\"", f);
+            label(f, agent);
+            fprintf(f, "\"} %.3f\n", strtod(PQgetvalue(t, i, 9), NULL) / 1000.0);
+            fputs("agentcron_agent_run_duration_seconds_count{agent=\"", f);
+            label(f, agent);
+            fprintf(f, "\"} %lld\n", count);
+        }
+    }
+    PQclear(t);
+    PQclear(d);
+    return ok ? 0 : -1;
+}
+
+/* The workers' trace export counters, summed over their reports in Redis (traces.h). */
+static void trace_metrics(redisContext *redis, FILE *f)
+{
+    static const char *const keys[] = {"exported", "dropped", "failed"};
+    long long sums[3] = {0, 0, 0};
+    json_t *all = health_instances(redis), *doc;
+    size_t i;
+    json_array_foreach(all, i, doc)
+        for (int k = 0; k < 3; k++)
+            sums[k] += json_integer_value(json_object_get(json_object_get(doc, "traceSpans"), keys[k]));
+    json_decref(all);
+    fputs("# HELP agentcron_trace_spans Spans the workers now reporting exported to OTLP, dropped (queue full) or"
+          " lost (the collector failed).\n# TYPE agentcron_trace_spans counter\n", f);
+    for (int k = 0; k < 3; k++)
+        fprintf(f, "agentcron_trace_spans{result=\"%s\"} %lld\n", keys[k], sums[k]);
+}
+
 static void gather_metrics(struct lane *l, struct api_job *j)
 {
     PGresult *r = PQexec(l->conn.pg, sql_metrics);
@@ -196,10 +294,16 @@ static void gather_metrics(struct lane *l, struct api_job *j)
                "agentcron_scheduled_tasks %s\n",
             PQgetvalue(r, 0, 10), PQgetvalue(r, 0, 11), PQgetvalue(r, 0, 12));
     PQclear(r);
+    if (agent_metrics(l->conn.pg, f) != 0) {
+        j->pg_ok = 0;
+        snprintf(j->error, sizeof j->error, "postgres: %s", PQerrorMessage(l->conn.pg));
+    }
     struct queue q;
     struct queue_stats st;
     struct queue_error qerr;
     j->redis_ok = queue_init(&q, "default", &qerr) == 0 && queue_stats(&q, l->conn.redis, &st, &qerr) == 0;
+    if (j->redis_ok)
+        trace_metrics(l->conn.redis, f);
     if (j->redis_ok)
         fprintf(f, "# HELP agentcron_queue_jobs Jobs in the Redis queue by state.\n# TYPE agentcron_queue_jobs gauge\n"
                    "agentcron_queue_jobs{state=\"waiting\"} %lld\nagentcron_queue_jobs{state=\"active\"} %lld\n"

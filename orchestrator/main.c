@@ -29,6 +29,7 @@
 #include "retention_job.h"
 #include "schedule.h"
 #include "timefmt.h"
+#include "traces.h"
 #include "tzdata.h"
 #include "worker.h"
 
@@ -572,6 +573,11 @@ int main(int argc, char **argv)
         return CONFIG_EXIT_STATUS;
     }
     log_setup(o.cfg.log_format == LOG_FORMAT_JSON, o.cfg.log_level);
+    char terr[512];
+    if (tracer_check_config(&o.cfg, terr, sizeof terr) != 0) { /* the in-process workers' traces */
+        fprintf(stderr, "agentcron-orchestrator: %s\n", terr);
+        return CONFIG_EXIT_STATUS;
+    }
     struct tzdata_status tz;
     struct tzdata_error tzerr;
     if (tzdata_init(NULL, &tz, &tzerr) != 0) {

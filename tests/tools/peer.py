@@ -13,6 +13,9 @@ bearer and the X-Agentcron-Signature checked out). Behaviour is chosen by the pa
   /big?bytes=N             200 with an N-byte body
   /redirect?to=PATH        302 to PATH
   /v1/chat/completions     an LLM answer echoing the user message, with usage
+  /v1/traces               an OTLP/HTTP JSON trace receiver: 200 if the export request has
+                           every field the OTLP schema requires, else 400 naming the first
+                           missing or malformed one (the log's "otlp_error")
 
 Usage: peer.py --port P [--tls-port Q --cert C --key K] --log FILE [--bearer B]
                [--signing-key K1] [--signing-key K2]
@@ -51,6 +54,69 @@ def signature_ok(header, body):
     return False
 
 
+HEX = set("0123456789abcdef")
+
+
+def otlp_error(body):
+    """The first way an ExportTraceServiceRequest (OTLP/JSON) breaks the schema, or None."""
+    def hexid(v, n):
+        return isinstance(v, str) and len(v) == n and set(v) <= HEX and v != "0" * n
+
+    def attrs_error(attrs, where):
+        if not isinstance(attrs, list):
+            return where + ".attributes is not an array"
+        kinds = {"stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"}
+        for a in attrs:
+            if not isinstance(a, dict) or not isinstance(a.get("key"), str) or not a["key"]:
+                return where + ": an attribute without a key"
+            v = a.get("value")
+            if not isinstance(v, dict) or len(v) != 1 or next(iter(v)) not in kinds:
+                return where + ": attribute %s has no single typed value" % a["key"]
+            if "intValue" in v and not str(v["intValue"]).lstrip("-").isdigit():
+                return where + ": attribute %s: intValue is not an integer" % a["key"]
+        return None
+
+    try:
+        doc = json.loads(body)
+    except ValueError as e:
+        return "not JSON: %s" % e
+    rs = doc.get("resourceSpans") if isinstance(doc, dict) else None
+    if not isinstance(rs, list) or not rs:
+        return "resourceSpans is missing or empty"
+    for r in rs:
+        res = r.get("resource")
+        if not isinstance(res, dict):
+            return "resource is missing"
+        err = attrs_error(res.get("attributes", []), "resource")
+        if err:
+            return err
+        if not any(a.get("key") == "service.name" for a in res.get("attributes", [])):
+            return "resource has no service.name"
+        for ss in r.get("scopeSpans", []):
+            for sp in ss.get("spans", []):
+                for f in ("traceId", "spanId", "name", "startTimeUnixNano", "endTimeUnixNano"):
+                    if f not in sp:
+                        return "a span has no " + f
+                if not hexid(sp["traceId"], 32) or not hexid(sp["spanId"], 16):
+                    return "span %s: traceId or spanId is not lowercase hex of the right length" % sp["name"]
+                if sp.get("parentSpanId") not in (None, "") and not hexid(sp["parentSpanId"], 16):
+                    return "span %s: parentSpanId is malformed" % sp["name"]
+                if not isinstance(sp.get("kind", 0), int) or not 0 <= sp.get("kind", 0) <= 5:
+                    return "span %s: kind is not 0-5" % sp["name"]
+                try:
+                    if int(sp["endTimeUnixNano"]) < int(sp["startTimeUnixNano"]):
+                        return "span %s ends before it starts" % sp["name"]
+                except (TypeError, ValueError):
+                    return "span %s: times are not integers" % sp["name"]
+                err = attrs_error(sp.get("attributes", []), "span " + sp["name"])
+                if err:
+                    return err
+                st = sp.get("status", {})
+                if not isinstance(st, dict) or st.get("code", 0) not in (0, 1, 2):
+                    return "span %s: status.code is not 0-2" % sp["name"]
+    return None
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -81,6 +147,8 @@ class Handler(BaseHTTPRequestHandler):
             "signature_ok": signature_ok(self.headers.get("X-Agentcron-Signature"), body),
             "at": time.time(),
         }
+        if url.path == "/v1/traces":
+            record["otlp_error"] = otlp_error(body)
         with lock:
             with open(args.log, "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -114,6 +182,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, body=b"x" * int(q.get("bytes", 1000)))
         if path == "/redirect":
             return self.answer(302, {}, headers=[("Location", q.get("to", "/ok"))])
+        if path == "/v1/traces":
+            if record["otlp_error"]:
+                return self.answer(400, {"error": record["otlp_error"]})
+            return self.answer(200, {"partialSuccess": {}})
         if path == "/v1/chat/completions":
             req = json.loads(body or b"{}")
             user = next((m["content"] for m in req.get("messages", []) if m.get("role") == "user"), "")

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/* OTLP/HTTP JSON trace export (see traces.h). */
+#include "traces.h"
+
+#include <ctype.h>
+#include <strings.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http_client.h"
+#include "log.h"
+
+#define MAX_HEADERS 16
+#define EXPORT_TIMEOUT_MS 10000
+
+struct tracer {
+    uv_loop_t *loop;
+    struct http_client *http;
+    uv_timer_t timer;
+    char url[1100];
+    char *headers[MAX_HEADERS + 2];
+    json_t *resource;      /* {"attributes": [...]} */
+    json_t *queue;         /* spans waiting */
+    struct http_request *inflight;
+    size_t inflight_spans;
+    struct trace_counts counts;
+    int64_t failing_since_ms; /* the collector's failures are logged once, then on recovery */
+};
+
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+void trace_ids_of(int64_t run_id, int64_t scheduled_for_ms, struct trace_ids *out)
+{
+    char seed[80];
+    unsigned char d[32];
+    const int n = snprintf(seed, sizeof seed, "agentcron-run:%" PRId64 ":%" PRId64, run_id, scheduled_for_ms);
+    mbedtls_sha256_ret((const unsigned char *)seed, (size_t)n, d, 0);
+    memcpy(out->trace, d, 16);
+    memcpy(out->run, d + 16, 8);
+}
+
+void trace_span_id(const struct trace_ids *ids, const char *part, unsigned char out[8])
+{
+    mbedtls_sha256_context c;
+    unsigned char d[32];
+    mbedtls_sha256_init(&c);
+    mbedtls_sha256_starts_ret(&c, 0);
+    mbedtls_sha256_update_ret(&c, ids->trace, 16);
+    mbedtls_sha256_update_ret(&c, (const unsigned char *)part, strlen(part));
+    mbedtls_sha256_finish_ret(&c, d);
+    mbedtls_sha256_free(&c);
+    memcpy(out, d, 8);
+}
+
+void trace_parent_header(const struct trace_ids *ids, const unsigned char span[8], char out[56])
+{
+    char t[33], s[17];
+    hex(ids->trace, 16, t);
+    hex(span, 8, s);
+    snprintf(out, 56, "00-%s-%s-01", t, s);
+}
+
+void trace_attr_str(json_t *attrs, const char *key, const char *value)
+{
+    json_array_append_new(attrs, json_pack("{s:s, s:{s:s}}", "key", key, "value", "stringValue", value ? value : ""));
+}
+
+void trace_attr_int(json_t *attrs, const char *key, int64_t value)
+{
+    char v[24]; /* OTLP JSON carries 64-bit integers as strings */
+    snprintf(v, sizeof v, "%" PRId64, value);
+    json_array_append_new(attrs, json_pack("{s:s, s:{s:s}}", "key", key, "value", "intValue", v));
+}
+
+/* "k=v,k2=v2" (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES): calls each(k, v) with
+ * the value's %XX escapes decoded. -1 if an entry has no "=" or an empty key. */
+static int each_pair(const char *list, int (*each)(void *ctx, const char *k, const char *v), void *ctx)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq)
+            return -1;
+        *eq = 0;
+        char *k = item, *v = eq + 1, *w = v;
+        while (isspace((unsigned char)*k))
+            k++;
+        for (char *e = k + strlen(k); e > k && isspace((unsigned char)e[-1]);)
+            *--e = 0;
+        for (const char *r = v; *r; r++) {
+            if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+                char h[3] = {r[1], r[2], 0};
+                *w++ = (char)strtol(h, NULL, 16);
+                r += 2;
+            } else
+                *w++ = *r;
+        }
+        *w = 0;
+        if (!*k || each(ctx, k, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int add_header(void *ctx, const char *k, const char *v)
+{
+    struct tracer *t = ctx;
+    int n = 0;
+    while (t->headers[n])
+        n++;
+    if (n >= MAX_HEADERS || strpbrk(k, ": \r\n") || strpbrk(v, "\r\n"))
+        return -1;
+    return asprintf(&t->headers[n], "%s: %s", k, v) < 0 ? -1 : 0;
+}
+
+static int add_resource_attr(void *ctx, const char *k, const char *v)
+{
+    trace_attr_str(json_object_get(ctx, "attributes"), k, v);
+    return 0;
+}
+
+static void on_timer(uv_timer_t *h);
+
+static int check_pair(void *ctx, const char *k, const char *v)
+{
+    int *n = ctx;
+    return ++*n > MAX_HEADERS || strpbrk(k, ": \r\n") || strpbrk(v, "\r\n") ? -1 : 0;
+}
+
+int tracer_check_config(const struct config *cfg, char *err, size_t len)
+{
+    if (!strcasecmp(cfg->otel_sdk_disabled, "true") || (!cfg->otel_endpoint[0] && !cfg->otel_traces_endpoint[0]))
+        return 0;
+    const char *url = cfg->otel_traces_endpoint[0] ? cfg->otel_traces_endpoint : cfg->otel_endpoint;
+    int headers = 0, attrs = 0;
+    const char *resource = getenv("OTEL_RESOURCE_ATTRIBUTES");
+    if (strcmp(cfg->otel_protocol, "http/json") != 0)
+        snprintf(err, len,
+                 "OTEL_EXPORTER_OTLP_PROTOCOL=\"%.40s\": agentcron exports traces over OTLP/HTTP with JSON; set it to"
+                 " http/json (the collector's OTLP/HTTP receiver takes both) or remove it",
+                 cfg->otel_protocol);
+    else if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+        snprintf(err, len, "%s=\"%.200s\" is not an http:// or https:// URL",
+                 cfg->otel_traces_endpoint[0] ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT", url);
+    else if (each_pair(cfg->otel_headers, check_pair, &headers) != 0)
+        snprintf(err, len, "OTEL_EXPORTER_OTLP_HEADERS must be up to %d name=value pairs separated by commas"
+                           " (values %%-encoded)", MAX_HEADERS);
+    else if (resource && each_pair(resource, check_pair, &attrs) != 0)
+        snprintf(err, len, "OTEL_RESOURCE_ATTRIBUTES must be up to %d key=value pairs separated by commas", MAX_HEADERS);
+    else
+        return 0;
+    return -1;
+}
+
+int tracer_new(uv_loop_t *loop, struct http_client *http, const struct config *cfg, const char *service,
+               struct tracer **out, char *err, size_t len)
+{
+    *out = NULL;
+    if (!strcasecmp(cfg->otel_sdk_disabled, "true") || (!cfg->otel_endpoint[0] && !cfg->otel_traces_endpoint[0]))
+        return 0;
+    if (tracer_check_config(cfg, err, len) != 0)
+        return -1;
+    struct tracer *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    if (cfg->otel_traces_endpoint[0])
+        snprintf(t->url, sizeof t->url, "%s", cfg->otel_traces_endpoint);
+    else {
+        const size_t n = strlen(cfg->otel_endpoint);
+        snprintf(t->url, sizeof t->url, "%.*s/v1/traces", (int)(n && cfg->otel_endpoint[n - 1] == '/' ? n - 1 : n),
+                 cfg->otel_endpoint);
+    }
+    t->headers[0] = strdup("Content-Type: application/json");
+    if (!t->headers[0] || each_pair(cfg->otel_headers, add_header, t) != 0) {
+        snprintf(err, len, "out of memory");
+        tracer_free(t);
+        return -1;
+    }
+    t->resource = json_pack("{s:[]}", "attributes");
+    const char *attrs = getenv("OTEL_RESOURCE_ATTRIBUTES");
+    if (attrs && each_pair(attrs, add_resource_attr, t->resource) != 0) {
+        snprintf(err, len, "out of memory");
+        tracer_free(t);
+        return -1;
+    }
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    trace_attr_str(json_object_get(t->resource, "attributes"), "service.name",
+                   cfg->otel_service_name[0] ? cfg->otel_service_name : service);
+    trace_attr_str(json_object_get(t->resource, "attributes"), "service.version", AGENTCRON_VERSION);
+    trace_attr_str(json_object_get(t->resource, "attributes"), "host.name", host);
+    t->queue = json_array();
+    t->loop = loop, t->http = http;
+    uv_timer_init(loop, &t->timer);
+    t->timer.data = t;
+    uv_timer_start(&t->timer, on_timer, TRACES_FLUSH_MS, TRACES_FLUSH_MS);
+    *out = t;
+    return 0;
+}
+
+void tracer_span(struct tracer *t, const struct trace_ids *ids, const unsigned char span[8],
+                 const unsigned char *parent, const char *name, int kind, int64_t start_ms, int64_t end_ms,
+                 const char *error, json_t *attrs)
+{
+    if (!t) {
+        json_decref(attrs);
+        return;
+    }
+    if (json_array_size(t->queue) >= TRACES_QUEUE_MAX) {
+        t->counts.dropped++;
+        json_decref(attrs);
+        return;
+    }
+    char tid[33], sid[17], pid[17] = "", start[24], end[24];
+    hex(ids->trace, 16, tid);
+    hex(span, 8, sid);
+    if (parent)
+        hex(parent, 8, pid);
+    snprintf(start, sizeof start, "%" PRId64 "000000", start_ms);
+    snprintf(end, sizeof end, "%" PRId64 "000000", end_ms > start_ms ? end_ms : start_ms);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:{s:i}}", "traceId", tid, "spanId", sid, "name", name,
+                          "kind", kind, "startTimeUnixNano", start, "endTimeUnixNano", end, "attributes",
+                          attrs ? attrs : json_array(), "status", "code", error ? 2 : 1);
+    if (!s)
+        return;
+    if (parent)
+        json_object_set_new(s, "parentSpanId", json_string(pid));
+    if (error)
+        json_object_set_new(json_object_get(s, "status"), "message", json_string(error));
+    json_array_append_new(t->queue, s);
+    if (json_array_size(t->queue) >= TRACES_BATCH_MAX && !t->inflight)
+        on_timer(&t->timer);
+}
+
+static void on_exported(const struct http_response *res, void *data)
+{
+    struct tracer *t = data;
+    const size_t n = t->inflight_spans;
+    t->inflight = NULL, t->inflight_spans = 0;
+    if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
+        t->counts.exported += (int64_t)n;
+        if (t->failing_since_ms) {
+            LOG(LOG_INFO, "traces.recovered", LOG_S("endpoint", t->url));
+            t->failing_since_ms = 0;
+        }
+        return;
+    }
+    t->counts.failed += (int64_t)n;
+    if (!t->failing_since_ms && res->error != AC_ECANCELED) {
+        t->failing_since_ms = 1;
+        char why[300];
+        if (res->error == HTTP_OK)
+            snprintf(why, sizeof why, "HTTP %d", res->status);
+        else
+            snprintf(why, sizeof why, "%s", res->message);
+        LOG(LOG_WARN, "traces.export_failed", LOG_S("endpoint", t->url), LOG_S("error", why), LOG_I("spans", (int64_t)n),
+            LOG_S("action", "spans are dropped (counted) until the collector answers; runs are not affected"));
+    }
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    struct tracer *t = h->data;
+    const size_t waiting = json_array_size(t->queue);
+    if (t->inflight || !waiting)
+        return;
+    json_t *batch = json_array();
+    size_t n = 0;
+    while (n < TRACES_BATCH_MAX && json_array_size(t->queue)) {
+        json_array_append(batch, json_array_get(t->queue, 0));
+        json_array_remove(t->queue, 0);
+        n++;
+    }
+    json_t *doc = json_pack("{s:[{s:O, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceSpans", "resource", t->resource,
+                            "scopeSpans", "scope", "name", "agentcron", "version", AGENTCRON_VERSION, "spans", batch);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!body) {
+        t->counts.failed += (int64_t)n;
+        return;
+    }
+    const struct http_request_opts opts = {.method = "POST", .url = t->url, .headers = (const char *const *)t->headers,
+                                           .body = body, .body_len = strlen(body), .timeout_ms = EXPORT_TIMEOUT_MS,
+                                           .connect_timeout_ms = EXPORT_TIMEOUT_MS, .max_response_bytes = 65536};
+    char err[300];
+    t->inflight_spans = n;
+    t->inflight = http_client_request(t->http, &opts, on_exported, t, err, sizeof err);
+    free(body);
+    if (!t->inflight) {
+        t->counts.failed += (int64_t)n;
+        t->inflight_spans = 0;
+    }
+}
+
+void tracer_counts(const struct tracer *t, struct trace_counts *out)
+{
+    if (t)
+        *out = t->counts;
+    else
+        memset(out, 0, sizeof *out);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct tracer *t = h->data;
+    json_decref(t->queue);
+    free(t);
+}
+
+void tracer_free(struct tracer *t)
+{
+    if (!t)
+        return;
+    if (t->inflight)
+        http_request_cancel(t->inflight); /* on_exported runs now */
+    for (int i = 0; t->headers[i]; i++)
+        free(t->headers[i]);
+    json_decref(t->resource);
+    if (!t->loop) { /* never started */
+        free(t);
+        return;
+    }
+    t->counts.dropped += (int64_t)json_array_size(t->queue);
+    uv_close((uv_handle_t *)&t->timer, on_closed);
+}
