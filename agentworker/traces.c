@@ -26,7 +26,11 @@ struct tracer {
     char url[1100];
     char *headers[MAX_HEADERS + 2];
     json_t *resource;      /* {"attributes": [...]} */
-    json_t *queue;         /* spans waiting */
+    char *prefix;          /* the export request up to its spans */
+    /* spans waiting, as JSON, each followed by a comma; ends[i]: where span i's comma ends */
+    char *buf;
+    size_t len, cap, count, ends[TRACES_QUEUE_MAX];
+    char *body;            /* the request in flight */
     struct http_request *inflight;
     size_t inflight_spans;
     struct trace_counts counts;
@@ -68,18 +72,6 @@ void trace_parent_header(const struct trace_ids *ids, const unsigned char span[8
     hex(ids->trace, 16, t);
     hex(span, 8, s);
     snprintf(out, 56, "00-%s-%s-01", t, s);
-}
-
-void trace_attr_str(json_t *attrs, const char *key, const char *value)
-{
-    json_array_append_new(attrs, json_pack("{s:s, s:{s:s}}", "key", key, "value", "stringValue", value ? value : ""));
-}
-
-void trace_attr_int(json_t *attrs, const char *key, int64_t value)
-{
-    char v[24]; /* OTLP JSON carries 64-bit integers as strings */
-    snprintf(v, sizeof v, "%" PRId64, value);
-    json_array_append_new(attrs, json_pack("{s:s, s:{s:s}}", "key", key, "value", "intValue", v));
 }
 
 /* "k=v,k2=v2" (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES): calls each(k, v) with
@@ -124,9 +116,15 @@ static int add_header(void *ctx, const char *k, const char *v)
     return asprintf(&t->headers[n], "%s: %s", k, v) < 0 ? -1 : 0;
 }
 
+static void resource_attr(json_t *resource, const char *k, const char *v)
+{
+    json_array_append_new(json_object_get(resource, "attributes"),
+                          json_pack("{s:s, s:{s:s}}", "key", k, "value", "stringValue", v));
+}
+
 static int add_resource_attr(void *ctx, const char *k, const char *v)
 {
-    trace_attr_str(json_object_get(ctx, "attributes"), k, v);
+    resource_attr(ctx, k, v);
     return 0;
 }
 
@@ -198,11 +196,19 @@ int tracer_new(uv_loop_t *loop, struct http_client *http, const struct config *c
     }
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    trace_attr_str(json_object_get(t->resource, "attributes"), "service.name",
-                   cfg->otel_service_name[0] ? cfg->otel_service_name : service);
-    trace_attr_str(json_object_get(t->resource, "attributes"), "service.version", AGENTCRON_VERSION);
-    trace_attr_str(json_object_get(t->resource, "attributes"), "host.name", host);
-    t->queue = json_array();
+    resource_attr(t->resource, "service.name", cfg->otel_service_name[0] ? cfg->otel_service_name : service);
+    resource_attr(t->resource, "service.version", AGENTCRON_VERSION);
+    resource_attr(t->resource, "host.name", host);
+    char *resource = json_dumps(t->resource, JSON_COMPACT);
+    if (!resource || asprintf(&t->prefix, "{\"resourceSpans\":[{\"resource\":%s,\"scopeSpans\":[{\"scope\":"
+                                          "{\"name\":\"agentcron\",\"version\":\"" AGENTCRON_VERSION "\"},\"spans\":[",
+                              resource) < 0) {
+        free(resource);
+        snprintf(err, len, "out of memory");
+        tracer_free(t);
+        return -1;
+    }
+    free(resource);
     t->loop = loop, t->http = http;
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
@@ -211,37 +217,143 @@ int tracer_new(uv_loop_t *loop, struct http_client *http, const struct config *c
     return 0;
 }
 
+/* ---- writing spans ---- */
+
+static int reserve(struct tracer *t, size_t more)
+{
+    if (t->len + more <= t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap : 65536;
+    while (cap < t->len + more)
+        cap *= 2;
+    char *b = realloc(t->buf, cap);
+    if (!b)
+        return -1;
+    t->buf = b, t->cap = cap;
+    return 0;
+}
+
+static void put(struct tracer *t, const char *s, size_t n)
+{
+    memcpy(t->buf + t->len, s, n); /* reserved by the caller */
+    t->len += n;
+}
+#define PUT_LITERAL(t, s) put((t), (s), sizeof(s) - 1)
+
+/* The length of the valid UTF-8 sequence at s, 0 if there is none. */
+static size_t utf8_len(const unsigned char *s)
+{
+    const size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 && s[0] >= 0xc2 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+                   : (s[0] & 0xf8) == 0xf0 && s[0] <= 0xf4                   ? 4
+                                                                               : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* s as a JSON string, at most max bytes of it; bytes that are not UTF-8 become U+FFFD. */
+static int put_string(struct tracer *t, const char *s, size_t max)
+{
+    const size_t n = strnlen(s, max);
+    if (reserve(t, n * 6 + 2) != 0)
+        return -1;
+    t->buf[t->len++] = '"';
+    for (size_t i = 0; i < n;) {
+        const unsigned char c = (unsigned char)s[i];
+        size_t u;
+        if (c == '"' || c == '\\') {
+            t->buf[t->len++] = '\\', t->buf[t->len++] = (char)c, i++;
+        } else if (c < 0x20) {
+            t->len += (size_t)sprintf(t->buf + t->len, "\\u%04x", c), i++;
+        } else if ((u = utf8_len((const unsigned char *)s + i)) && i + u <= n) {
+            put(t, s + i, u), i += u;
+        } else {
+            PUT_LITERAL(t, "\xef\xbf\xbd"), i++;
+        }
+    }
+    t->buf[t->len++] = '"';
+    return 0;
+}
+
+/* attrs as the elements of an OTLP attribute array. */
+static int put_attrs(struct tracer *t, const struct trace_attr *attrs, size_t nattrs)
+{
+    for (size_t i = 0; i < nattrs; i++) {
+        if (reserve(t, 64) != 0)
+            return -1;
+        if (i)
+            PUT_LITERAL(t, ",");
+        PUT_LITERAL(t, "{\"key\":");
+        if (put_string(t, attrs[i].key, 100) != 0 || reserve(t, 64) != 0)
+            return -1;
+        if (attrs[i].str) {
+            PUT_LITERAL(t, ",\"value\":{\"stringValue\":");
+            if (put_string(t, attrs[i].str, 1024) != 0 || reserve(t, 8) != 0)
+                return -1;
+            PUT_LITERAL(t, "}}");
+        } else
+            t->len += (size_t)sprintf(t->buf + t->len, ",\"value\":{\"intValue\":\"%" PRId64 "\"}}", attrs[i].num);
+    }
+    return 0;
+}
+
 void tracer_span(struct tracer *t, const struct trace_ids *ids, const unsigned char span[8],
                  const unsigned char *parent, const char *name, int kind, int64_t start_ms, int64_t end_ms,
-                 const char *error, json_t *attrs)
+                 const char *error, const struct trace_attr *attrs, size_t nattrs, const struct trace_event *event)
 {
-    if (!t) {
-        json_decref(attrs);
+    if (!t)
         return;
-    }
-    if (json_array_size(t->queue) >= TRACES_QUEUE_MAX) {
+    if (t->count == TRACES_QUEUE_MAX) {
         t->counts.dropped++;
-        json_decref(attrs);
         return;
     }
-    char tid[33], sid[17], pid[17] = "", start[24], end[24];
+    const size_t mark = t->len;
+    char tid[33], sid[17], pid[17] = "", head[256];
     hex(ids->trace, 16, tid);
     hex(span, 8, sid);
     if (parent)
         hex(parent, 8, pid);
-    snprintf(start, sizeof start, "%" PRId64 "000000", start_ms);
-    snprintf(end, sizeof end, "%" PRId64 "000000", end_ms > start_ms ? end_ms : start_ms);
-    json_t *s = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:{s:i}}", "traceId", tid, "spanId", sid, "name", name,
-                          "kind", kind, "startTimeUnixNano", start, "endTimeUnixNano", end, "attributes",
-                          attrs ? attrs : json_array(), "status", "code", error ? 2 : 1);
-    if (!s)
+    int ok = reserve(t, sizeof head + 64) == 0;
+    if (ok) {
+        const int n = snprintf(head, sizeof head,
+                               "{\"traceId\":\"%s\",\"spanId\":\"%s\"%s%s%s,\"kind\":%d,\"startTimeUnixNano\":\"%" PRId64
+                               "000000\",\"endTimeUnixNano\":\"%" PRId64 "000000\",\"name\":",
+                               tid, sid, parent ? ",\"parentSpanId\":\"" : "", pid, parent ? "\"" : "", kind, start_ms,
+                               end_ms > start_ms ? end_ms : start_ms);
+        put(t, head, (size_t)n);
+        ok = put_string(t, name, 200) == 0 && reserve(t, 32) == 0;
+        if (ok)
+            PUT_LITERAL(t, ",\"attributes\":[");
+    }
+    ok = ok && put_attrs(t, attrs, nattrs) == 0 && reserve(t, 256) == 0;
+    if (ok && event) {
+        t->len += (size_t)sprintf(t->buf + t->len, "],\"events\":[{\"timeUnixNano\":\"%" PRId64 "000000\",\"name\":",
+                                  event->at_ms);
+        ok = put_string(t, event->name, 100) == 0 && reserve(t, 32) == 0;
+        if (ok)
+            PUT_LITERAL(t, ",\"attributes\":[");
+        ok = ok && put_attrs(t, event->attrs, event->nattrs) == 0 && reserve(t, 8) == 0;
+        if (ok)
+            PUT_LITERAL(t, "]}");
+    }
+    if (ok && reserve(t, 64) == 0) {
+        t->len += (size_t)sprintf(t->buf + t->len, "],\"status\":{\"code\":%d", error ? 2 : 1);
+        if (error) {
+            PUT_LITERAL(t, ",\"message\":");
+            ok = put_string(t, error, 1024) == 0 && reserve(t, 8) == 0;
+        }
+        if (ok)
+            PUT_LITERAL(t, "}},");
+    } else
+        ok = 0;
+    if (!ok) { /* out of memory: this span is lost, the others stand */
+        t->len = mark;
+        t->counts.dropped++;
         return;
-    if (parent)
-        json_object_set_new(s, "parentSpanId", json_string(pid));
-    if (error)
-        json_object_set_new(json_object_get(s, "status"), "message", json_string(error));
-    json_array_append_new(t->queue, s);
-    if (json_array_size(t->queue) >= TRACES_BATCH_MAX && !t->inflight)
+    }
+    t->ends[t->count++] = t->len;
+    if (t->count >= TRACES_BATCH_MAX && !t->inflight)
         on_timer(&t->timer);
 }
 
@@ -250,6 +362,8 @@ static void on_exported(const struct http_response *res, void *data)
     struct tracer *t = data;
     const size_t n = t->inflight_spans;
     t->inflight = NULL, t->inflight_spans = 0;
+    free(t->body);
+    t->body = NULL;
     if (res->error == HTTP_OK && res->status >= 200 && res->status < 300) {
         t->counts.exported += (int64_t)n;
         if (t->failing_since_ms) {
@@ -274,34 +388,39 @@ static void on_exported(const struct http_response *res, void *data)
 static void on_timer(uv_timer_t *h)
 {
     struct tracer *t = h->data;
-    const size_t waiting = json_array_size(t->queue);
-    if (t->inflight || !waiting)
+    if (t->inflight || !t->count)
         return;
-    json_t *batch = json_array();
-    size_t n = 0;
-    while (n < TRACES_BATCH_MAX && json_array_size(t->queue)) {
-        json_array_append(batch, json_array_get(t->queue, 0));
-        json_array_remove(t->queue, 0);
-        n++;
+    const size_t n = t->count < TRACES_BATCH_MAX ? t->count : TRACES_BATCH_MAX;
+    const size_t spans_len = t->ends[n - 1] - 1; /* without the last comma */
+    static const char suffix[] = "]}]}]}";
+    const size_t prefix_len = strlen(t->prefix);
+    if (!(t->body = malloc(prefix_len + spans_len + sizeof suffix))) {
+        t->counts.failed += (int64_t)n; /* they go; the next ones may fit */
+    } else {
+        memcpy(t->body, t->prefix, prefix_len);
+        memcpy(t->body + prefix_len, t->buf, spans_len);
+        memcpy(t->body + prefix_len + spans_len, suffix, sizeof suffix);
     }
-    json_t *doc = json_pack("{s:[{s:O, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceSpans", "resource", t->resource,
-                            "scopeSpans", "scope", "name", "agentcron", "version", AGENTCRON_VERSION, "spans", batch);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (!body) {
-        t->counts.failed += (int64_t)n;
+    const size_t taken = t->ends[n - 1];
+    memmove(t->buf, t->buf + taken, t->len - taken);
+    t->len -= taken;
+    for (size_t i = n; i < t->count; i++)
+        t->ends[i - n] = t->ends[i] - taken;
+    t->count -= n;
+    if (!t->body)
         return;
-    }
     const struct http_request_opts opts = {.method = "POST", .url = t->url, .headers = (const char *const *)t->headers,
-                                           .body = body, .body_len = strlen(body), .timeout_ms = EXPORT_TIMEOUT_MS,
-                                           .connect_timeout_ms = EXPORT_TIMEOUT_MS, .max_response_bytes = 65536};
+                                           .body = t->body, .body_len = prefix_len + spans_len + sizeof suffix - 1,
+                                           .timeout_ms = EXPORT_TIMEOUT_MS, .connect_timeout_ms = EXPORT_TIMEOUT_MS,
+                                           .max_response_bytes = 65536};
     char err[300];
     t->inflight_spans = n;
     t->inflight = http_client_request(t->http, &opts, on_exported, t, err, sizeof err);
-    free(body);
     if (!t->inflight) {
         t->counts.failed += (int64_t)n;
         t->inflight_spans = 0;
+        free(t->body);
+        t->body = NULL;
     }
 }
 
@@ -316,7 +435,8 @@ void tracer_counts(const struct tracer *t, struct trace_counts *out)
 static void on_closed(uv_handle_t *h)
 {
     struct tracer *t = h->data;
-    json_decref(t->queue);
+    free(t->buf);
+    free(t->prefix);
     free(t);
 }
 
@@ -330,9 +450,10 @@ void tracer_free(struct tracer *t)
         free(t->headers[i]);
     json_decref(t->resource);
     if (!t->loop) { /* never started */
+        free(t->prefix);
         free(t);
         return;
     }
-    t->counts.dropped += (int64_t)json_array_size(t->queue);
+    t->counts.dropped += (int64_t)t->count;
     uv_close((uv_handle_t *)&t->timer, on_closed);
 }

@@ -6,9 +6,9 @@
  *
  * A run's trace and span ids are derived from the run (its id and slot), so every worker that
  * takes part in it (each attempt may run elsewhere) joins the same trace without asking anyone:
- *   agentcron.run (root: slot to end) > agentcron.enqueue (slot to queued)
- *                                     > agentcron.attempt (one per attempt) > POST (the http or
- *                                       llm call, whose id goes to the receiver in traceparent)
+ *   agentcron.run (root: the slot to the end; an event "enqueued" when it was queued)
+ *     > agentcron.attempt (one per attempt)
+ *         > agentcron.call (the http or llm call, whose id goes to the receiver in traceparent)
  *
  * Spans are buffered (at most TRACES_QUEUE_MAX; more are dropped and counted) and sent in
  * batches of up to TRACES_BATCH_MAX every second through the worker's HTTP client, one request
@@ -23,7 +23,6 @@
 
 struct config;
 struct http_client;
-struct json_t;
 
 #define TRACES_QUEUE_MAX 2048
 #define TRACES_BATCH_MAX 512
@@ -55,15 +54,28 @@ int tracer_check_config(const struct config *cfg, char *err, size_t len);
 int tracer_new(uv_loop_t *loop, struct http_client *http, const struct config *cfg, const char *service,
                struct tracer **out, char *err, size_t len);
 
-/* Queues a finished span. parent NULL: a root. kind: 1 internal, 3 client. error: NULL for
- * an ok status, else its message. attrs: an OTLP attribute array (stolen). */
+/* A span's attribute: a string (str non-NULL) or an integer. */
+struct trace_attr {
+    const char *key, *str;
+    int64_t num;
+};
+#define TRACE_STR(k, v) {(k), (v) ? (v) : "", 0}
+#define TRACE_INT(k, v) {(k), NULL, (v)}
+
+/* Something that happened at an instant within a span (a span event). */
+struct trace_event {
+    const char *name;
+    int64_t at_ms;
+    const struct trace_attr *attrs;
+    size_t nattrs;
+};
+
+/* Queues a finished span, written out as OTLP JSON at once (a few hundred bytes; no
+ * allocation per span). parent NULL: a root. kind: 1 internal, 3 client. error: NULL for an
+ * ok status, else its message. event: NULL, or one event. t NULL: nothing. */
 void tracer_span(struct tracer *t, const struct trace_ids *ids, const unsigned char span[8],
                  const unsigned char *parent, const char *name, int kind, int64_t start_ms, int64_t end_ms,
-                 const char *error, struct json_t *attrs);
-
-/* OTLP attribute helpers: append key = value to attrs. */
-void trace_attr_str(struct json_t *attrs, const char *key, const char *value);
-void trace_attr_int(struct json_t *attrs, const char *key, int64_t value);
+                 const char *error, const struct trace_attr *attrs, size_t nattrs, const struct trace_event *event);
 
 void tracer_counts(const struct tracer *t, struct trace_counts *out);
 

@@ -154,8 +154,8 @@ static void call_span(const struct trace_ids *ids, int attempt, int64_t started_
     trace_span_id(ids, part, out);
 }
 
-/* The attempt's spans (traces.h): the attempt and its call; the enqueue span with the first
- * attempt; the run's root span when it ends. */
+/* The attempt's spans (traces.h): the attempt and its call; the run's root span (with the
+ * moment it was queued) when it ends. */
 static void trace_attempt(struct worker_pool *p, const struct store_run *run, const struct agent *agent,
                           const struct run_result *res, const struct store_outcome *o, int64_t started_ms, int64_t now)
 {
@@ -172,48 +172,39 @@ static void trace_attempt(struct worker_pool *p, const struct store_run *run, co
         unsigned char attempt[8], call[8];
         snprintf(part, sizeof part, "attempt:%d:%" PRId64, run->attempt, started_ms);
         trace_span_id(&ids, part, attempt);
-        json_t *a = json_array();
-        trace_attr_int(a, "agentcron.run.id", run->id);
-        trace_attr_int(a, "agentcron.task.id", run->task_id);
-        trace_attr_int(a, "agentcron.attempt", run->attempt);
-        trace_attr_str(a, "agentcron.worker", p->instance);
-        trace_attr_str(a, "agentcron.agent", run->agent_type);
-        trace_attr_str(a, "agentcron.outcome", o->status);
-        trace_attr_int(a, "gen_ai.usage.input_tokens", res->prompt_tokens);
-        trace_attr_int(a, "gen_ai.usage.output_tokens", res->completion_tokens);
-        if (final && agent && agent->tokens_per_credit > 0) /* what this attempt's tokens cost, as charged */
-            trace_attr_int(a, "agentcron.credits", agent->base_credits + (tokens + agent->tokens_per_credit - 1) /
-                                                                         agent->tokens_per_credit);
+        const int priced = final && agent && agent->tokens_per_credit > 0; /* what its tokens cost, as charged */
+        struct trace_attr a[9] = {
+            TRACE_INT("agentcron.run.id", run->id), TRACE_INT("agentcron.attempt", run->attempt),
+            TRACE_STR("agentcron.worker", p->instance), TRACE_STR("agentcron.agent", run->agent_type),
+            TRACE_STR("agentcron.outcome", o->status)};
+        size_t na = 5;
+        if (tokens) {
+            a[na++] = (struct trace_attr)TRACE_INT("gen_ai.usage.input_tokens", res->prompt_tokens);
+            a[na++] = (struct trace_attr)TRACE_INT("gen_ai.usage.output_tokens", res->completion_tokens);
+        }
+        if (priced)
+            a[na++] = (struct trace_attr)TRACE_INT(
+                "agentcron.credits", agent->base_credits + (tokens + agent->tokens_per_credit - 1) / agent->tokens_per_credit);
         tracer_span(p->tracer, &ids, attempt, ids.run, "agentcron.attempt", 1, started_ms, now,
-                    ok || !final ? NULL : error, a);
+                    ok || !final ? NULL : error, a, na, NULL);
         if (agent && (agent->kind == AGENT_HTTP || agent->kind == AGENT_LLM)) {
             call_span(&ids, run->attempt, started_ms, call);
-            json_t *c = json_array();
-            trace_attr_int(c, "agentcron.run.id", run->id);
-            if (res->http_status)
-                trace_attr_int(c, "http.response.status_code", res->http_status);
-            tracer_span(p->tracer, &ids, call, attempt, agent->kind == AGENT_LLM ? "POST chat/completions" : "agentcron.call", 3,
-                        started_ms, now, res->http_status >= 400 || (!res->http_status && !ok) ? error : NULL, c);
-        }
-        if (run->attempt == 1 && run->enqueued_ms > 0) {
-            unsigned char enqueue[8];
-            trace_span_id(&ids, "enqueue", enqueue);
-            json_t *e = json_array();
-            trace_attr_int(e, "agentcron.run.id", run->id);
-            trace_attr_int(e, "agentcron.lateness_ms", run->enqueued_ms - run->scheduled_for_ms);
-            tracer_span(p->tracer, &ids, enqueue, ids.run, "agentcron.enqueue", 1, run->scheduled_for_ms,
-                        run->enqueued_ms, NULL, e);
+            const struct trace_attr c[] = {TRACE_INT("agentcron.run.id", run->id),
+                                           TRACE_INT("http.response.status_code", res->http_status)};
+            tracer_span(p->tracer, &ids, call, attempt, agent->kind == AGENT_LLM ? "POST chat/completions" : "agentcron.call",
+                        3, started_ms, now, res->http_status >= 400 || (!res->http_status && !ok) ? error : NULL, c,
+                        res->http_status ? 2 : 1, NULL);
         }
     }
     if (final) {
-        json_t *r = json_array();
-        trace_attr_int(r, "agentcron.run.id", run->id);
-        trace_attr_int(r, "agentcron.task.id", run->task_id);
-        trace_attr_str(r, "agentcron.task.title", run->title);
-        trace_attr_str(r, "agentcron.agent", run->agent_type);
-        trace_attr_str(r, "agentcron.status", o->status);
-        trace_attr_int(r, "agentcron.attempts", run->attempt);
-        tracer_span(p->tracer, &ids, ids.run, NULL, "agentcron.run", 1, run->scheduled_for_ms, now, error, r);
+        const struct trace_attr r[] = {
+            TRACE_INT("agentcron.run.id", run->id), TRACE_INT("agentcron.task.id", run->task_id),
+            TRACE_STR("agentcron.task.title", run->title), TRACE_STR("agentcron.agent", run->agent_type),
+            TRACE_STR("agentcron.status", o->status), TRACE_INT("agentcron.attempts", run->attempt)};
+        const struct trace_attr q[] = {TRACE_INT("agentcron.lateness_ms", run->enqueued_ms - run->scheduled_for_ms)};
+        const struct trace_event enqueued = {"enqueued", run->enqueued_ms, q, 1};
+        tracer_span(p->tracer, &ids, ids.run, NULL, "agentcron.run", 1, run->scheduled_for_ms, now, error, r,
+                    sizeof r / sizeof *r, run->enqueued_ms > 0 ? &enqueued : NULL);
     }
 }
 

@@ -3,7 +3,7 @@
 # Traces and per-agent metrics against a real worker, orchestrator, Postgres, Redis and a real
 # OTLP/HTTP receiver (tests/tools/peer.py /v1/traces checks every export against the OTLP JSON
 # schema's required fields): a run's trace has its root, enqueue, attempt and call spans with the
-# right parents; the receiver of an http agent's call sees traceparent naming the call's span;
+# right parents and the moment it was queued; the receiver of an http agent's call sees traceparent naming the call's span;
 # an exec command gets TRACEPARENT; a collector that is down costs only spans (counted in
 # /metrics) and the runs go on; bad OTEL_* settings stop start-up with one line.
 # Usage: test_traces.sh BUILD_DIR
@@ -32,6 +32,7 @@ cat >"$tmp/agents.json" <<EOF
 {"agents": {"hook": {"kind": "http", "url": "http://127.0.0.1:$port/flaky/k1?fail=1&code=500", "bearer_env": "PEER_BEARER",
                      "base_credits": 1, "tokens_per_credit": 100},
             "script": {"kind": "exec", "command": ["/bin/sh", "-c", "echo \"tp=\$TRACEPARENT\""]},
+            "weird": {"kind": "exec", "command": ["/bin/sh", "-c", "printf 'bad \\\\377 \\\\\"quoted\\\\\" \\\\001\\\\n' >&2; exit 3"]},
             "fine": {"kind": "noop"}}}
 EOF
 export AGENTS_FILE=$tmp/agents.json
@@ -51,15 +52,19 @@ check "headers without a value, orchestrator: $(cat "$tmp/err")" '[ "$status" = 
 
 t_hook=$("$cli" tasks add --user ops@example.com --title "hook task" --agent hook --max-attempts 2 --json | jq -r .id)
 t_script=$("$cli" tasks add --user ops@example.com --title "script task" --agent script --json | jq -r .id)
+t_weird=$("$cli" tasks add --user ops@example.com --title 'a "weird" task' --agent weird --max-attempts 1 --json | jq -r .id)
 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$port/ OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer%20peer-bearer" \
   OTEL_SERVICE_NAME=traced-worker OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test" \
   "$worker" --instance tw >"$tmp/w.log" 2>&1 & pids+=($!)
 "$cli" tasks trigger "$t_hook" >/dev/null
 "$cli" tasks trigger "$t_script" >/dev/null
+"$cli" tasks trigger "$t_weird" >/dev/null
 r_hook=$(sql "select max(id) from task_runs where task_id = $t_hook")
 r_script=$(sql "select max(id) from task_runs where task_id = $t_script")
 wait_sql "the hook run succeeds at its second attempt" 20 "select status || attempt from task_runs where id = $r_hook" = succeeded2
 wait_sql "the script run succeeds" 10 "select status from task_runs where id = $r_script" = succeeded
+r_weird=$(sql "select max(id) from task_runs where task_id = $t_weird")
+wait_sql "the weird run fails" 10 "select status from task_runs where id = $r_weird" = failed
 sleep 2.5 # a flush of the batch (every second)
 
 # every span of every export, with its resource's service.name
@@ -70,6 +75,9 @@ check "every export met the OTLP schema: $(jq -r 'select(.path == "/v1/traces") 
   '[ "$(jq -r "select(.path == \"/v1/traces\") | .otlp_error" "$peerlog" | sort -u)" = null ]'
 check "exports carried OTEL_EXPORTER_OTLP_HEADERS" \
   '[ "$(jq -r "select(.path == \"/v1/traces\") | .bearer_ok" "$peerlog" | sort -u)" = true ]'
+weird=$(jq -c "select(.name == \"agentcron.run\" and .attrs[\"agentcron.run.id\"] == \"$r_weird\")" "$tmp/spans.jsonl")
+check "an error with quotes, a control character and a byte that is not UTF-8 is exported as valid JSON: $(jq -c .status <<<"$weird")" \
+  '[ "$(jq -r ".status.code, .attrs[\"agentcron.task.title\"]" <<<"$weird" | tr "\n" "|")" = "2|a \"weird\" task|" ] && jq -e ".status.message | contains(\"bad \\ufffd\") and contains(\"quoted\") and contains(\"\\u0001\")" <<<"$weird" >/dev/null'
 spans_of() { jq -c "select(.attrs[\"agentcron.run.id\"] == \"$1\")" "$tmp/spans.jsonl"; }
 spans_of "$r_hook" >"$tmp/hook_spans"
 root_span=$(jq -c 'select(.name == "agentcron.run")' "$tmp/hook_spans")
@@ -78,8 +86,9 @@ check "one root span for the run, no parent, ok, on the service named: $root_spa
   '[ "$(jq -r "[.parentSpanId // \"none\", .status.code, .service, .env, .attrs[\"agentcron.status\"], .attrs[\"agentcron.attempts\"]] | join(\",\")" <<<"$root_span")" = "none,1,traced-worker,test,succeeded,2" ]'
 check "every span of the run is in its trace" '[ "$(jq -r .traceId "$tmp/hook_spans" | sort -u)" = "$trace" ]'
 root_id=$(jq -r .spanId <<<"$root_span")
-check "an enqueue span under the root, from the slot to the queue" \
-  '[ "$(jq -r "select(.name == \"agentcron.enqueue\") | .parentSpanId" "$tmp/hook_spans")" = "$root_id" ]'
+enq=$(jq -c '.events[] | select(.name == "enqueued")' <<<"$root_span")
+check "the root holds the moment the run was queued, its lateness, between the slot and the first attempt: $enq" \
+  '[ -n "$enq" ] && [ "$(jq -r .timeUnixNano <<<"$enq")" -ge "$(jq -r .startTimeUnixNano <<<"$root_span")" ] && [ "$(jq -r ".attributes[0].key" <<<"$enq")" = agentcron.lateness_ms ]'
 jq -c 'select(.name == "agentcron.attempt")' "$tmp/hook_spans" | jq -s 'sort_by(.attrs["agentcron.attempt"])' >"$tmp/attempts"
 check "two attempt spans under the root, failed then succeeded, with worker and agent" \
   '[ "$(jq -r "map([.parentSpanId == \"$root_id\", .attrs[\"agentcron.attempt\"], .attrs[\"agentcron.outcome\"], .attrs[\"agentcron.worker\"], .attrs[\"agentcron.agent\"]] | join(\"/\")) | join(\" \")" "$tmp/attempts")" = "true/1/retrying/tw/hook true/2/succeeded/tw/hook" ]'
