@@ -39,7 +39,9 @@ static const Oid param_types[NPARAMS] = {20, 20, 20, 25, 20, 20, 20, 1184, 1184}
     " 'scheduledFor', r.scheduled_for, 'finishedAt', r.finished_at) FROM task_runs r WHERE r.task_id = t.id"  \
     " AND r.finished_at > $8 AND r.finished_at <= $9 AND r.status IN " BAD " ORDER BY r.finished_at DESC LIMIT 1)"
 
-/* Each query returns the subjects to act on: (subject, holds, open, detail) for those that hold
+/* The run conditions read only the runs that ended badly in the window (task_runs_ended_badly)
+ * and the tasks of open incidents: a streak can only start with a failure, and only an open
+ * incident can clear. Each query returns the subjects to act on: (subject, holds, open, detail) for those that hold
  * or have an open incident. */
 static const char sql_run_failed[] =
     "WITH cand AS (SELECT DISTINCT task_id AS id FROM task_runs WHERE finished_at > $8 AND finished_at <= $9"
@@ -53,7 +55,7 @@ static const char sql_run_failed[] =
 
 static const char sql_failures_in_row[] =
     "WITH cand AS (SELECT DISTINCT task_id AS id FROM task_runs WHERE finished_at > $8 AND finished_at <= $9"
-    "              UNION" OPEN_TASKS "),"
+    "              AND status IN " BAD " UNION" OPEN_TASKS "),"
     " s AS (SELECT 'task:' || t.id AS subject, " NEW_BAD_RUN " AS run, " TASK_JSON " AS task,"
     "         (SELECT count(*) = $6::bigint AND bool_and(x.status IN " BAD ") FROM (SELECT r.status FROM task_runs r"
     "          WHERE r.task_id = t.id AND r.finished_at IS NOT NULL AND r.finished_at <= $9 AND r.status <> 'cancelled'"
