@@ -62,8 +62,3 @@ CREATE TABLE alert_deliveries (
 );
 CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX alert_deliveries_rule ON alert_deliveries (rule_id, created_at);
-
--- The runs that ended badly, by when: what run_failed and failures_in_row read each pass, without
--- visiting the runs that succeeded (almost all of them). Only failures pay for its upkeep.
-CREATE INDEX task_runs_ended_badly ON task_runs (finished_at)
-    WHERE status IN ('failed', 'timed_out', 'insufficient_credits');
