@@ -10,109 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluate_sql.h"
 #include "health.h"
 #include "pgconn.h"
 
 #define LOCK_KEY "7215392602" /* pg_advisory_xact_lock key: agentcron alerts (retention's is ...601) */
 #define EVENT_LAG "interval '2 seconds'"
 
-/* Parameters of every condition's query, typed so that each query may use only some:
- * $1 rule, $2 owner (0: an operator's), $3 scope user, $4 scope agent (''), $5 scope task,
- * $6 threshold, $7 duration (s), $8 events from, $9 events up to. */
+/* The parameters of every condition's statement (evaluate_sql.h), typed so that each may use
+ * only some. */
 #define NPARAMS 9
 static const Oid param_types[NPARAMS] = {20, 20, 20, 25, 20, 20, 20, 1184, 1184};
-
-#define TASK_SCOPE                                                                                          \
-    " ($2::bigint = 0 OR t.user_id = $2::bigint) AND ($3::bigint = 0 OR t.user_id = $3::bigint)"            \
-    " AND ($4::text = '' OR t.agent_type = $4::text) AND ($5::bigint = 0 OR t.id = $5::bigint)"
-#define OPEN_TASKS                                                                                          \
-    " SELECT substr(subject, 6)::bigint FROM alert_incidents WHERE rule_id = $1::bigint AND resolved_at IS NULL" \
-    " AND subject LIKE 'task:%'"
-#define IS_OPEN(subject)                                                                                    \
-    " EXISTS (SELECT 1 FROM alert_incidents i WHERE i.rule_id = $1::bigint AND i.subject = " subject        \
-    " AND i.resolved_at IS NULL)"
-#define BAD "('failed', 'timed_out', 'insufficient_credits')"
-#define TASK_JSON "jsonb_build_object('id', t.id, 'title', t.title, 'agent', t.agent_type, 'user', t.user_id)"
-/* the newest run of task t that ended badly in the event window, or NULL */
-#define NEW_BAD_RUN                                                                                         \
-    " (SELECT jsonb_build_object('id', r.id, 'status', r.status, 'attempt', r.attempt, 'error', left(r.error, 1000),"\
-    " 'scheduledFor', r.scheduled_for, 'finishedAt', r.finished_at) FROM task_runs r WHERE r.task_id = t.id"  \
-    " AND r.finished_at > $8 AND r.finished_at <= $9 AND r.status IN " BAD " ORDER BY r.finished_at DESC LIMIT 1)"
-
-/* The run conditions look at the runs that ended badly in the window (found through
- * task_runs_finished) and the tasks of open incidents: a streak can only start with a failure,
- * and only an open incident can clear. (A partial index on the failed runs would spare the scan
- * but costs every settle statement: measured 20 % more Postgres CPU on the worker benchmark.)
- * Each query returns the subjects to act on: (subject, holds, open, detail) for those that hold
- * or have an open incident. */
-static const char sql_run_failed[] =
-    "WITH cand AS (SELECT DISTINCT task_id AS id FROM task_runs WHERE finished_at > $8 AND finished_at <= $9"
-    "              AND status IN " BAD " UNION" OPEN_TASKS "),"
-    " s AS (SELECT 'task:' || t.id AS subject, " NEW_BAD_RUN " AS run, " TASK_JSON " AS task,"
-    "         (SELECT r.status FROM task_runs r WHERE r.task_id = t.id AND r.finished_at IS NOT NULL"
-    "          AND r.finished_at <= $9 AND r.status <> 'cancelled' ORDER BY r.scheduled_for DESC LIMIT 1) AS last"
-    "       FROM tasks t JOIN cand ON cand.id = t.id WHERE" TASK_SCOPE ")"
-    " SELECT subject, run IS NOT NULL OR coalesce(last IN " BAD ", false),"
-    IS_OPEN("s.subject") ", jsonb_strip_nulls(jsonb_build_object('task', task, 'run', run))::text FROM s";
-
-static const char sql_failures_in_row[] =
-    "WITH cand AS (SELECT DISTINCT task_id AS id FROM task_runs WHERE finished_at > $8 AND finished_at <= $9"
-    "              AND status IN " BAD " UNION" OPEN_TASKS "),"
-    " s AS (SELECT 'task:' || t.id AS subject, " NEW_BAD_RUN " AS run, " TASK_JSON " AS task,"
-    "         (SELECT count(*) = $6::bigint AND bool_and(x.status IN " BAD ") FROM (SELECT r.status FROM task_runs r"
-    "          WHERE r.task_id = t.id AND r.finished_at IS NOT NULL AND r.finished_at <= $9 AND r.status <> 'cancelled'"
-    "          ORDER BY r.scheduled_for DESC LIMIT $6::bigint) x) AS streak"
-    "       FROM tasks t JOIN cand ON cand.id = t.id WHERE" TASK_SCOPE ")"
-    " SELECT subject, coalesce(streak, false)," IS_OPEN("s.subject") ","
-    " jsonb_strip_nulls(jsonb_build_object('task', task, 'run', run, 'inARow', $6::bigint))::text FROM s";
-
-static const char sql_slot_missed[] =
-    "WITH cand AS (SELECT DISTINCT task_id AS id FROM slot_gaps WHERE decided_at > $8 AND decided_at <= $9"
-    "              AND reason <> 'paused' UNION" OPEN_TASKS "),"
-    " s AS (SELECT 'task:' || t.id AS subject, " TASK_JSON " AS task, g.*,"
-    "         EXISTS (SELECT 1 FROM slot_gaps n WHERE n.task_id = t.id AND n.decided_at > $8 AND n.decided_at <= $9"
-    "                 AND n.reason <> 'paused') AS new_gap,"
-    "         (SELECT max(r.scheduled_for) FROM task_runs r WHERE r.task_id = t.id) AS last_run"
-    "       FROM tasks t JOIN cand ON cand.id = t.id"
-    "       LEFT JOIN LATERAL (SELECT first_slot, last_slot, slots, reason FROM slot_gaps g WHERE g.task_id = t.id"
-    "                          AND g.reason <> 'paused' ORDER BY g.last_slot DESC LIMIT 1) g ON true"
-    "       WHERE" TASK_SCOPE ")"
-    " SELECT subject, new_gap OR coalesce(last_slot > coalesce(last_run, '-infinity'), false)," IS_OPEN("s.subject") ","
-    " jsonb_strip_nulls(jsonb_build_object('task', task, 'gap', CASE WHEN last_slot IS NOT NULL THEN"
-    "   jsonb_build_object('reason', reason, 'firstSlot', first_slot, 'lastSlot', last_slot, 'slots', slots) END))::text"
-    " FROM s";
-
-/* Succeeded runs are looked for among those slotted up to a day before the window, so the
- * task's slot index bounds the search. */
-static const char sql_no_success[] =
-    "WITH cand AS (SELECT t.id FROM tasks t WHERE t.status = 'active' AND t.schedule_enabled AND" TASK_SCOPE
-    "              UNION" OPEN_TASKS "),"
-    " s AS (SELECT 'task:' || t.id AS subject, " TASK_JSON " AS task,"
-    "         t.status = 'active' AND t.schedule_enabled AND t.created_at <= now() - make_interval(secs => $7::bigint)"
-    "         AND NOT EXISTS (SELECT 1 FROM task_runs r WHERE r.task_id = t.id"
-    "             AND r.scheduled_for > now() - make_interval(secs => $7::bigint) - interval '1 day'"
-    "             AND r.status = 'succeeded' AND r.finished_at > now() - make_interval(secs => $7::bigint)) AS holds"
-    "       FROM tasks t JOIN cand ON cand.id = t.id WHERE" TASK_SCOPE ")"
-    " SELECT subject, holds, open, jsonb_build_object('task', task, 'durationS', $7::bigint)::text"
-    " FROM (SELECT s.*," IS_OPEN("s.subject") " AS open FROM s) x WHERE holds OR open";
-
-static const char sql_credits_used[] =
-    "WITH s AS (SELECT 'user:' || u.id AS subject, u.email, u.credits_used, u.monthly_credits + u.granted_credits AS allowance"
-    "           FROM users u WHERE ($2::bigint = 0 OR u.id = $2::bigint) AND ($3::bigint = 0 OR u.id = $3::bigint)"
-    "           AND $4::text = '' AND $5::bigint = 0)"
-    " SELECT subject, holds, open, jsonb_build_object('user', jsonb_build_object('id', substr(subject, 6)::bigint,"
-    "   'email', email), 'creditsUsed', credits_used, 'allowance', allowance, 'percent', $6::bigint)::text"
-    " FROM (SELECT s.*, allowance > 0 AND credits_used * 100 >= $6::bigint * allowance AS holds,"
-    IS_OPEN("s.subject") " AS open FROM s) x WHERE holds OR open";
-
-/* The oldest queued run in scope (by id: the order they were made in). */
-static const char sql_queue_wait[] =
-    "WITH q AS (SELECT r.id, r.task_id, greatest(r.enqueued_at, r.not_before) AS since FROM task_runs r"
-    "           JOIN tasks t ON t.id = r.task_id WHERE r.status = 'queued' AND" TASK_SCOPE
-    "           ORDER BY r.status, r.id LIMIT 1)"
-    " SELECT 'queue', coalesce((SELECT since <= now() - make_interval(secs => $7::bigint) FROM q), false),"
-    IS_OPEN("'queue'") ", jsonb_strip_nulls(jsonb_build_object('durationS', $7::bigint, 'run', (SELECT"
-    "   jsonb_build_object('id', id, 'task', task_id, 'waitingS', floor(extract(epoch FROM now() - since))) FROM q)))::text";
 
 struct rule {
     const char *id, *name, *owner, *scope_user, *agent, *task, *condition, *threshold, *duration, *repeat, *from;
@@ -329,15 +237,10 @@ static int evaluate_reports(PGconn *pg, redisContext *redis, const struct rule *
 static int evaluate_rule(PGconn *pg, redisContext *redis, const struct rule *rl, const char *upto,
                          const char *public_url, struct alert_pass *out, char *err, size_t len)
 {
-    static const struct {
-        const char *condition, *sql;
-    } queries[] = {{"run_failed", sql_run_failed},   {"failures_in_row", sql_failures_in_row},
-                   {"slot_missed", sql_slot_missed}, {"no_success", sql_no_success},
-                   {"credits_used", sql_credits_used}, {"queue_wait", sql_queue_wait}};
     const char *sql = NULL;
-    for (size_t i = 0; i < sizeof queries / sizeof *queries; i++)
-        if (!strcmp(queries[i].condition, rl->condition))
-            sql = queries[i].sql;
+    for (size_t i = 0; i < sizeof alert_condition_sql / sizeof *alert_condition_sql; i++)
+        if (!strcmp(alert_condition_sql[i].condition, rl->condition))
+            sql = alert_condition_sql[i].sql;
     if (!sql)
         return evaluate_reports(pg, redis, rl, public_url, out, err, len);
     const char *params[NPARAMS] = {rl->id, rl->owner, rl->scope_user, rl->agent, rl->task, rl->threshold,
@@ -392,12 +295,16 @@ int alerts_evaluate(struct pg_conn *conn, struct redisContext *redis, const char
     PGresult *rules = PQexec(pg,
                              "SELECT id, name, coalesce(owner_user_id, 0), coalesce(scope_user_id, 0),"
                              " coalesce(scope_agent, ''), coalesce(scope_task_id, 0), condition,"
-                             " coalesce(threshold, 1), coalesce(duration_s, 0), repeat_s, events_from::text"
+                             " coalesce(threshold, 1), coalesce(duration_s, 0), repeat_s, events_from::text,"
+                             " condition = 'no_success' AND checked_at > now() - least(interval '1 minute',"
+                             "   make_interval(secs => duration_s / 4.0))"
                              " FROM alert_rules WHERE enabled ORDER BY id");
     if (PQresultStatus(rules) != PGRES_TUPLES_OK)
         return rollback(pg, pgconn_failed(rules, (struct pg_conn *)pg, "reading alert rules", err, len));
     int rc = 0;
     for (int i = 0; i < PQntuples(rules) && rc == 0; i++) {
+        if (PQgetvalue(rules, i, 11)[0] == 't')
+            continue; /* looked at every task of its scope less than a minute ago */
         const struct rule rl = {PQgetvalue(rules, i, 0), PQgetvalue(rules, i, 1), PQgetvalue(rules, i, 2),
                                 PQgetvalue(rules, i, 3), PQgetvalue(rules, i, 4), PQgetvalue(rules, i, 5),
                                 PQgetvalue(rules, i, 6), PQgetvalue(rules, i, 7), PQgetvalue(rules, i, 8),
@@ -409,7 +316,11 @@ int alerts_evaluate(struct pg_conn *conn, struct redisContext *redis, const char
     if (rc != 0)
         return rollback(pg, rc);
     const char *params[] = {upto};
-    r = PQexecParams(pg, "UPDATE alert_rules SET events_from = $1::timestamptz WHERE enabled AND events_from < $1::timestamptz",
+    r = PQexecParams(pg,
+                     "UPDATE alert_rules SET events_from = greatest(events_from, $1::timestamptz),"
+                     " checked_at = CASE WHEN condition = 'no_success' AND (checked_at IS NULL OR checked_at <= now() -"
+                     "   least(interval '1 minute', make_interval(secs => duration_s / 4.0))) THEN now() ELSE checked_at END"
+                     " WHERE enabled",
                      1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         return rollback(pg, pgconn_failed(r, (struct pg_conn *)pg, "moving the alert rules' event window", err, len));

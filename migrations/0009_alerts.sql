@@ -26,6 +26,8 @@ CREATE TABLE alert_rules (
     enabled       boolean NOT NULL DEFAULT true,
     -- run and slot events are read from here on (advanced by each evaluation)
     events_from   timestamptz NOT NULL DEFAULT now(),
+    -- no_success looks at every task in scope: at most once a minute (or a quarter of its duration)
+    checked_at    timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     CHECK ((scope = 'user') = (scope_user_id IS NOT NULL)),
     CHECK ((scope = 'agent') = (scope_agent IS NOT NULL)),
@@ -62,3 +64,10 @@ CREATE TABLE alert_deliveries (
 );
 CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX alert_deliveries_rule ON alert_deliveries (rule_id, created_at);
+
+-- The attempts that ended a run badly, by when: what run_failed and failures_in_row read each
+-- pass. run_attempts is written once per attempt and never updated, so this costs only those
+-- attempts' inserts (an index on task_runs would cost every run: its writes would no longer be
+-- HOT updates).
+CREATE INDEX run_attempts_ended_badly ON run_attempts (finished_at)
+    WHERE outcome IN ('failed', 'timed_out', 'insufficient_credits');
