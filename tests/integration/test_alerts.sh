@@ -147,6 +147,22 @@ wait_peer "orchestrators_below fires" 10 orch '.kind == "firing"' 1
 a=$(received orch | head -1)
 check "it says how many report: $(jq -r .summary <<<"$a")" '[ "$(jq -r "[.detail.reporting, .detail.expected] | join(\",\")" <<<"$a")" = "2,3" ]'
 
+# --- workers_below 3 with two reporting (each orchestrator hosts one pool): fires; a third resolves it
+r_workers=$(add "workers" --when workers_below --threshold 3 --channel webhook --to "$hook/ok?ch=workers")
+wait_peer "workers_below fires" 10 workers '.kind == "firing" and .detail.reporting == 2' 1
+"$build/agentworker/agentcron-worker" --instance third >"$tmp/w3.log" 2>&1 & pids+=($!)
+wait_peer "workers_below resolves when a third worker reports" 10 workers '.kind == "resolved"' 1
+
+# --- queue_wait: a run queued a minute ago that no worker has taken fires; cancelling it resolves
+r_queue=$(add "queue" --when queue_wait --for 30s --channel webhook --to "$hook/ok?ch=queue")
+stuck=$(sql "insert into task_runs (task_id, user_id, scheduled_for, priority, status, enqueued_at)
+             values ($t_quiet, 1, now() - interval '1 minute', 3, 'queued', now() - interval '1 minute') returning id")
+wait_peer "queue_wait fires" 10 queue ".kind == \"firing\" and .detail.run.id == $stuck" 1
+check "it says how long the run has waited: $(received queue | head -1 | jq -r .summary)" \
+  'received queue | head -1 | jq -r .summary | grep -q "the oldest queued run ($stuck, task $t_quiet) has waited [6-9][0-9] s"'
+"$cli" runs cancel "$stuck" >/dev/null
+wait_peer "queue_wait resolves once the run is gone" 10 queue '.kind == "resolved"' 1
+
 # --- credits_used: over 80 % fires, back under resolves
 sql "update users set credits_used = 90 where email = 'pat@example.com'"
 wait_peer "credits_used fires" 10 credits '.kind == "firing"' 1
