@@ -5,7 +5,9 @@
 #   1. BullMQ (npm bullmq): a Worker with a no-op processor;
 #   2. agentcron's queue alone (bench/queue_bench.c): claim a batch, ack it in one pipeline;
 #   3. agentcron-worker with the noop agent: the full path, every run marked running and
-#      recorded in Postgres (batched) before its job is acknowledged.
+#      recorded in Postgres (batched) before its job is acknowledged;
+#   4. the same with alerts and tracing on: a trace per run exported over OTLP/HTTP to a sink
+#      (bench/peers/otlp_sink.py) and an orchestrator evaluating alert rules every second.
 # The three take turns for BENCH_ROUNDS rounds (default 3; this machine's speed wanders by a
 # third from minute to minute); the medians and their ratios are printed. Private Postgres and
 # Redis under .dev/bench. With BENCH_BASELINE=REV (a git revision), the full path as of REV
@@ -57,7 +59,7 @@ queue_round() {
 # by one agentcron-worker of the tree TREE (default: this one); prints jobs/s and, on stderr,
 # what it cost.
 full_round() {
-  local tree=${1:-$root}
+  local tree=${1:-$root} observe=${2:-}
   psql -q "$base/postgres" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_worker WITH (FORCE)" \
     -c "CREATE DATABASE bench_worker"
   export DATABASE_URL=$base/bench_worker REDIS_URL=$redis/5
@@ -72,38 +74,61 @@ SQL
   "$tree/build-release/orchestrator/agentcron-orchestrator" --instance bench-enqueue 2>>.dev/bench/worker.log & local orch=$!
   for _ in $(seq 1 600); do [ "$(redis-cli -u "$REDIS_URL" zcard 'agentcron:{default}:waiting')" = "$n" ] && break; sleep 0.1; done
   kill -TERM "$orch"; wait "$orch" || true
+  local sink= alerts= otel=()
+  if [ -n "$observe" ]; then # alerts and tracing on: a sink for spans and alerts, rules evaluated every second
+    python3 bench/peers/otlp_sink.py .dev/bench/sink.port 2>>.dev/bench/sink.log & sink=$!
+    for _ in $(seq 1 50); do [ -s .dev/bench/sink.port ] && break; sleep 0.1; done
+    local hook=http://127.0.0.1:$(cat .dev/bench/sink.port)
+    for rule in "run_failed" "failures_in_row --threshold 3" "no_success --for 1h"; do
+      # shellcheck disable=SC2086
+      "$tree/build-release/cli/agentcron" alerts add "bench $rule" --when $rule --channel webhook --to "$hook/alert" >/dev/null
+    done
+    ALERT_INTERVAL_S=1 ALERT_SIGNING_KEY=bench "$tree/build-release/orchestrator/agentcron-orchestrator" --instance bench-alerts \
+      2>>.dev/bench/worker.log & alerts=$!
+    sleep 3 # a long-running orchestrator: its start-up reconciliation (of the 100,000 queued runs) is not the alerts' cost
+    otel=(OTEL_EXPORTER_OTLP_ENDPOINT="$hook")
+  fi
   psql -qtAX "$DATABASE_URL" -c "VACUUM ANALYZE task_runs" >/dev/null
   settle_servers
   local pg0 rd0 t0 t1 worker
   pg0=$(cpu_of postgres) rd0=$(cpu_of redis-server)
   t0=$(date +%s%N)
-  "$tree/build-release/agentworker/agentcron-worker" --instance bench --concurrency 64 2>>.dev/bench/worker.log & worker=$!
+  env "${otel[@]}" "$tree/build-release/agentworker/agentcron-worker" --instance bench --concurrency 64 2>>.dev/bench/worker.log & worker=$!
   until [ "$(redis-cli -u "$REDIS_URL" hget 'agentcron:{default}:counters' completed)" = "$n" ]; do sleep 0.02; done
   t1=$(date +%s%N)
   local rss wcpu recorded
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$worker/status") wcpu=$(awk '{print $14 + $15}' "/proc/$worker/stat")
-  echo "    full path${1:+ at $BENCH_BASELINE}: $n runs recorded in $(( (t1 - t0) / 1000000 )) ms; CPU: worker $((wcpu * 10)) ms," \
+  local at=
+  [ "$tree" = "$root" ] || at=" at $BENCH_BASELINE"
+  echo "    full path$at${observe:+ with alerts and tracing}: $n runs recorded in $(( (t1 - t0) / 1000000 )) ms; CPU: worker $((wcpu * 10)) ms," \
        "Postgres $(( ($(cpu_of postgres) - pg0) * 10 )) ms, Redis $(( ($(cpu_of redis-server) - rd0) * 10 )) ms;" \
        "worker peak RSS $((rss / 1024)) MB" >&2
   kill -TERM "$worker"; wait "$worker" || true
+  if [ -n "$observe" ]; then
+    kill -TERM "$alerts"; wait "$alerts" || true
+    kill -TERM "$sink"; wait "$sink" || true
+    rm -f .dev/bench/sink.port
+  fi
   recorded=$(psql -qtAX "$DATABASE_URL" -c "SELECT count(*) FROM task_runs WHERE status = 'succeeded'")
   [ "$recorded" = "$n" ] || { echo "full path: only $recorded of $n runs recorded" >&2; exit 1; }
   awk -v n="$n" -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f\n", n / (ns / 1e9)}'
 }
 
-b=() q=() f=() o=()
+b=() q=() f=() o=() x=()
 for r in $(seq 1 "$rounds"); do
-  b+=("$(bullmq_round)"); q+=("$(queue_round)"); f+=("$(full_round)")
+  b+=("$(bullmq_round)"); q+=("$(queue_round)"); f+=("$(full_round)"); x+=("$(full_round "$root" observe)")
   [ -z "$baseline" ] || o+=("$(full_round "$baseline")")
-  echo "  round $r: BullMQ ${b[-1]}, agentcron queue ${q[-1]}, agentcron-worker full path ${f[-1]}${baseline:+, at $BENCH_BASELINE ${o[-1]}} jobs/s"
+  echo "  round $r: BullMQ ${b[-1]}, agentcron queue ${q[-1]}, agentcron-worker full path ${f[-1]}," \
+       "with alerts and tracing ${x[-1]}${baseline:+, at $BENCH_BASELINE ${o[-1]}} jobs/s"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-mb=$(median "${b[@]}") mq=$(median "${q[@]}") mf=$(median "${f[@]}")
+mb=$(median "${b[@]}") mq=$(median "${q[@]}") mf=$(median "${f[@]}") mx=$(median "${x[@]}")
 echo
 echo "medians of $rounds rounds (jobs/s):"
 echo "  BullMQ 6.7 Worker                 $mb"
 echo "  agentcron queue alone             $mq   ($(awk -v a="$mq" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')x BullMQ)"
 echo "  agentcron-worker, full path       $mf   ($(awk -v a="$mf" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')x BullMQ, every run recorded in Postgres)"
+echo "  full path, alerts and tracing on  $mx   ($(awk -v a="$mx" -v b="$mf" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}') against the full path; a trace per run exported)"
 if [ -n "$baseline" ]; then
   mo=$(median "${o[@]}")
   echo "  full path at $BENCH_BASELINE        $mo   (this tree: $(awk -v a="$mf" -v b="$mo" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}'))"
