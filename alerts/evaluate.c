@@ -331,3 +331,26 @@ int alerts_evaluate(struct pg_conn *conn, struct redisContext *redis, const char
     PQclear(r);
     return 0;
 }
+
+int alerts_prune(struct pg_conn *conn, int days, long long *removed, char *err, size_t len)
+{
+    PGconn *pg = (PGconn *)conn;
+    *removed = 0;
+    if (days <= 0)
+        return 0;
+    char d[16];
+    snprintf(d, sizeof d, "%d", days);
+    const char *params[] = {d};
+    PGresult *r = PQexecParams(pg,
+                               "WITH i AS (DELETE FROM alert_incidents WHERE resolved_at < now() - make_interval(days =>"
+                               "   $1::integer) RETURNING 1),"
+                               " t AS (DELETE FROM alert_deliveries WHERE incident_id IS NULL AND created_at < now() -"
+                               "   make_interval(days => $1::integer) RETURNING 1)"
+                               " SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM t)",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pgconn_failed(r, conn, "pruning old alert incidents", err, len);
+    *removed = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}

@@ -30,4 +30,9 @@ struct alert_pass {
 int alerts_evaluate(struct pg_conn *pg, struct redisContext *redis, const char *public_url, struct alert_pass *out,
                     char *err, size_t len);
 
+/* Removes incidents resolved more than days ago (their deliveries go with them) and test
+ * deliveries as old; days 0 keeps everything (RUN_RETENTION_DAYS). The count removed in
+ * *removed. 0, or -1 with *err. */
+int alerts_prune(struct pg_conn *pg, int days, long long *removed, char *err, size_t len);
+
 #endif

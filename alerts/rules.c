@@ -345,6 +345,18 @@ int alert_rule_create(struct pg_conn *conn, const json_t *def, int64_t owner, js
 
     char own[24], th_s[24], dur_s[24], rep_s[24];
     snprintf(own, sizeof own, "%" PRId64, owner);
+    if (owner) { /* every rule is evaluated every pass: a user's are bounded */
+        const char *p[] = {own};
+        PGresult *r = PQexecParams(pg, "SELECT count(*) >= " ALERT_RULES_PER_USER_S " FROM alert_rules WHERE owner_user_id = $1::bigint",
+                                   1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            return db_fail(r, pg, "counting the user's alert rules", err, len);
+        const int full = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (full)
+            return invalid(field, "", err, len, "a user may have at most %d alert rules: remove one first",
+                           ALERT_RULES_PER_USER);
+    }
     snprintf(th_s, sizeof th_s, "%lld", threshold);
     snprintf(dur_s, sizeof dur_s, "%" PRId64, duration);
     snprintf(rep_s, sizeof rep_s, "%" PRId64, repeat);

@@ -18,6 +18,7 @@
 #include "timefmt.h"
 
 #define DELIVERIES_PER_PASS 20
+#define PRUNE_INTERVAL_MS 3600000 /* resolved incidents older than RUN_RETENTION_DAYS go this often */
 #define REDIS_TIMEOUT_MS 2000
 
 struct alert_job {
@@ -58,7 +59,7 @@ static void run(void *arg)
     }
     const struct alert_channels ch = {.http = http, .signing_key = cfg->alert_signing_key,
                                       .email_from = cfg->alert_email_from, .sendmail_path = cfg->sendmail_path};
-    int64_t failing_since = 0;
+    int64_t failing_since = 0, pruned_at = 0;
     while (!pause_ms(j, failing_since ? 5000 : (int64_t)cfg->alert_interval_s * 1000)) {
         if (!pg && !(pg = (PGconn *)pgconn_open(cfg->database_url, "agentcron-alerts", err, sizeof err)))
             goto failed;
@@ -66,6 +67,14 @@ static void run(void *arg)
             if (redis)
                 redisFree(redis);
             redis = redisconn_open(cfg->redis_url, REDIS_TIMEOUT_MS, err, sizeof err);
+        }
+        if (timefmt_now_ms() - pruned_at >= PRUNE_INTERVAL_MS) {
+            long long removed;
+            if (alerts_prune((struct pg_conn *)pg, cfg->run_retention_days, &removed, err, sizeof err) != 0)
+                goto failed;
+            pruned_at = timefmt_now_ms();
+            if (removed)
+                LOG(LOG_INFO, "alerts.pruned", LOG_I("removed", removed), LOG_I("retention_days", cfg->run_retention_days));
         }
         struct alert_pass pass;
         if (alerts_evaluate((struct pg_conn *)pg, redis, j->public_url, &pass, err, sizeof err) != 0)

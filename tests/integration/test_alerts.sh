@@ -92,9 +92,16 @@ check "rules made: $r_fail $r_row $r_down $r_credits $r_orch $r_quiet" '[ -n "$r
 check "list shows the rules, a Slack URL cut to its origin: $(cat "$tmp/list")" \
   'grep -q "report keeps failing" "$tmp/list" && ! grep -q "secret=xyz" "$tmp/list" && [ "$(wc -l <"$tmp/list")" = 7 ]'
 
+# an incident resolved long ago goes (RUN_RETENTION_DAYS, default 30), with its deliveries
+sql "insert into alert_incidents (rule_id, subject, opened_at, resolved_at) values ($r_fail, 'task:999', now() - interval '40 days', now() - interval '40 days')"
+sql "insert into alert_deliveries (rule_id, incident_id, kind, payload, status) select $r_fail, id, 'firing', '{}', 'sent' from alert_incidents where subject = 'task:999'"
+
 # --- two orchestrators evaluate; each incident is announced once
 "$orch" --instance a1 --workers 2 >"$tmp/o1.log" 2>&1 & pids+=($!)
 "$orch" --instance a2 --workers 2 >"$tmp/o2.log" 2>&1 & pids+=($!)
+
+wait_sql "the old incident is pruned" 10 "select count(*) from alert_incidents where subject = 'task:999'" = 0
+check "and its deliveries" '[ "$(sql "select count(*) from alert_deliveries where payload = '"'"'{}'"'"'")" = 0 ]'
 
 # run_failed: a failure fires the webhook once, signed, with the run and a link to its page
 "$cli" tasks trigger "$t1" >/dev/null
@@ -248,6 +255,13 @@ check "a user's rule: scope is the user: $code $(cat "$tmp/body")" \
   '[ "$code" = 201 ] && [ "$(jq -r "[.scope, .owner, .target] | join(\",\")" "$tmp/body")" = "user,2,https://hooks.example.com/..." ]'
 req "$pat_key" POST /api/alerts '{"name": "x", "condition": "run_failed", "channel": "slack", "target": "https://a.example/", "colour": "red"}'
 check "an unknown field is refused: $code" '[ "$code" = 400 ] && [ "$(jq -r .field "$tmp/body")" = colour ]'
+for i in $(seq 2 100); do
+  sql "insert into alert_rules (name, owner_user_id, scope, scope_user_id, condition, channel, target)
+       values ('filler $i', 2, 'user', 2, 'run_failed', 'email', 'pat@example.com')" >/dev/null
+done
+req "$pat_key" POST /api/alerts '{"name": "one too many", "condition": "run_failed", "channel": "email", "target": "pat@example.com"}'
+check "a user's rules are bounded (100): $code $(cat "$tmp/body")" '[ "$code" = 400 ] && grep -q "at most 100 alert rules" "$tmp/body"'
+sql "delete from alert_rules where name like 'filler %'" >/dev/null
 req "$pat_key" GET /api/alerts
 check "a user lists only their own rules: $(jq -c "[.rules[].id]" "$tmp/body")" '[ "$(jq -c "[.rules[].id]" "$tmp/body")" = "[$pat_rule]" ]'
 req "$pat_key" GET "/api/alerts/$r_fail"
