@@ -85,7 +85,9 @@ SQL
     done
     ALERT_INTERVAL_S=1 ALERT_SIGNING_KEY=bench "$tree/build-release/orchestrator/agentcron-orchestrator" --instance bench-alerts \
       2>>.dev/bench/worker.log & alerts=$!
-    sleep 3 # a long-running orchestrator: its start-up reconciliation (of the 100,000 queued runs) is not the alerts' cost
+    # a long-running orchestrator: its start-up reconciliation of the 100,000 queued runs is not
+    # the alerts' cost (its first status report follows it)
+    for _ in $(seq 1 300); do redis-cli -u "$REDIS_URL" exists agentcron:status:orchestrator:bench-alerts | grep -q 1 && break; sleep 0.1; done
     otel=(OTEL_EXPORTER_OTLP_ENDPOINT="$hook")
   fi
   psql -qtAX "$DATABASE_URL" -c "VACUUM ANALYZE task_runs" >/dev/null
