@@ -166,6 +166,7 @@ static void trace_attempt(struct worker_pool *p, const struct store_run *run, co
     const int final = strcmp(o->status, "queued") && strcmp(o->status, "retrying");
     const int ok = !strcmp(o->status, "succeeded");
     const char *error = ok ? NULL : res->error[0] ? res->error : o->status;
+    const int attempt_failed = (final && !ok) || o->attempt_increment; /* not a drain or a 429's wait */
     const int64_t tokens = res->prompt_tokens + res->completion_tokens;
     if (started_ms > 0) {
         char part[64];
@@ -186,7 +187,7 @@ static void trace_attempt(struct worker_pool *p, const struct store_run *run, co
             a[na++] = (struct trace_attr)TRACE_INT(
                 "agentcron.credits", agent->base_credits + (tokens + agent->tokens_per_credit - 1) / agent->tokens_per_credit);
         tracer_span(p->tracer, &ids, attempt, ids.run, "agentcron.attempt", 1, started_ms, now,
-                    ok || !final ? NULL : error, a, na, NULL);
+                    attempt_failed ? error : NULL, a, na, NULL);
         if (agent && (agent->kind == AGENT_HTTP || agent->kind == AGENT_LLM)) {
             call_span(&ids, run->attempt, started_ms, call);
             const struct trace_attr c[] = {TRACE_INT("agentcron.run.id", run->id),

@@ -92,6 +92,8 @@ check "the root holds the moment the run was queued, its lateness, between the s
 jq -c 'select(.name == "agentcron.attempt")' "$tmp/hook_spans" | jq -s 'sort_by(.attrs["agentcron.attempt"])' >"$tmp/attempts"
 check "two attempt spans under the root, failed then succeeded, with worker and agent" \
   '[ "$(jq -r "map([.parentSpanId == \"$root_id\", .attrs[\"agentcron.attempt\"], .attrs[\"agentcron.outcome\"], .attrs[\"agentcron.worker\"], .attrs[\"agentcron.agent\"]] | join(\"/\")) | join(\" \")" "$tmp/attempts")" = "true/1/retrying/tw/hook true/2/succeeded/tw/hook" ]'
+check "the failed attempt's span says so, with the error" \
+  '[ "$(jq -r ".[0].status.code, .[1].status.code" "$tmp/attempts" | tr "\n" " ")" = "2 1 " ] && jq -r ".[0].status.message" "$tmp/attempts" | grep -q 500'
 check "the succeeding attempt carries tokens and credits" \
   '[ "$(jq -r ".[1].attrs | [.[\"gen_ai.usage.input_tokens\"], .[\"gen_ai.usage.output_tokens\"], .[\"agentcron.credits\"]] | join(\",\")" "$tmp/attempts")" = "120,30,3" ]'
 for a in 0 1; do
