@@ -72,7 +72,11 @@ struct orchestrator {
     int64_t listen_retry_ms, listen_backoff_ms; /* reconnecting LISTEN waits this long between tries */
     uv_work_t work;
     struct tick_part parts[TICK_PARALLEL];
-    int parts_pending;
+    int parts_pending, parts_started;
+    /* the next pass runs on every part: the last one found work, or a due time is near. A pass
+     * with nothing to do (the poll, a NOTIFY) costs one transaction instead of TICK_PARALLEL:
+     * an idle orchestrator is quiet. */
+    int wide;
     enum job running_job;
     int want[JOB_LISTEN + 1]; /* jobs waiting to run */
     int stopping;
@@ -248,7 +252,7 @@ static void finish_job(struct orchestrator *o, int status)
         /* runs a failed pass created may not be in the queue: repair as soon as a pass works */
         o->reconcile_soon |= j == JOB_TICK || j == JOB_RECONCILE;
         if (j == JOB_TICK)
-            set_due_timer(o, o->backoff_ms);
+            o->wide = 1, set_due_timer(o, o->backoff_ms);
         o->backoff_ms = o->backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : o->backoff_ms * 2;
     } else if (j == JOB_TICK) {
         const struct tick_result *t = &o->tick;
@@ -267,6 +271,7 @@ static void finish_job(struct orchestrator *o, int status)
             wait = t->next_delayed_ms - now + 1;
         if (t->tasks == 0 && t->next_due_ms >= 0 && t->next_due_ms < now - 20)
             wait = 50; /* overdue, yet none claimed: another orchestrator holds them; do not spin */
+        o->wide = t->tasks > 0 || (t->next_due_ms >= 0 && t->next_due_ms - now < o->cfg.poll_interval_ms);
         set_due_timer(o, wait);
     } else if (j == JOB_RECONCILE) {
         const struct reconcile_result *r = &o->rec;
@@ -333,7 +338,7 @@ static void after_tick_part(uv_work_t *w, int status)
     memset(t, 0, sizeof *t);
     t->next_due_ms = t->next_delayed_ms = -1;
     o->job_rc = 0;
-    for (int i = 0; i < TICK_PARALLEL; i++) {
+    for (int i = 0; i < o->parts_started; i++) {
         const struct tick_part *q = &o->parts[i];
         if (q->rc != 0) {
             o->job_rc = -1;
@@ -367,7 +372,8 @@ static void start_next_job(struct orchestrator *o)
             o->api_tick_in_pass = o->api_wants_tick; /* this pass answers the webhooks waiting now */
             o->api_wants_tick = 0;
             o->parts_pending = 0;
-            for (int k = 0; k < TICK_PARALLEL; k++) {
+            o->parts_started = o->wide || o->api_tick_in_pass ? TICK_PARALLEL : 1;
+            for (int k = 0; k < o->parts_started; k++) {
                 o->parts[k].work.data = &o->parts[k];
                 if (uv_queue_work(o->loop, &o->parts[k].work, run_tick_part, after_tick_part) == 0)
                     o->parts_pending++;
@@ -635,6 +641,7 @@ int main(int argc, char **argv)
     LOG(LOG_INFO, "orchestrator.started", LOG_S("instance", o.instance), LOG_S("version", AGENTCRON_VERSION),
         LOG_S("tzdata", tz.icu_version), LOG_I("poll_interval_ms", o.cfg.poll_interval_ms));
     o.want[JOB_LISTEN] = o.want[JOB_RECONCILE] = o.want[JOB_TICK] = o.want[JOB_STATUS] = 1;
+    o.wide = 1;
     if (!(o.retention = retention_job_start(o.loop, o.cfg.database_url, o.cfg.run_retention_days,
                                             o.cfg.retention_interval_s))) {
         LOG(LOG_ERROR, "orchestrator.cannot_start", LOG_S("reason", "out of memory"));
