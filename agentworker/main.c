@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
+#include "redisconn.h"
 #include "traces.h"
 #include "worker.h"
 
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
         return CONFIG_EXIT_STATUS;
     }
     log_setup(cfg.log_format == LOG_FORMAT_JSON, cfg.log_level);
+    redisconn_use_config(&cfg);
     char terr[512];
     if (tracer_check_config(&cfg, terr, sizeof terr) != 0) {
         fprintf(stderr, "agentcron-worker: %s\n", terr);

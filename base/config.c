@@ -41,6 +41,9 @@ static const struct setting settings[] = {
     STR("HTTP_LISTEN", http_listen, LISTEN, "127.0.0.1:8080"),
     NUM("HTTP_MAX_CONNECTIONS", http_max_connections, 1, 100000, "1024"),
     STR("TLS_CERT_FILE", tls_cert_file, STRING, ""),
+    STR("REDIS_TLS_CA_FILE", redis_tls_ca_file, STRING, ""),
+    STR("REDIS_TLS_CERT_FILE", redis_tls_cert_file, STRING, ""),
+    STR("REDIS_TLS_KEY_FILE", redis_tls_key_file, STRING, ""),
     STR("TLS_KEY_FILE", tls_key_file, STRING, ""),
     STR("AGENTS_FILE", agents_file, STRING, ""),
     STR("LLM_BASE_URL", llm_base_url, STRING, ""),
@@ -257,11 +260,8 @@ static int set_value(struct config *cfg, const struct setting *s, const char *v,
             return fail(err, "config: DATABASE_URL (%s) must start with postgresql:// or postgres://", from);
         break;
     case URL_REDIS:
-        if (!strncmp(v, "rediss://", 9))
-            return fail(err, "config: REDIS_URL (%s) asks for TLS to Redis (rediss://), which agentcron does not speak "
-                             "yet: use redis:// on a trusted network, or a local TLS tunnel (stunnel) to the server", from);
-        if (*v && strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7))
-            return fail(err, "config: REDIS_URL (%s) must start with redis:// or unix://", from);
+        if (*v && strncmp(v, "redis://", 8) && strncmp(v, "rediss://", 9) && strncmp(v, "unix://", 7))
+            return fail(err, "config: REDIS_URL (%s) must start with redis://, rediss:// (TLS) or unix://", from);
         break;
     case LISTEN: {
         if (!strcmp(v, "off"))

@@ -40,6 +40,9 @@ struct config {
     char http_listen[256];  /* HTTP_LISTEN, host:port, default 127.0.0.1:8080; "off": no HTTP server */
     int http_max_connections; /* HTTP_MAX_CONNECTIONS, 1-100000, default 1024 */
     char tls_cert_file[1024], tls_key_file[1024];
+    /* rediss://: the CA that signed Redis's certificate (default: the system's), and a client
+     * certificate and key when Redis asks for one (tls-auth-clients) */
+    char redis_tls_ca_file[1024], redis_tls_cert_file[1024], redis_tls_key_file[1024];
     char agents_file[1024];
     char llm_base_url[1024], llm_api_key[512];
     enum log_format log_format; /* LOG_FORMAT, text (default) or json */

@@ -44,6 +44,7 @@ int cli_connect(struct cli_conn *c, const char *cmd, const char *env_file, int w
     char err[1024];
     if (!(c->pg = pgconn_open(c->cfg.database_url, "agentcron-cli", err, sizeof err)))
         return cli_error(cmd, CLI_FAILURE, "%s", err);
+    redisconn_use_config(&c->cfg);
     if (want_redis && !(c->redis = redisconn_open(c->cfg.redis_url, 5000, err, sizeof err))) {
         cli_disconnect(c);
         return cli_error(cmd, CLI_FAILURE, "%s", err);

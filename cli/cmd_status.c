@@ -53,6 +53,7 @@ static json_t *gather(const char *env_file)
     struct pg_conn *pg = pgconn_open(cfg.database_url, "agentcron-cli", err, sizeof err);
     if (!pg)
         json_array_append_new(problems, json_string(err));
+    redisconn_use_config(&cfg);
     redisContext *redis = redisconn_open(cfg.redis_url, 5000, err, sizeof err);
     if (!redis)
         json_array_append_new(problems, json_string(err));

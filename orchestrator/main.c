@@ -26,6 +26,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "pgconn.h"
+#include "redisconn.h"
 #include "retention_job.h"
 #include "schedule.h"
 #include "timefmt.h"
@@ -579,6 +580,7 @@ int main(int argc, char **argv)
         return CONFIG_EXIT_STATUS;
     }
     log_setup(o.cfg.log_format == LOG_FORMAT_JSON, o.cfg.log_level);
+    redisconn_use_config(&o.cfg);
     char terr[512];
     if (tracer_check_config(&o.cfg, terr, sizeof terr) != 0) { /* the in-process workers' traces */
         fprintf(stderr, "agentcron-orchestrator: %s\n", terr);

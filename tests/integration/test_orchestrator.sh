@@ -49,9 +49,9 @@ if [ "$status" -eq 1 ] && grep -q 'the database schema is behind: [0-9]* migrati
 else bad "stale schema: $status $(cat "$tmp/err")"; fi
 run env -u REDIS_URL "$orch" --env-file /dev/null
 if [ "$status" -eq 2 ] && grep -q "REDIS_URL is not set" "$tmp/err"; then ok; else bad "missing REDIS_URL: $status $(cat "$tmp/err")"; fi
-run env REDIS_URL=rediss://default:pw@127.0.0.1:6380/0 "$orch" --instance tls-redis
-if [ "$status" -eq 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "asks for TLS to Redis (rediss://)" "$tmp/err"; then ok
-else bad "rediss:// refused at start with one line and exit 2: $status $(cat "$tmp/err")"; fi
+run env REDIS_URL=tcp://default:pw@127.0.0.1:6380/0 "$orch" --instance bad-redis
+if [ "$status" -eq 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "must start with redis://, rediss:// (TLS) or unix://" "$tmp/err"; then ok
+else bad "a REDIS_URL of no known scheme refused at start with one line and exit 2: $status $(cat "$tmp/err")"; fi
 
 # --- fires on time: a run per second, each enqueued within 100 ms of its slot
 setup ontime

@@ -117,7 +117,7 @@ static void test_errors(void **state)
     expect_error("LOG_LEVEL=loud\n", "must be debug, info, warn or error");
     expect_error("DATABASE_URL=mysql://x\n", "DATABASE_URL (from");
     expect_error("REDIS_URL=http://x\n", "REDIS_URL (from");
-    expect_error("REDIS_URL=rediss://user:pw@h:6380/0\n", "asks for TLS to Redis (rediss://)");
+    expect_error("REDIS_URL=tcp://user:pw@h:6380/0\n", "must start with redis://, rediss:// (TLS) or unix://");
     expect_error("HTTP_LISTEN=8080\n", "must be HOST:PORT");
     expect_error("HTTP_LISTEN=host:0\n", "must be HOST:PORT");
     expect_error("CRON_SECRET=\"unterminated\n", "quotes around CRON_SECRET's value do not match");
