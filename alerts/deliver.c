@@ -305,15 +305,14 @@ int alerts_send_test(struct pg_conn *conn, const struct alert_channels *ch, int6
     const char *params[] = {ids, sc, public_url};
     PGresult *r = PQexecParams(
         pg,
-        "INSERT INTO alert_deliveries (rule_id, kind, payload, attempts, next_attempt_at)"
+        "WITH a AS (SELECT * FROM alert_rules WHERE id = $1::bigint AND ($2::bigint = 0 OR owner_user_id = $2::bigint)),"
+        " d AS (INSERT INTO alert_deliveries (rule_id, kind, payload, attempts, next_attempt_at)"
         " SELECT a.id, 'test', jsonb_build_object('kind', 'test', 'state', 'firing', 'rule', jsonb_build_object('id',"
         "   a.id, 'name', a.name, 'condition', a.condition), 'incident', jsonb_build_object('id', 0, 'subject', 'test',"
         "   'openedAt', now(), 'notifications', 1), 'summary', 'a test of rule ' || a.id || ' (' || a.condition"
         "   || '): when it fires, the alert looks like this', 'url', $3 || '/#/overview', 'detail', '{}'::jsonb),"
-        "   1, now() + " CLAIM
-        " FROM alert_rules a WHERE a.id = $1::bigint AND ($2::bigint = 0 OR a.owner_user_id = $2::bigint)"
-        " RETURNING id, payload::text, (SELECT channel FROM alert_rules WHERE id = $1::bigint),"
-        " (SELECT target FROM alert_rules WHERE id = $1::bigint)",
+        "   1, now() + " CLAIM " FROM a RETURNING id, payload)"
+        " SELECT d.id, d.payload::text, a.channel, a.target FROM d, a",
         3, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return pgconn_failed(r, (struct pg_conn *)pg, "recording the test alert", err, len);

@@ -346,9 +346,11 @@ int alert_rule_create(struct pg_conn *conn, const json_t *def, int64_t owner, js
     char own[24], th_s[24], dur_s[24], rep_s[24];
     snprintf(own, sizeof own, "%" PRId64, owner);
     if (owner) { /* every rule is evaluated every pass: a user's are bounded */
-        const char *p[] = {own};
-        PGresult *r = PQexecParams(pg, "SELECT count(*) >= " ALERT_RULES_PER_USER_S " FROM alert_rules WHERE owner_user_id = $1::bigint",
-                                   1, NULL, p, NULL, NULL, 0);
+        char most[16];
+        snprintf(most, sizeof most, "%d", ALERT_RULES_PER_USER);
+        const char *p[] = {own, most};
+        PGresult *r = PQexecParams(pg, "SELECT count(*) >= $2::integer FROM alert_rules WHERE owner_user_id = $1::bigint",
+                                   2, NULL, p, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
             return db_fail(r, pg, "counting the user's alert rules", err, len);
         const int full = PQgetvalue(r, 0, 0)[0] == 't';

@@ -12,7 +12,6 @@
 
 #define ALERT_NOT_FOUND 1 /* no such rule (within the scope) */
 #define ALERT_RULES_PER_USER 100
-#define ALERT_RULES_PER_USER_S "100"
 
 struct json_t;
 struct pg_conn;

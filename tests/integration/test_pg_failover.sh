@@ -86,5 +86,5 @@ check "nothing doubled: one run per slot, one charge per run" \
    [ "$(sql "select count(*) - count(distinct run_id) from credit_ledger where reason = '"'"'charge'"'"'")" = 0 ]'
 check "credits add up: credits_used is the ledger's sum" \
   '[ "$(sql "select (select credits_used from users) = (select sum(delta) from credit_ledger where reason = '"'"'charge'"'"')")" = t ]'
-check "the daemons said they lost Postgres and went on" 'grep -q "failed" "$tmp/o.log" "$tmp/w.log"'
+check "the orchestrator said it lost its LISTEN connection, and went on" 'grep -q "event=postgres.listen_lost" "$tmp/o.log"'
 finish
