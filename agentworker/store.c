@@ -6,6 +6,7 @@
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "connpair.h"
 #include "livelog.h"
 #include "queue.h"
+#include "steps.h"
 #include "store_sql.h"
 #include "timefmt.h"
 
@@ -32,6 +34,8 @@ struct store {
     int64_t next_requeue_ms; /* lapsed leases are looked for once a second */
     int64_t limits_checked_ms;
     int users_have_limits;
+    unsigned char token_key[RUN_TOKEN_KEY_LEN];
+    int have_token_key;
 };
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -92,7 +96,7 @@ static const struct {
     const char *name, *sql;
     int nparams;
 } stmts[ST_COUNT] = {
-    [ST_SETTLE] = {"agentcron_settle", sql_settle, 18},
+    [ST_SETTLE] = {"agentcron_settle", sql_settle, 17},
     [ST_RELEASE] = {"agentcron_release", sql_release_taken_over, 1},
     [ST_BEGIN] = {"agentcron_begin", sql_begin_runs, 3},
     [ST_BEGIN_TAKEOVER] = {"agentcron_begin_takeover", sql_begin_takeover, 4},
@@ -227,13 +231,19 @@ static const char *ack_outcome(const struct store_outcome *o)
     return strcmp(o->status, "cancelled") == 0 ? "cancelled" : "failed";
 }
 
+/* A run Postgres confirmed settling, by id (cmp_i64 orders both). */
+struct settled {
+    int64_t id;
+    int out_of_budget; /* it ended insufficient_credits: a step's reservation was refused */
+};
+
 int store_settle(struct store *s, const struct store_outcome *o, size_t count, char *err, size_t len)
 {
     if (count == 0)
         return 0;
     if (connect_all(s, err, len))
         return -1;
-    enum { NCOL = 18 };
+    enum { NCOL = 17 };
     struct lit cols[NCOL];
     for (int c = 0; c < NCOL; c++)
         lit_open(&cols[c]);
@@ -252,12 +262,11 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
         lit_text(&cols[9], x->error);
         lit_text(&cols[10], x->output);
         lit_text(&cols[11], x->stderr_tail);
-        lit_int(&cols[12], x->reserved);
-        lit_opt(&cols[13], x->http_status > 0, x->http_status);
-        lit_opt(&cols[14], x->exit_code >= 0, x->exit_code);
-        lit_opt(&cols[15], x->exit_signal > 0, x->exit_signal);
-        lit_text(&cols[16], back ? x->retry_reason : NULL);
-        lit_opt(&cols[17], x->duration_ms >= 0, x->duration_ms);
+        lit_opt(&cols[12], x->http_status > 0, x->http_status);
+        lit_opt(&cols[13], x->exit_code >= 0, x->exit_code);
+        lit_opt(&cols[14], x->exit_signal > 0, x->exit_signal);
+        lit_text(&cols[15], back ? x->retry_reason : NULL);
+        lit_opt(&cols[16], x->duration_ms >= 0, x->duration_ms);
     }
     const char *params[NCOL];
     int ok = 1;
@@ -274,7 +283,7 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
      * it did not (taken over, or its `running` mark was lost with a Postgres crash) keeps its
      * job: the lease lapses and the run comes back, to be run and recorded once. */
     const int rows = PQntuples(r);
-    int64_t *confirmed = malloc(((size_t)rows + 1) * sizeof *confirmed);
+    struct settled *confirmed = malloc(((size_t)rows + 1) * sizeof *confirmed);
     struct queue_end *ends = calloc(count, sizeof *ends);
     int *results = calloc(count, sizeof *results);
     if (!confirmed || !ends || !results) {
@@ -283,18 +292,20 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
         return fail(err, len, "out of memory acknowledging %zu runs", count);
     }
     for (int i = 0; i < rows; i++)
-        confirmed[i] = i64(r, i, 0);
+        confirmed[i] = (struct settled){i64(r, i, 0), !strcmp(PQgetvalue(r, i, 1), "insufficient_credits")};
     PQclear(r);
     qsort(confirmed, (size_t)rows, sizeof *confirmed, cmp_i64);
     const int64_t now = timefmt_now_ms();
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
         const struct store_outcome *x = &o[i];
-        if (!bsearch(&x->id, confirmed, (size_t)rows, sizeof *confirmed, cmp_i64))
+        const struct settled *done = bsearch(&x->id, confirmed, (size_t)rows, sizeof *confirmed, cmp_i64);
+        if (!done)
             continue;
-        const int back = strcmp(x->status, "retrying") == 0 || strcmp(x->status, "queued") == 0;
+        /* a run refused a step's reservation ended insufficient_credits, whatever the worker thought */
+        const int back = !done->out_of_budget && (!strcmp(x->status, "retrying") || !strcmp(x->status, "queued"));
         ends[n] = (struct queue_end){.id = x->id, .now_ms = now, .reason = x->error, .outcome = ack_outcome(x)};
-        ends[n].kind = back ? QUEUE_END_RETRY : x->dead ? QUEUE_END_BURY : QUEUE_END_ACK;
+        ends[n].kind = back ? QUEUE_END_RETRY : x->dead && !done->out_of_budget ? QUEUE_END_BURY : QUEUE_END_ACK;
         ends[n].ready_at_ms = x->ready_at_ms, ends[n].attempt = x->next_attempt;
         n++;
     }
@@ -316,7 +327,8 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
 void store_run_clear(struct store_run *r)
 {
     free(r->title), free(r->goal), free(r->agent_type), free(r->agent_config);
-    r->title = r->goal = r->agent_type = r->agent_config = NULL;
+    free(r->steps_json);
+    r->title = r->goal = r->agent_type = r->agent_config = r->steps_json = NULL;
 }
 
 void store_intake_clear(struct store_intake *in)
@@ -406,6 +418,7 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
             lit_int(&leftover, run->id), any_leftover = 1;
         run->ends_now = PQgetvalue(r, i, 14)[0] == 't';
         run->enqueued_ms = i64(r, i, 15);
+        run->has_steps = PQgetvalue(r, i, 16)[0] == 't'; /* read once the intake is through */
         for (int j = 0; j < n; j++)
             if (jobs[j].id == run->id)
                 snprintf(run->lease_token, sizeof run->lease_token, "%s/%d", s->worker, jobs[j].deliveries);
@@ -602,6 +615,8 @@ static void hand_back(struct store *s, const int64_t *ids, const int *attempts, 
         connpair_redis_failed(&s->conn); /* then their leases lapse: the slow way back */
 }
 
+static int read_steps(struct store *s, struct store_intake *out, char *err, size_t len);
+
 int store_intake(struct store *s, const struct agent_set *agents, int max, int64_t lease_ms, struct store_intake *out,
                  char *err, size_t len)
 {
@@ -672,7 +687,50 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
         else
             i++;
     }
+    return read_steps(s, out, err, len);
+}
+
+/* The completed steps of the runs that have some (a new attempt, a replay) and the key their
+ * run tokens are signed with. A failure here leaves the runs running: their leases lapse and
+ * they come back. */
+static int read_steps(struct store *s, struct store_intake *out, char *err, size_t len)
+{
+    if (!s->have_token_key && out->count) {
+        if (steps_token_key((struct pg_conn *)s->conn.pg, s->token_key, err, len) != 0)
+            return -1;
+        s->have_token_key = 1;
+    }
+    memcpy(out->token_key, s->token_key, sizeof out->token_key);
+    for (int i = 0; i < out->count; i++) {
+        struct store_run *run = &out->runs[i];
+        if (!run->has_steps)
+            continue;
+        json_t *steps = NULL;
+        if (steps_completed((struct pg_conn *)s->conn.pg, run->id, &steps, err, len) != 0)
+            return -1;
+        run->steps_json = json_dumps(steps, JSON_COMPACT);
+        json_decref(steps);
+        if (!run->steps_json)
+            return fail(err, len, "out of memory reading the steps of run %" PRId64, run->id);
+    }
     return 0;
+}
+
+int store_step_record(struct store *s, const struct agent_set *agents, int64_t run_id, int attempt,
+                      const struct step_report *r, struct step_answer *out, char *err, size_t len)
+{
+    if (connect_all(s, err, len))
+        return -1;
+    return steps_record((struct pg_conn *)s->conn.pg, agents, run_id, attempt, r, out, err, len);
+}
+
+int store_step_reserve(struct store *s, const struct agent_set *agents, int64_t run_id, int attempt, const char *step_id,
+                       int64_t credits, int64_t at_least, struct step_answer *out, char *err, size_t len)
+{
+    if (connect_all(s, err, len))
+        return -1;
+    return steps_reserve((struct pg_conn *)s->conn.pg, s->conn.redis, agents, run_id, attempt, step_id, credits,
+                         at_least, out, err, len);
 }
 
 /* ---- leases, waiting, status ---- */

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 struct agent_set;
+struct step_answer;
+struct step_report;
 
 struct store;
 
@@ -27,6 +29,8 @@ struct store_run {
     char lease_token[96];
     int64_t reserved; /* credits reserved for it */
     int ends_now;     /* intake only: taken over with no attempt left, settled failed, not started */
+    int has_steps;    /* intake only: it has completed steps, to read into steps_json */
+    char *steps_json; /* its completed steps (steps.h) as a JSON array, or NULL: it has none */
 };
 
 struct store_intake {
@@ -38,6 +42,7 @@ struct store_intake {
     int deferred;     /* over a user's concurrency or an agent's rate limit: back to wait */
     int insufficient; /* ended insufficient_credits */
     int64_t next_ready_ms; /* when the next delayed job is due, -1 none */
+    unsigned char token_key[32]; /* what run tokens are signed with (steps.h) */
 };
 
 /* How a run ends, or goes back to the queue. */
@@ -81,6 +86,13 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
  * QUEUE_LEASE_CANCEL or QUEUE_LEASE_LOST. */
 int store_renew(struct store *s, const struct store_run *const *runs, size_t count, int64_t lease_ms, int *results,
                 char *err, size_t len);
+
+/* A step operation of attempt of run_id (steps_record, steps_reserve) on this store's
+ * connections. 0 with *out, or -1 with *err. */
+int store_step_record(struct store *s, const struct agent_set *agents, int64_t run_id, int attempt,
+                      const struct step_report *r, struct step_answer *out, char *err, size_t len);
+int store_step_reserve(struct store *s, const struct agent_set *agents, int64_t run_id, int attempt, const char *step_id,
+                       int64_t credits, int64_t at_least, struct step_answer *out, char *err, size_t len);
 
 /* Blocks up to timeout_s for a wake-up from the queue. 1 woken, 0 timed out, -1 error. */
 int store_wait(struct store *s, int timeout_s, char *err, size_t len);

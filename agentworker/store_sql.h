@@ -18,6 +18,9 @@ static const char sql_release_taken_over[] =
     "              WHERE u.id = p.user_id)"
     " UPDATE task_runs r SET credits_reserved = 0 FROM prev WHERE r.id = prev.id";
 
+/* Whether a run has steps to hand its agent (steps.h): one probe of run_steps' key. */
+#define HAS_STEPS "EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = r.id AND s.status <> 'reserved')"
+
 /* $1 run ids, $2 lease tokens, $3 worker id. Marks claimed runs running, only from queued or
  * retrying, or from running when the run is taken over. Returned per run, after the columns a
  * run needs: the credits still reserved from an attempt that never settled (to release, e.g.
@@ -33,7 +36,7 @@ static const char sql_begin_runs[] =
     " RETURNING r.id, r.task_id, r.user_id, (extract(epoch FROM r.scheduled_for) * 1000)::bigint, r.attempt,"
     " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
     " coalesce(u.max_concurrent_runs, 0), r.credits_reserved, false,"
-    " coalesce((extract(epoch FROM r.enqueued_at) * 1000)::bigint, -1)";
+    " coalesce((extract(epoch FROM r.enqueued_at) * 1000)::bigint, -1), " HAS_STEPS;
 
 /* The same for a batch in which some job's lease lapsed ($4 says which): a takeover after a
  * lapsed lease spends an attempt (the worker died or hung running it, perhaps because of it)
@@ -55,7 +58,7 @@ static const char sql_begin_takeover[] =
     " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
     " coalesce(u.max_concurrent_runs, 0), r.credits_reserved,"
     " was.status = 'running' AND c.lapsed AND was.attempt >= t.max_attempts,"
-    " coalesce((extract(epoch FROM r.enqueued_at) * 1000)::bigint, -1)";
+    " coalesce((extract(epoch FROM r.enqueued_at) * 1000)::bigint, -1), " HAS_STEPS;
 
 /* $1 run ids. What the limits need to know of claimed runs, before they are marked running. */
 static const char sql_peek_limits[] =
@@ -91,49 +94,60 @@ static const char sql_user_credits[] =
     " to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
     " FROM users WHERE id = $1::bigint";
 
+/* The status a settled run takes: the worker's, except that a run refused a step reservation
+ * for its budget (steps.h) ends insufficient_credits unless it was cancelled. */
+#define SETTLE_STATUS "(CASE WHEN r.out_of_budget AND x.status <> 'cancelled' THEN 'insufficient_credits' ELSE x.status END)"
+
 /* $1 ids, $2 tokens, $3 statuses, $4 not-before (ms, -1 none), $5 prompt tokens, $6 completion
  * tokens, $7 base credits, $8 tokens per credit (0: no charge), $9 attempt increments, $10
- * errors, $11 outputs, $12 stderr tails, $13 credits reserved for each, and of the attempt: $14
- * HTTP status, $15 exit code, $16 signal, $17 why it goes back to the queue, $18 duration (ms).
+ * errors, $11 outputs, $12 stderr tails, and of the attempt: $13 HTTP status, $14 exit code,
+ * $15 signal, $16 why it goes back to the queue, $17 duration (ms).
  * Ends (or returns to the queue) runs this worker holds, in one statement: the run, the
- * attempt's row, its charge in the ledger, the user's credits_used, the release of its
- * reservation, and the usage summary of its task and day. A run is charged once, when it
- * ends, for the tokens of all its attempts. Runs whose lease token changed (taken over) are
- * left alone: their reservation was released by the takeover. Written so that the generic plan
- * (prepared once) walks the arrays and finds each run by primary key. Returns what it changed. */
+ * attempt's row, its charge in the ledger, the user's credits_used, the release of what is
+ * reserved for it (the start's estimate and step reservations not settled), and the usage
+ * summary of its task and day. A run is charged once, when it ends, for the tokens of all its
+ * attempts that no step paid for (steps are charged as they complete: credits_charged counts
+ * them too, the ledger has them already). Runs whose lease token changed (taken over) are left
+ * alone: their reservation was released by the takeover. Values of the row are read as it is
+ * when locked, so a step settled meanwhile is counted. Written so that the generic plan
+ * (prepared once) walks the arrays and finds each run by primary key. Returns what it changed:
+ * each run's id and the status it took. */
 static const char sql_settle[] =
     "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],"
-    "           $7::bigint[], $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],"
-    "           $14::int[], $15::int[], $16::int[], $17::text[], $18::bigint[])"
-    "           AS x(id, token, status, not_before, p, c, base, tpc, inc, error, output, stderr_tail, reserved,"
+    "           $7::bigint[], $8::bigint[], $9::int[], $10::text[], $11::text[], $12::text[],"
+    "           $13::int[], $14::int[], $15::int[], $16::text[], $17::bigint[])"
+    "           AS x(id, token, status, not_before, p, c, base, tpc, inc, error, output, stderr_tail,"
     "                http, exit_code, sig, retry_reason, ms)),"
-    " upd AS (UPDATE task_runs r SET status = x.status,"
+    " upd AS (UPDATE task_runs r SET status = " SETTLE_STATUS ","
     "         prompt_tokens = r.prompt_tokens + x.p, completion_tokens = r.completion_tokens + x.c,"
-    "         credits_charged = CASE WHEN x.status IN ('queued', 'retrying') OR x.tpc <= 0 THEN 0"
-    "              ELSE x.base + ceil((r.prompt_tokens + x.p + r.completion_tokens + x.c)::numeric / x.tpc)::bigint END,"
-    "         credits_reserved = 0, attempt = r.attempt + x.inc, lease_token = NULL,"
+    "         credits_charged = r.step_credits + CASE WHEN " SETTLE_STATUS " IN ('queued', 'retrying') OR x.tpc <= 0 THEN 0"
+    "              ELSE x.base + ceil(greatest(r.prompt_tokens + x.p + r.completion_tokens + x.c - r.step_tokens, 0)::numeric"
+    "                                 / x.tpc)::bigint END,"
+    "         credits_reserved = 0, credits_released = r.credits_reserved, attempt = r.attempt + x.inc, lease_token = NULL,"
     "         not_before = CASE WHEN x.not_before >= 0 THEN to_timestamp(x.not_before / 1000.0) ELSE r.not_before END,"
-    "         finished_at = CASE WHEN x.status IN ('queued', 'retrying') THEN NULL ELSE clock_timestamp() END,"
-    "         error = CASE WHEN x.status IN ('succeeded', 'queued', 'retrying') THEN x.error ELSE coalesce(x.error, x.status) END,"
+    "         finished_at = CASE WHEN " SETTLE_STATUS " IN ('queued', 'retrying') THEN NULL ELSE clock_timestamp() END,"
+    "         error = CASE WHEN r.out_of_budget AND x.status <> 'cancelled' THEN r.error"
+    "              WHEN x.status IN ('succeeded', 'queued', 'retrying') THEN x.error ELSE coalesce(x.error, x.status) END,"
     "         output = coalesce(x.output, r.output), stderr_tail = coalesce(x.stderr_tail, r.stderr_tail)"
     "         FROM x WHERE r.id = x.id AND r.status = 'running' AND r.lease_token = x.token"
-    "         RETURNING r.id, r.user_id, r.credits_charged, x.reserved AS released, r.attempt - x.inc AS attempt,"
-    "         r.worker_id, r.started_at, x.status, x.error, x.p, x.c, r.not_before, x.http, x.exit_code, x.sig,"
-    "         x.retry_reason, x.ms, x.output, x.stderr_tail," RUN_ENDED_COLUMNS "),"
+    "         RETURNING r.id, r.user_id, r.credits_charged - r.step_credits AS charged, r.credits_released AS released,"
+    "         r.attempt - x.inc AS attempt, r.worker_id, r.started_at, r.status AS outcome, r.error AS run_error, x.p, x.c,"
+    "         r.not_before, x.http, x.exit_code, x.sig, x.retry_reason, x.ms, x.output, x.stderr_tail," RUN_ENDED_COLUMNS "),"
     " att AS (INSERT INTO run_attempts (run_id, attempt, worker_id, started_at, outcome, error, prompt_tokens,"
     "         completion_tokens, retry_at, http_status, exit_code, exit_signal, retry_reason, duration_ms,"
     "         output_tail, stderr_tail)"
-    "         SELECT id, attempt, worker_id, CASE WHEN ms IS NOT NULL THEN started_at END, status, error, p, c,"
-    "         CASE WHEN status IN ('queued', 'retrying') THEN not_before END, http, exit_code, sig, retry_reason, ms,"
-    "         CASE WHEN status IN ('queued', 'retrying') THEN right(output, 65536) END,"
-    "         CASE WHEN status IN ('queued', 'retrying') THEN right(stderr_tail, 65536) END FROM upd),"
+    "         SELECT id, attempt, worker_id, CASE WHEN ms IS NOT NULL THEN started_at END, outcome, run_error, p, c,"
+    "         CASE WHEN outcome IN ('queued', 'retrying') THEN not_before END, http, exit_code, sig,"
+    "         CASE WHEN outcome IN ('queued', 'retrying') THEN retry_reason END, ms,"
+    "         CASE WHEN outcome IN ('queued', 'retrying') THEN right(output, 65536) END,"
+    "         CASE WHEN outcome IN ('queued', 'retrying') THEN right(stderr_tail, 65536) END FROM upd),"
     RUN_ENDED_CTES("upd") ","
     " led AS (INSERT INTO credit_ledger (user_id, run_id, delta, reason)"
-    "         SELECT user_id, id, credits_charged, 'charge' FROM upd WHERE credits_charged > 0),"
+    "         SELECT user_id, id, charged, 'charge' FROM upd WHERE charged > 0),"
     " usr AS (UPDATE users u SET credits_used = u.credits_used + s.charged,"
     "         credits_reserved = u.credits_reserved - s.released"
-    "         FROM (SELECT user_id, sum(credits_charged) AS charged, sum(released) AS released FROM upd GROUP BY user_id) s"
+    "         FROM (SELECT user_id, sum(charged) AS charged, sum(released) AS released FROM upd GROUP BY user_id) s"
     "         WHERE u.id = s.user_id AND (s.charged <> 0 OR s.released <> 0))"
-    " SELECT id FROM upd";
+    " SELECT id, outcome FROM upd";
 
 #endif

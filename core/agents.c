@@ -25,7 +25,7 @@ static const struct setting common_settings[] = {
     {"kind", JSON_STRING, 1, 0},          {"base_credits", JSON_INTEGER, 0, 0},
     {"tokens_per_credit", JSON_INTEGER, 0, 0}, {"estimate_credits", JSON_INTEGER, 0, 0},
     {"rate_limit", JSON_OBJECT, 0, 0},    {"overridable", JSON_ARRAY, 0, 0},
-    {"description", JSON_STRING, 0, 0},   END,
+    {"description", JSON_STRING, 0, 0},   {"max_credits_per_run", JSON_INTEGER, 0, 0}, END,
 };
 static const struct setting noop_settings[] = {END};
 /* HTTP-client settings shared by http and llm. */
@@ -48,6 +48,7 @@ static const struct setting exec_settings[] = {
 static const struct setting llm_settings[] = {
     {"model", JSON_STRING, 1, 1},      {"system_prompt", JSON_STRING, 0, 1}, {"base_url", JSON_STRING, 0, 0},
     {"api_key_env", JSON_STRING, 0, 0}, {"max_tokens", JSON_INTEGER, 0, 1},  {"temperature", JSON_REAL, 0, 1},
+    {"tools", JSON_OBJECT, 0, 0},      {"max_steps", JSON_INTEGER, 0, 1},
     CLIENT_SETTINGS, END,
 };
 
@@ -76,13 +77,22 @@ static int fail(struct agents_error *err, const char *fmt, ...)
 static const char *const secret_settings[] = {"bearer_env", "signing_key_env", "signing_key_previous_env",
                                               "api_key_env", NULL};
 
-/* Whether an agent names variable, and which of its settings does (the first). */
+/* Whether an agent names variable, and which of its settings does (the first); a tool's
+ * bearer_env counts too. */
 static const char *names_variable(const struct agent *a, const char *variable)
 {
     for (const char *const *k = secret_settings; *k; k++) {
         const char *v = json_string_value(json_object_get(a->settings, *k));
         if (v && !strcmp(v, variable))
             return *k;
+    }
+    const char *name;
+    json_t *tool;
+    json_object_foreach(json_object_get(a->settings, "tools"), name, tool)
+    {
+        const char *v = json_string_value(json_object_get(tool, "bearer_env"));
+        if (v && !strcmp(v, variable))
+            return "tools.bearer_env";
     }
     return NULL;
 }
@@ -102,7 +112,21 @@ int agents_check_secrets(const struct agent_set *set, const struct config *cfg, 
             return -1;
         }
     }
-    for (size_t k = 0; need_values && k < set->count; k++)
+    for (size_t k = 0; need_values && k < set->count; k++) {
+        const char *name;
+        json_t *tool;
+        json_object_foreach(json_object_get(set->agents[k].settings, "tools"), name, tool)
+        {
+            const char *v = json_string_value(json_object_get(tool, "bearer_env"));
+            const char *value = v ? config_secret(cfg, v) : NULL;
+            if (v && (!value || !value[0])) {
+                snprintf(err->message, sizeof err->message,
+                         "agent \"%.60s\": tool %.60s's bearer_env names %.60s, which is not set: add %.60s=... to the "
+                         "env file or the environment",
+                         set->agents[k].name, name, v, v);
+                return -1;
+            }
+        }
         for (const char *const *key = secret_settings; *key; key++) {
             const char *v = json_string_value(json_object_get(set->agents[k].settings, *key));
             const char *value = v ? config_secret(cfg, v) : NULL;
@@ -114,6 +138,7 @@ int agents_check_secrets(const struct agent_set *set, const struct config *cfg, 
                 return -1;
             }
         }
+    }
     return 0;
 }
 
@@ -212,6 +237,46 @@ static int is_string_map(const json_t *obj)
     return 1;
 }
 
+/* An llm agent's tools: {"NAME": {"url", "description", "parameters" (a JSON Schema object),
+ * "bearer_env", "timeout_ms"}}, names as the OpenAI API allows them. */
+static int check_tools(const json_t *tools, const char *where, struct agents_error *err)
+{
+    if (json_object_size(tools) > AGENT_TOOLS_MAX)
+        return fail(err, "%s: at most %d tools", where, AGENT_TOOLS_MAX);
+    const char *name;
+    json_t *tool;
+    json_object_foreach((json_t *)tools, name, tool)
+    {
+        const size_t n = strlen(name);
+        if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
+            return fail(err, "%s: tool name \"%.80s\" must be 1-64 letters, digits, _ or -", where, name);
+        if (!json_is_object(tool))
+            return fail(err, "%s: tools.%s must be an object with url, description and parameters", where, name);
+        const char *key;
+        json_t *v;
+        json_object_foreach(tool, key, v)
+        {
+            const int ok = !strcmp(key, "url") || !strcmp(key, "description") || !strcmp(key, "bearer_env")
+                               ? json_is_string(v)
+                           : !strcmp(key, "parameters") ? json_is_object(v)
+                           : !strcmp(key, "timeout_ms") ? json_is_integer(v) && json_integer_value(v) > 0
+                                                        : -1;
+            if (ok < 0)
+                return fail(err, "%s: tools.%s has an unknown setting \"%.60s\" (url, description, parameters, "
+                                 "bearer_env, timeout_ms)", where, name, key);
+            if (!ok)
+                return fail(err, "%s: tools.%s.%s has the wrong type", where, name, key);
+        }
+        const char *url = json_string_value(json_object_get(tool, "url"));
+        if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
+            return fail(err, "%s: tools.%s needs a url starting with http:// or https://", where, name);
+        if (!json_object_get(tool, "parameters"))
+            return fail(err, "%s: tools.%s needs parameters (a JSON Schema object, e.g. {\"type\": \"object\"})",
+                        where, name);
+    }
+    return 0;
+}
+
 /* Checks of values beyond their type. */
 static int check_values(const struct agent *a, const char *where, struct agents_error *err)
 {
@@ -240,8 +305,10 @@ static int check_values(const struct agent *a, const char *where, struct agents_
             return fail(err, "%s: command[0] \"%s\" must be an absolute path (no PATH lookup, no shell)", where,
                         json_string_value(json_array_get(cmd, 0)));
     }
+    if (json_object_get(s, "tools") && check_tools(json_object_get(s, "tools"), where, err))
+        return -1;
     static const char *const positive[] = {"connect_timeout_ms", "read_timeout_ms", "max_response_bytes",
-                                           "kill_grace_ms", "max_tokens"};
+                                           "kill_grace_ms", "max_tokens", "max_steps", "max_credits_per_run"};
     for (size_t i = 0; i < sizeof positive / sizeof positive[0]; i++)
         if (json_object_get(s, positive[i]) && int_or(s, positive[i], 0) <= 0)
             return fail(err, "%s: %s must be a positive integer", where, positive[i]);
@@ -284,7 +351,7 @@ static int parse_overridable(struct agent *a, const char *where, struct agents_e
                         where, i, json_is_string(v) ? "\"" : "", json_is_string(v) ? json_string_value(v) : "(not a string)",
                         json_is_string(v) ? "\"" : "", kinds[a->kind].name,
                         a->kind == AGENT_HTTP  ? "path, method, headers"
-                        : a->kind == AGENT_LLM ? "model, system_prompt, max_tokens, temperature"
+                        : a->kind == AGENT_LLM ? "model, system_prompt, max_tokens, temperature, max_steps"
                                                : "nothing");
         if (!(a->overridable[i] = strdup(json_string_value(v))))
             return fail(err, "%s: out of memory", where);
@@ -466,6 +533,18 @@ json_t *agents_effective(const struct agent *a, const char *task_config, struct 
     json_object_foreach(over, key, v)
     {
         const struct setting *s = lookup(a->kind, key);
+        if (!strcmp(key, "max_credits_per_run")) { /* a task may set its own cap, within the agent's */
+            const json_t *cap = json_object_get(a->settings, key);
+            if (!json_is_integer(v) || json_integer_value(v) <= 0 || (cap && json_integer_value(v) > json_integer_value(cap))) {
+                char limit[64] = "";
+                if (cap)
+                    snprintf(limit, sizeof limit, " no larger than the agent's %lld", (long long)json_integer_value(cap));
+                fail(err, "the task's agent_config.max_credits_per_run must be a positive integer%s", limit);
+                goto fail;
+            }
+            json_object_set(eff, key, v);
+            continue;
+        }
         if (!may_override(a, key) || !s) {
             fail(err, "the task's agent_config sets \"%.100s\", which agent \"%s\" does not let tasks override", key,
                  a->name);

@@ -19,6 +19,8 @@ struct json_t;
 
 enum agent_kind { AGENT_NOOP, AGENT_HTTP, AGENT_EXEC, AGENT_LLM };
 
+#define AGENT_TOOLS_MAX 64 /* tools an llm agent may list */
+
 struct agent {
     char *name;
     enum agent_kind kind;

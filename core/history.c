@@ -2,6 +2,7 @@
 /* Reading the run history (history.h). Lists are paged by (scheduled_for, id), newest first,
  * so a page costs the same at any depth; each filter has an index (migrations/0007). */
 #include "history.h"
+#include "steps.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -347,6 +348,17 @@ int history_run(struct pg_conn *conn, int64_t scope, int64_t run_id, json_t **ou
     json_object_set_new(doc, "attempts", attempts);
     PQclear(a);
     PQclear(run);
+    json_t *steps = NULL;
+    if (steps_list(conn, run_id, &steps, err, len) != 0) {
+        json_decref(doc);
+        return AC_EIO;
+    }
+    json_object_set_new(doc, "steps", steps);
+    size_t i;
+    json_t *st;
+    json_int_t charged = 0;
+    json_array_foreach(steps, i, st) charged += json_integer_value(json_object_get(st, "credits"));
+    json_object_set_new(doc, "stepCredits", json_integer(charged)); /* part of creditsCharged */
     *out = doc;
     return 0;
 }

@@ -102,14 +102,20 @@ int runctl_trigger(struct pg_conn *pg, redisContext *redis, int64_t task_id, int
         PQclear(r);
         return RUNCTL_NOT_FOUND;
     }
-    const struct queue_job job = {.id = strtoll(PQgetvalue(r, 0, 0), NULL, 10), .task_id = task_id,
-                                  .priority = atoi(PQgetvalue(r, 0, 1)), .attempt = 1};
-    *run_id = job.id;
+    *run_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     *at_ms = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    const int priority = atoi(PQgetvalue(r, 0, 1));
     PQclear(r);
+    return runctl_enqueue(redis, *run_id, task_id, priority, *at_ms, err, len);
+}
+
+int runctl_enqueue(redisContext *redis, int64_t run_id, int64_t task_id, int priority, int64_t at_ms, char *err,
+                   size_t len)
+{
+    const struct queue_job job = {.id = run_id, .task_id = task_id, .priority = priority, .attempt = 1};
     struct queue q;
     struct queue_error qerr;
-    if (queue_init(&q, "default", &qerr) != 0 || queue_enqueue(&q, redis, &job, NULL, *at_ms, *at_ms, &qerr) < 0) {
+    if (queue_init(&q, "default", &qerr) != 0 || queue_enqueue(&q, redis, &job, NULL, at_ms, at_ms, &qerr) < 0) {
         snprintf(err, len, "run %" PRId64 " is recorded but not queued (%s); the orchestrator's reconciliation"
                  " queues it within 30 s", job.id, qerr.message);
         return RUNCTL_NOT_QUEUED;

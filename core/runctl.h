@@ -40,4 +40,9 @@ enum { RUNCTL_TRIGGERED = 0, RUNCTL_NOT_QUEUED = 10 };
 int runctl_trigger(struct pg_conn *pg, struct redisContext *redis, int64_t task_id, int64_t user_id, const char *trigger,
                    int64_t *run_id, int64_t *at_ms, char *err, size_t len);
 
+/* Queues run run_id (attempt 1) of task task_id, recorded as queued, ready at at_ms:
+ * RUNCTL_TRIGGERED, or RUNCTL_NOT_QUEUED with *err. */
+int runctl_enqueue(struct redisContext *redis, int64_t run_id, int64_t task_id, int priority, int64_t at_ms, char *err,
+                   size_t len);
+
 #endif

@@ -407,6 +407,22 @@ int queue_cancel(const struct queue *q, redisContext *c, int64_t id, struct queu
     return rc ? rc : (int)v;
 }
 
+int queue_cancel_requested(const struct queue *q, redisContext *c, int64_t id, struct queue_error *err)
+{
+    char jk[128];
+    job_key(q, id, jk);
+    redisReply *r = redisCommand(c, "HGET %s cancel", jk);
+    if (!r)
+        return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR)
+        rc = fail(err, AC_EREPLY, "redis: %.200s", r->str);
+    else
+        rc = r->type == REDIS_REPLY_STRING && !strcmp(r->str, "1");
+    freeReplyObject(r);
+    return rc;
+}
+
 int queue_stats(const struct queue *q, redisContext *c, struct queue_stats *st, struct queue_error *err)
 {
     memset(st, 0, sizeof *st);

@@ -125,6 +125,10 @@ enum { QUEUE_CANCEL_NOT_FOUND = 0, QUEUE_CANCEL_REMOVED = 1, QUEUE_CANCEL_SIGNAL
 /* Cancels job id: removed if waiting or delayed, signalled to its worker if running. */
 int queue_cancel(const struct queue *q, struct redisContext *c, int64_t id, struct queue_error *err);
 
+/* Whether a cancel of running job id was requested (queue_cancel signalled it): 1 yes, 0 no,
+ * or a negative error. */
+int queue_cancel_requested(const struct queue *q, struct redisContext *c, int64_t id, struct queue_error *err);
+
 /* Sizes of the sets and the counters. */
 int queue_stats(const struct queue *q, struct redisContext *c, struct queue_stats *st, struct queue_error *err);
 
