@@ -35,7 +35,7 @@ static void close_handle(struct execution *x, uv_handle_t *h)
     uv_close(h, on_closed);
 }
 
-/* The last non-empty line of stdout, if it is {"usage": {...}}. */
+/* The last non-empty line of stdout, if it is {"usage": {...}} (and not a step's report). */
 static void usage_from_stdout(struct execution *x)
 {
     const struct tail *t = &x->out_tail;
@@ -48,14 +48,15 @@ static void usage_from_stdout(struct execution *x)
     if (end == start || t->buf[start] != '{')
         return;
     json_t *doc = json_loadb(t->buf + start, end - start, 0, NULL);
-    executor_usage(doc, &x->res);
+    if (!json_object_get(doc, "step") && !json_object_get(doc, "reserve")) /* a step's tokens are its own */
+        executor_usage(doc, &x->res);
     json_decref(doc);
 }
 
-static void complete(struct execution *x)
+void exec_agent_complete(struct execution *x)
 {
-    if (x->done || !x->exited || !(x->eof_out && x->eof_err))
-        return;
+    if (x->done || !x->exited || !(x->eof_out && x->eof_err) || exec_steps_pending(x))
+        return; /* a step it reported before exiting is recorded before its run ends */
     uv_timer_stop(&x->drain_timer);
     struct run_result *res = &x->res;
     usage_from_stdout(x);
@@ -100,6 +101,7 @@ static void complete(struct execution *x)
     close_handle(x, (uv_handle_t *)&x->out);
     close_handle(x, (uv_handle_t *)&x->err);
     close_handle(x, (uv_handle_t *)&x->in);
+    close_handle(x, (uv_handle_t *)&x->reply);
     executor_finish(x);
 }
 
@@ -116,6 +118,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     struct execution *x = s->data;
     const int is_out = s == (uv_stream_t *)&x->out;
     if (n > 0) {
+        if (is_out)
+            exec_steps_feed(x, buf->base, (size_t)n);
         tail_append(is_out ? &x->out_tail : &x->err_tail, buf->base, (size_t)n);
         tail_append(is_out ? &x->live_out : &x->live_err, buf->base, (size_t)n);
         return;
@@ -127,14 +131,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         x->eof_out = 1;
     else
         x->eof_err = 1;
-    complete(x);
+    exec_agent_complete(x);
 }
 
 static void on_drain_timeout(uv_timer_t *t)
 {
     struct execution *x = t->data;
     x->eof_out = x->eof_err = 1; /* something else holds the pipes; stop waiting for them */
-    complete(x);
+    exec_agent_complete(x);
 }
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
@@ -146,7 +150,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
     close_handle(x, (uv_handle_t *)p);
     x->drain_timer.data = x;
     uv_timer_start(&x->drain_timer, on_drain_timeout, DRAIN_AFTER_EXIT_MS, 0);
-    complete(x);
+    exec_agent_complete(x);
 }
 
 static void on_stdin_written(uv_write_t *w, int status)
@@ -168,7 +172,7 @@ static char *env_entry(const char *name, const char *value)
 static char **build_env(const struct run_spec *spec)
 {
     const json_t *extra = json_object_get(spec->settings, "env");
-    char **env = calloc(json_object_size(extra) + 13, sizeof *env);
+    char **env = calloc(json_object_size(extra) + 13 + 4, sizeof *env); /* 4: exec_steps_start's */
     if (!env)
         return NULL;
     size_t n = 0;
@@ -241,6 +245,15 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
     json_t *input = json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:s}", "run", (json_int_t)spec->run_id, "task",
                               (json_int_t)spec->task_id, "title", spec->title, "goal", spec->goal, "scheduledFor", when,
                               "attempt", spec->attempt, "agent", spec->agent->name);
+    json_t *steps = spec->steps_json ? json_loads(spec->steps_json, 0, NULL) : NULL;
+    json_object_set_new(input, "steps", steps ? steps : json_array()); /* what is done already (docs/steps.md) */
+    size_t nenv = 0;
+    while (env && env[nenv])
+        nenv++;
+    if (env && spec->submit_step && exec_steps_start(x, spec, env, &nenv) != 0) {
+        free_strv(env);
+        env = NULL;
+    }
     x->stdin_json = input ? json_dumps(input, JSON_COMPACT) : NULL;
     json_decref(input);
     int rc = -1;
@@ -267,14 +280,15 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
     uv_pipe_init(loop, &x->in, 0);
     uv_pipe_init(loop, &x->out, 0);
     uv_pipe_init(loop, &x->err, 0);
+    uv_pipe_init(loop, &x->reply, 0);
     uv_timer_init(loop, &x->kill_timer);
     uv_timer_init(loop, &x->drain_timer);
-    x->open_handles = 5;
-    x->in.data = x->out.data = x->err.data = x->kill_timer.data = x->drain_timer.data = x;
-    uv_stdio_container_t stdio[3] = {
+    x->in.data = x->out.data = x->err.data = x->reply.data = x->kill_timer.data = x->drain_timer.data = x;
+    uv_stdio_container_t stdio[4] = {
         {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&x->in},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&x->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&x->err},
+        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&x->reply}, /* fd 3: step answers */
     };
     const uv_process_options_t opts = {
         .exit_cb = on_exit_cb,
@@ -283,7 +297,7 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
         .env = env,
         .cwd = executor_setting_str(spec->settings, "cwd", NULL),
         .flags = UV_PROCESS_DETACHED,
-        .stdio_count = 3,
+        .stdio_count = 4,
         .stdio = stdio,
     };
     x->proc.data = x;
@@ -293,8 +307,9 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
         res->outcome = err == UV_ENOENT || err == UV_EACCES ? OUTCOME_FAILED_FINAL : OUTCOME_FAILED;
         snprintf(res->error, sizeof res->error, "cannot start %s: %s%s", argv[0], uv_strerror(err),
                  err == UV_ENOENT ? " (fix the agent's command in AGENTS_FILE)" : "");
-        x->open_handles = 6; /* a process handle that failed to spawn must still be closed */
+        x->open_handles = 7; /* a process handle that failed to spawn must still be closed */
         close_handle(x, (uv_handle_t *)&x->proc);
+        close_handle(x, (uv_handle_t *)&x->reply);
         close_handle(x, (uv_handle_t *)&x->in);
         close_handle(x, (uv_handle_t *)&x->out);
         close_handle(x, (uv_handle_t *)&x->err);
@@ -302,7 +317,7 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
         close_handle(x, (uv_handle_t *)&x->drain_timer);
         goto out_keep; /* released once the handles close */
     }
-    x->open_handles = 6;
+    x->open_handles = 7;
     uv_read_start((uv_stream_t *)&x->out, on_alloc, on_read);
     uv_read_start((uv_stream_t *)&x->err, on_alloc, on_read);
     x->write_req.data = x;

@@ -26,6 +26,8 @@ void executor_release(struct execution *x)
     tail_free(&x->live_err);
     free(x->stdin_json);
     free(x->req_body);
+    llm_agent_free(x);
+    exec_steps_free(x);
     free(x);
 }
 
@@ -55,8 +57,8 @@ int executor_start(uv_loop_t *loop, struct http_client *http, const struct run_s
     switch (x->kind) {
     case AGENT_NOOP: break;
     case AGENT_EXEC: rc = exec_agent_start(loop, x, spec); break;
-    case AGENT_HTTP:
-    case AGENT_LLM: rc = http_agent_start(http, x, spec); break;
+    case AGENT_HTTP: rc = http_agent_start(http, x, spec); break;
+    case AGENT_LLM: rc = llm_agent_start(http, x, spec); break;
     }
     if (rc) {
         *res = x->res; /* hands over its strings */
@@ -81,8 +83,10 @@ void executor_stop(struct execution *x, enum run_outcome why)
     x->stop_reason = why;
     if (x->kind == AGENT_EXEC)
         exec_agent_stop(x);
-    else if (x->kind == AGENT_HTTP || x->kind == AGENT_LLM)
+    else if (x->kind == AGENT_HTTP)
         http_agent_stop(x);
+    else if (x->kind == AGENT_LLM)
+        llm_agent_stop(x);
 }
 
 void run_result_clear(struct run_result *res)

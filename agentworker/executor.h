@@ -16,6 +16,8 @@ struct agent;
 struct config;
 struct http_client;
 struct json_t;
+struct step_answer;
+struct execution;
 
 enum run_outcome {
     OUTCOME_SUCCEEDED,
@@ -45,6 +47,24 @@ struct run_result {
     char error[1024]; /* why it did not succeed */
 };
 
+/* A step operation an agent asks for (steps.h): record a completed step, or reserve credits
+ * before one. The strings are copied when submitted. */
+struct step_op {
+    int reserve;           /* 1: reserve `credits` (at least `at_least`) before step_id; 0: record it */
+    const char *step_id;
+    const char *output;    /* record: the step's output as JSON text, or NULL */
+    int64_t prompt_tokens, completion_tokens; /* record */
+    int64_t credits, at_least;                /* reserve */
+};
+
+/* The answer to a step operation, on the loop thread: a (steps.h), or error when it could not
+ * be carried out (Postgres unreachable): then the attempt should fail and be retried. */
+typedef void (*step_answer_cb)(struct execution *x, const struct step_answer *a, const char *error, void *arg);
+
+/* Submits op for the run x executes (ctx: run_spec.step_ctx). cb fires once, later, unless the
+ * execution has finished by then. 0, or -1 (out of memory). */
+typedef int (*step_submit_fn)(void *ctx, struct execution *x, const struct step_op *op, step_answer_cb cb, void *arg);
+
 /* What an executor needs of a run. */
 struct run_spec {
     int64_t run_id, task_id, scheduled_for_ms;
@@ -57,6 +77,12 @@ struct run_spec {
     const char *llm_base_url, *llm_api_key; /* defaults from the configuration */
     const struct config *secrets;           /* where the variables agents name are read (config_secret) */
     const char *traceparent;                /* W3C traceparent for the call (http, llm) or TRACEPARENT (exec), or NULL */
+    /* durable steps (docs/steps.md) */
+    const char *steps_json;  /* the run's completed steps, a JSON array (steps_completed), or NULL: none */
+    const char *run_token;   /* scoped to this run and attempt, for the step API; "" without one */
+    const char *steps_url;   /* where an http agent's app reports steps: {PUBLIC_URL}/api/runs/{id}/steps */
+    step_submit_fn submit_step; /* exec and llm agents' steps go through the worker */
+    void *step_ctx;
 };
 
 struct execution;

@@ -22,7 +22,7 @@ struct execution {
     enum run_outcome stop_reason;
     /* exec */
     uv_process_t proc;
-    uv_pipe_t in, out, err;
+    uv_pipe_t in, out, err, reply; /* reply: fd 3 of the command, answers to its step operations */
     uv_timer_t kill_timer, drain_timer;
     uv_write_t write_req;
     char *stdin_json;
@@ -35,6 +35,9 @@ struct execution {
     /* http, llm */
     struct http_request *req;
     char *req_body;
+    struct llm_loop *llm; /* llm: the agent loop */
+    /* exec: step reports read from stdout, answered on fd 3 */
+    struct exec_steps *steps;
 };
 
 /* Hands the result to the callback (once) and frees x when nothing of it is open any more. */
@@ -62,5 +65,17 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
 void exec_agent_stop(struct execution *x);
 int http_agent_start(struct http_client *http, struct execution *x, const struct run_spec *spec);
 void http_agent_stop(struct execution *x);
+int llm_agent_start(struct http_client *http, struct execution *x, const struct run_spec *spec);
+void llm_agent_stop(struct execution *x);
+void llm_agent_free(struct execution *x);
+/* exec's step protocol (exec_steps.c): starts it (the steps file, AGENTCRON_* variables
+ * appended to env at *n), feeds it stdout, frees it. */
+int exec_steps_start(struct execution *x, const struct run_spec *spec, char **env, size_t *n);
+void exec_steps_feed(struct execution *x, const char *data, size_t len);
+/* Whether step operations the command reported wait for their answers: its run ends after them. */
+int exec_steps_pending(const struct execution *x);
+/* Ends an exec run once its command has exited, its pipes are drained and its steps answered. */
+void exec_agent_complete(struct execution *x);
+void exec_steps_free(struct execution *x);
 
 #endif

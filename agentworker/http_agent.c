@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The http and llm executors: one request through the HTTP client each.
+/* The http executor: one request through the HTTP client.
  *
  * http: GET or POST {task, run, goal, scheduledFor, attempt} with the headers a receiver
  * checks: Authorization (what a Vercel cron route compares with CRON_SECRET), Idempotency-Key
  * (the run id, the same on every attempt) and X-Agentcron-Signature: t=<unix s>,v1=<hex
  * HMAC-SHA256(key, "<t>.<body>")>, with a second v1 from the previous key during rotation.
+ * The body also carries the run's completed steps, its run token and where to report steps
+ * (docs/steps.md).
  *
- * llm: POST {base_url}/v1/chat/completions (OpenAI-compatible) with the agent's model and
- * system prompt and the task's goal; the answer becomes the run's output.
- *
- * Both: 2xx succeeds; 429 with Retry-After waits without spending an attempt; 408, 429 and
+ * 2xx succeeds; 429 with Retry-After waits without spending an attempt; 408, 429 and
  * 5xx are retried; other 4xx are not. Tokens come from the response's "usage". */
 #include <inttypes.h>
 #include <jansson.h>
@@ -64,22 +63,7 @@ static void on_response(const struct http_response *hr, void *data)
     res->http_status = hr->status;
     json_t *doc = json_loadb(hr->body, hr->body_len, 0, NULL);
     executor_usage(doc, res);
-    if (x->kind == AGENT_LLM && hr->status / 100 == 2) {
-        const json_t *content = json_object_get(json_object_get(json_array_get(json_object_get(doc, "choices"), 0),
-                                                                "message"),
-                                                "content");
-        if (json_is_string(content))
-            res->output = executor_clean_text(json_string_value(content), json_string_length(content), RUN_OUTPUT_MAX);
-        else {
-            res->outcome = OUTCOME_FAILED;
-            snprintf(res->error, sizeof res->error,
-                     "the LLM endpoint answered %d without choices[0].message.content", hr->status);
-            json_decref(doc);
-            executor_finish(x);
-            return;
-        }
-    } else
-        res->output = executor_clean_text(hr->body, hr->body_len, RUN_OUTPUT_MAX);
+    res->output = executor_clean_text(hr->body, hr->body_len, RUN_OUTPUT_MAX);
     json_decref(doc);
     const int s = hr->status;
     if (s / 100 == 2)
@@ -96,56 +80,6 @@ static void on_response(const struct http_response *hr, void *data)
                  res->outcome == OUTCOME_FAILED_FINAL ? " (4xx: not retried)" : "", snippet);
     }
     executor_finish(x);
-}
-
-static char *llm_url(const char *base)
-{
-    size_t len = strlen(base);
-    while (len && base[len - 1] == '/')
-        len--;
-    const int has_v1 = len >= 3 && strncmp(base + len - 3, "/v1", 3) == 0;
-    char *url = malloc(len + 32);
-    if (url)
-        sprintf(url, "%.*s%s/chat/completions", (int)len, base, has_v1 ? "" : "/v1");
-    return url;
-}
-
-/* The request body and target for an llm run. */
-static int llm_request(struct execution *x, const struct run_spec *spec, char **url, const char **bearer)
-{
-    const json_t *s = spec->settings;
-    struct run_result *res = &x->res;
-    const char *base = executor_setting_str(s, "base_url", spec->llm_base_url);
-    if (!base || !base[0]) {
-        res->outcome = OUTCOME_FAILED_FINAL;
-        snprintf(res->error, sizeof res->error,
-                 "invalid agent configuration: agent %s has no base_url and LLM_BASE_URL is not set", spec->agent->name);
-        return -1;
-    }
-    *bearer = secret_from(spec, s, "api_key_env", spec->llm_api_key, res);
-    if (json_object_get(s, "api_key_env") && !*bearer)
-        return -1;
-    /* the answer may not cost more than was reserved for it */
-    int64_t max_tokens = executor_setting_int(s, "max_tokens", 1024);
-    const struct agent *a = spec->agent;
-    if (spec->reserved_credits > a->base_credits) {
-        const int64_t budget = (spec->reserved_credits - a->base_credits) * a->tokens_per_credit;
-        if (budget < max_tokens)
-            max_tokens = budget;
-    }
-    json_t *messages = json_array();
-    const char *system = executor_setting_str(s, "system_prompt", NULL);
-    if (system)
-        json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", system));
-    json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "user", "content", spec->goal));
-    json_t *body = json_pack("{s:s, s:o, s:I}", "model", executor_setting_str(s, "model", ""), "messages", messages,
-                             "max_tokens", (json_int_t)max_tokens);
-    if (json_object_get(s, "temperature"))
-        json_object_set(body, "temperature", json_object_get(s, "temperature"));
-    x->req_body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    *url = llm_url(base);
-    return x->req_body && *url ? 0 : -1;
 }
 
 static int http_request_parts(struct execution *x, const struct run_spec *spec, char **url, const char **bearer)
@@ -169,6 +103,13 @@ static int http_request_parts(struct execution *x, const struct run_spec *spec, 
     json_t *body = json_pack("{s:I, s:I, s:s, s:s, s:i}", "task", (json_int_t)spec->task_id, "run",
                              (json_int_t)spec->run_id, "goal", spec->goal, "scheduledFor", when, "attempt",
                              spec->attempt);
+    /* durable steps (docs/steps.md): what is done already, and how to report the rest */
+    json_t *steps = spec->steps_json ? json_loads(spec->steps_json, 0, NULL) : json_array();
+    json_object_set_new(body, "steps", steps ? steps : json_array());
+    if (spec->run_token && spec->run_token[0]) {
+        json_object_set_new(body, "runToken", json_string(spec->run_token));
+        json_object_set_new(body, "stepsUrl", json_string(spec->steps_url));
+    }
     x->req_body = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     return x->req_body && *url ? 0 : -1;
@@ -193,8 +134,7 @@ int http_agent_start(struct http_client *http, struct execution *x, const struct
     struct run_result *res = &x->res;
     char *url = NULL;
     const char *bearer = NULL;
-    const int llm = x->kind == AGENT_LLM;
-    if ((llm ? llm_request(x, spec, &url, &bearer) : http_request_parts(x, spec, &url, &bearer)) != 0) {
+    if (http_request_parts(x, spec, &url, &bearer) != 0) {
         if (!res->error[0]) {
             res->outcome = OUTCOME_FAILED;
             snprintf(res->error, sizeof res->error, "out of memory preparing the request");
@@ -202,9 +142,9 @@ int http_agent_start(struct http_client *http, struct execution *x, const struct
         free(url);
         return -1;
     }
-    const char *method = llm ? "POST" : executor_setting_str(s, "method", "POST");
+    const char *method = executor_setting_str(s, "method", "POST");
     const int has_body = strcmp(method, "POST") == 0;
-    char *lines[MAX_HEADERS + 9] = {0}; /* the fixed lines below, the agent's, a NULL */
+    char *lines[MAX_HEADERS + 10] = {0}; /* the fixed lines below, the agent's, a NULL */
     size_t n = 0;
     char buf[8][1200];
     if (!agent_sets_header(s, "User-Agent")) /* an agent may send its own (vercel-cron/1.0), once */
@@ -221,11 +161,15 @@ int http_agent_start(struct http_client *http, struct execution *x, const struct
     lines[n++] = buf[1];
     snprintf(buf[2], sizeof buf[2], "X-Agentcron-Run: %" PRId64, spec->run_id);
     lines[n++] = buf[2];
+    if (spec->run_token && spec->run_token[0]) { /* for a GET receiver, which has no body */
+        snprintf(buf[5], sizeof buf[5], "X-Agentcron-Run-Token: %s", spec->run_token);
+        lines[n++] = buf[5];
+    }
     if (spec->traceparent) { /* the receiver's spans join the run's trace (W3C Trace Context) */
         snprintf(buf[4], sizeof buf[4], "traceparent: %s", spec->traceparent);
         lines[n++] = buf[4];
     }
-    if (!llm && json_object_get(s, "signing_key_env")) {
+    if (json_object_get(s, "signing_key_env")) {
         const char *key = secret_from(spec, s, "signing_key_env", NULL, res);
         const char *previous_var = executor_setting_str(s, "signing_key_previous_env", NULL);
         const char *previous = key && previous_var ? config_secret(spec->secrets, previous_var) : NULL;

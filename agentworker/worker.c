@@ -21,6 +21,7 @@
 #include "log.h"
 #include "queue.h"
 #include "livelog.h"
+#include "steps.h"
 #include "traces.h"
 #include "store.h"
 #include "timefmt.h"
@@ -47,6 +48,9 @@ struct active_run {
     uv_timer_t timeout;
     int64_t started_ms;
     char traceparent[56]; /* of the attempt's call: its span is child of the attempt's */
+    uint64_t serial;      /* tells this run apart from one that later reuses its memory (step answers) */
+    char run_token[RUN_TOKEN_MAX];
+    char steps_url[600];
     int lost;  /* the lease went to another worker: nothing of ours is recorded */
     int done;
     int streamed; /* some of its output went to its live stream (livelog.h) */
@@ -62,9 +66,26 @@ struct finished {
     struct finished *next;
 };
 
+/* A step operation an execution submitted, until the step lane has carried it out. */
+struct step_job {
+    struct step_op op; /* its strings owned */
+    int64_t run_id;
+    int attempt;
+    uint64_t serial;   /* of the active run that asked */
+    struct execution *x;
+    step_answer_cb cb;
+    void *arg;
+    const struct agent_set *agents;
+    int rc;
+    struct step_answer answer;
+    char err[512];
+    struct step_job *next;
+};
+
 /* Two lanes each for taking runs in and for recording them overlap their round trips and
- * commits: for short runs those, not the runs, are the slow part. */
-enum lane { LANE_INTAKE, LANE_INTAKE2, LANE_OUTCOME, LANE_OUTCOME2, LANE_WAIT, LANE_COUNT };
+ * commits: for short runs those, not the runs, are the slow part. Two more carry out step
+ * operations (each run submits one at a time, so its steps stay in order). */
+enum lane { LANE_INTAKE, LANE_INTAKE2, LANE_OUTCOME, LANE_OUTCOME2, LANE_WAIT, LANE_STEP, LANE_STEP2, LANE_COUNT };
 
 struct lane_job {
     struct worker_pool *pool;
@@ -87,6 +108,7 @@ struct lane_job {
     struct livelog_chunk *logs; /* LANE_OUTCOME only: in order */
     char log_err[256];
     int64_t backoff_ms;
+    struct step_job *steps; /* LANE_STEP*: the operations it carries out, in order */
 };
 
 struct worker_pool {
@@ -111,6 +133,11 @@ struct worker_pool {
     struct finished *pending, **pending_tail;
     size_t npending;
     struct livelog livelog; /* running exec runs' output, for their live streams */
+    struct step_job *steps, **steps_tail; /* step operations waiting for a step lane */
+    uint64_t serials;
+    unsigned char token_key[RUN_TOKEN_KEY_LEN];
+    int have_token_key;
+    char public_url[512];
     int want_intake; /* there may be runs to take in */
     int want_renew, want_status;
     int64_t ready_at_ms;
@@ -369,6 +396,36 @@ static void note_missing_agent(struct worker_pool *p, const char *name)
     p->missing[slot].seen_ms = timefmt_now_ms();
 }
 
+static void step_job_free(struct step_job *j)
+{
+    free((char *)j->op.step_id);
+    free((char *)j->op.output);
+    free(j);
+}
+
+/* step_submit_fn: queues op for a step lane. */
+static int submit_step(void *ctx, struct execution *x, const struct step_op *op, step_answer_cb cb, void *arg)
+{
+    struct active_run *a = ctx;
+    struct worker_pool *p = a->pool;
+    struct step_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->op = *op;
+    j->op.step_id = strdup(op->step_id);
+    j->op.output = op->output ? strdup(op->output) : NULL;
+    if (!j->op.step_id || (op->output && !j->op.output)) {
+        step_job_free(j);
+        return -1;
+    }
+    j->run_id = a->run.id, j->attempt = a->run.attempt, j->serial = a->serial;
+    j->x = x, j->cb = cb, j->arg = arg, j->agents = p->agents;
+    *p->steps_tail = j;
+    p->steps_tail = &j->next;
+    kick(p);
+    return 0;
+}
+
 static void start_run(struct worker_pool *p, struct store_run *run)
 {
     struct active_run *a = calloc(1, sizeof *a);
@@ -382,6 +439,11 @@ static void start_run(struct worker_pool *p, struct store_run *run)
     a->run = *run;
     memset(run, 0, sizeof *run); /* its strings are a's now */
     a->started_ms = timefmt_now_ms();
+    a->serial = ++p->serials;
+    if (p->have_token_key) /* valid while the attempt may run, and a minute for its last report */
+        steps_token_make(p->token_key, a->run.id, a->run.attempt, a->started_ms / 1000 + a->run.timeout_ms / 1000 + 60,
+                         a->run_token);
+    snprintf(a->steps_url, sizeof a->steps_url, "%s/api/runs/%" PRId64 "/steps", p->public_url, a->run.id);
     a->next = p->active;
     if (p->active)
         p->active->prev = a;
@@ -420,6 +482,8 @@ static void start_run(struct worker_pool *p, struct store_run *run)
             .settings = settings, .reserved_credits = a->run.reserved, .timeout_ms = a->run.timeout_ms,
             .llm_base_url = p->cfg->llm_base_url, .llm_api_key = p->cfg->llm_api_key, .secrets = p->secrets,
             .traceparent = a->traceparent[0] ? a->traceparent : NULL,
+            .steps_json = a->run.steps_json, .run_token = a->run_token, .steps_url = a->steps_url,
+            .submit_step = submit_step, .step_ctx = a,
         };
         LOG(LOG_DEBUG, "run.started", LOG_I("run", a->run.id), LOG_I("task", a->run.task_id),
             LOG_S("agent", a->agent->name), LOG_I("attempt", a->run.attempt));
@@ -485,6 +549,66 @@ static void run_outcome(uv_work_t *w)
     }
 }
 
+static void run_steps(uv_work_t *w)
+{
+    struct lane_job *l = w->data;
+    for (struct step_job *j = l->steps; j; j = j->next) {
+        const struct step_op *op = &j->op;
+        if (op->reserve)
+            j->rc = store_step_reserve(l->store, j->agents, j->run_id, j->attempt, op->step_id, op->credits,
+                                       op->at_least, &j->answer, j->err, sizeof j->err);
+        else {
+            const struct step_report rep = {op->step_id, op->output, op->prompt_tokens, op->completion_tokens};
+            j->rc = store_step_record(l->store, j->agents, j->run_id, j->attempt, &rep, &j->answer, j->err, sizeof j->err);
+        }
+    }
+}
+
+/* Hands each answer to its execution, if the run that asked still runs it. */
+static void after_steps(uv_work_t *w, int status)
+{
+    struct lane_job *l = w->data;
+    struct worker_pool *p = l->pool;
+    l->busy = 0;
+    struct step_job *j = l->steps;
+    l->steps = NULL;
+    while (j) {
+        struct step_job *next = j->next;
+        if (status == UV_ECANCELED)
+            j->rc = -1, snprintf(j->err, sizeof j->err, "the worker is stopping");
+        if (j->rc != 0)
+            LOG(LOG_WARN, "run.step_failed", LOG_I("run", j->run_id), LOG_S("step", j->op.step_id), LOG_S("error", j->err));
+        for (struct active_run *a = p->active; a; a = a->next)
+            if (a->serial == j->serial && a->exec == j->x) {
+                j->cb(j->x, j->rc ? NULL : &j->answer, j->rc ? j->err : NULL, j->arg);
+                break;
+            }
+        step_job_free(j);
+        j = next;
+    }
+    kick(p);
+}
+
+static void start_step_lanes(struct worker_pool *p)
+{
+    for (int k = LANE_STEP; k <= LANE_STEP2 && p->steps; k++) {
+        struct lane_job *l = &p->lanes[k];
+        if (l->busy)
+            continue;
+        l->steps = p->steps;
+        p->steps = NULL;
+        p->steps_tail = &p->steps;
+        l->busy = 1;
+        l->work.data = l;
+        if (uv_queue_work(p->loop, &l->work, run_steps, after_steps) != 0) {
+            l->busy = 0;
+            p->steps = l->steps, l->steps = NULL;
+            for (struct step_job *j = p->steps; j; j = j->next)
+                p->steps_tail = &j->next;
+        }
+    }
+}
+
 static void run_wait(uv_work_t *w)
 {
     struct lane_job *l = w->data;
@@ -537,6 +661,10 @@ static void after_intake(uv_work_t *w, int status)
             LOG(LOG_INFO, "worker.intake", LOG_I("claimed", in->claimed), LOG_I("lapsed_leases_requeued", in->requeued),
                 LOG_I("deferred", in->deferred),
                 LOG_I("insufficient_credits", in->insufficient), LOG_I("duplicates_dropped", in->dropped));
+        if (in->count) {
+            memcpy(p->token_key, in->token_key, sizeof p->token_key);
+            p->have_token_key = 1;
+        }
         for (int i = 0; i < in->count; i++)
             start_run(p, &in->runs[i]);
         if (in->next_ready_ms >= 0)
@@ -721,6 +849,7 @@ static void kick(struct worker_pool *p)
     if (p->stopped)
         return;
     start_outcome(p);
+    start_step_lanes(p);
     struct lane_job *wait = &p->lanes[LANE_WAIT];
     int reserved = 0, intake_busy = 0;
     for (int k = LANE_INTAKE; k <= LANE_INTAKE2; k++)
@@ -791,6 +920,8 @@ struct worker_pool *worker_pool_start(uv_loop_t *loop, const struct config *cfg,
     snprintf(p->instance, sizeof p->instance, "%s", instance);
     p->started_ms = timefmt_now_ms();
     p->pending_tail = &p->pending;
+    p->steps_tail = &p->steps;
+    config_public_url(cfg, p->public_url, sizeof p->public_url);
     livelog_init(&p->livelog);
     srand((unsigned)(getpid() ^ p->started_ms));
     /* a command that exits without reading its stdin, or a server that hangs up, must not
@@ -865,7 +996,7 @@ static void on_pool_handle_closed(uv_handle_t *h)
 /* Once nothing runs, nothing waits to be recorded and no lane is busy: close everything. */
 static void finish_stop(struct worker_pool *p)
 {
-    if (p->stopped || p->nactive > 0)
+    if (p->stopped || p->nactive > 0 || p->steps)
         return;
     for (int i = 0; i < LANE_COUNT; i++)
         if (p->lanes[i].busy)

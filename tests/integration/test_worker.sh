@@ -104,7 +104,7 @@ check "bad --concurrency" '[ "$status" = 2 ]'
 # --- every executor, end to end: output, tokens, credits, ledger; the peer checks bearer and signature
 setup executors
 t_hook=$(task hook); t_plain=$(task plain ", agent_config" ", '{\"method\": \"GET\"}'")
-t_script=$(task script); t_llm=$(task llm); t_nope=$(task nope)
+t_script=$(task script); t_llm=$(task llm ", agent_config" ", '{\"max_credits_per_run\": 6}'"); t_nope=$(task nope)
 r_hook=$(runs "$t_hook"); r_plain=$(runs "$t_plain"); r_script=$(runs "$t_script"); r_llm=$(runs "$t_llm")
 r_nope=$(runs "$t_nope")
 start_worker w1
@@ -122,13 +122,18 @@ check "plain GET with the task's method override: $req" '[ "$(jq -r "[.method, .
 got=$(sql "select string_agg(prompt_tokens || '/' || completion_tokens || '/' || credits_charged, ' ' order by task_id)
             from task_runs where status = 'succeeded'")
 check "tokens and charges: $got" '[ "$got" = "120/30/4 120/30/2 5/7/2 1000/1500/4" ]'
-got=$(sql "select (select sum(delta) from credit_ledger where reason = 'charge') || ',' || credits_used || ',' || credits_reserved from users")
+got=$(sql "select (select sum(delta) from credit_ledger where reason in ('charge', 'step')) || ',' || credits_used || ',' || credits_reserved from users")
 check "ledger equals credits_used; nothing left reserved: $got" '[ "$got" = "12,12,0" ]'
+got=$(sql "select step_id || ' ' || status || ' ' || credits || ' ' || (select delta from credit_ledger l where l.run_id = s.run_id and l.reason = 'step') from run_steps s where run_id = $r_llm")
+check "the llm call is a step, charged as it completed: $got" '[ "$got" = "model-1 completed 3 3" ]'
 got=$(sql "select (output like '%\"goal\":\"goal of script\"%goal=goal of script%') || ',' || stderr_tail from task_runs where id = $r_script")
 check "exec output holds stdin JSON and AGENTCRON_GOAL; stderr tail kept: $got" '[ "$got" = "true,oops" ]'
-check "llm answer, max_tokens bounded by the reservation (3 credits - 1 base = 2000 tokens)" \
-  '[ "$(sql "select output from task_runs where id = $r_llm")" = "answer to: goal of llm (system: be brief; max_tokens: 2000)" ]'
-check "llm sent its key as bearer" '[ "$(peer_requests "$r_llm" | jq -r .bearer_ok)" = true ]'
+# the task's max_credits_per_run 6 less the 3 reserved at the start leaves 3 credits: 3,000 tokens less the prompt
+got=$(sql "select output from task_runs where id = $r_llm")
+check "llm answer, max_tokens fitted to what the run's cap leaves: $got" \
+  '[[ "$got" =~ ^"answer to: goal of llm (system: be brief; max_tokens: "29[0-9][0-9]")"$ ]]'
+check "llm sent its key as bearer" \
+  '[ "$(jq -c "select(.headers[\"X-Agentcron-Run\"] == \"$r_llm\")" "$peerlog" | jq -r .bearer_ok)" = true ]'
 got=$(sql "select status = 'queued' and attempt = 1 and error like 'waiting: worker w1 defines no agent \"nope\"%' and credits_charged = 0 from task_runs where id = $r_nope")
 check "an agent the worker lacks: the run waits, unspent: $(sql "select status || ' ' || error from task_runs where id = $r_nope")" '[ "$got" = t ]'
 check "worker publishes its status" \
