@@ -21,6 +21,7 @@
 #include "http_parse.h"
 #include "idempotency.h"
 #include "api_admin.h"
+#include "api_steps.h"
 #include "api_alerts.h"
 #include "preview.h"
 #include "session.h"
@@ -278,6 +279,20 @@ static void show_run(PGconn *pg, int64_t user, int64_t id, struct api_response *
     char err[512];
     const int rc = history_run((struct pg_conn *)pg, user, id, &doc, err, sizeof err);
     history_answer(out, pg, rc, NULL, err, doc);
+}
+
+/* GET /api/runs/{id}/steps: its steps, as GET /api/runs/{id} shows them. */
+static void run_steps(PGconn *pg, int64_t user, int64_t id, struct api_response *out)
+{
+    char err[512];
+    json_t *doc = NULL;
+    const int rc = history_run((struct pg_conn *)pg, user, id, &doc, err, sizeof err);
+    if (rc != 0) {
+        history_answer(out, pg, rc, NULL, err, NULL);
+        return;
+    }
+    api_reply(out, 200, json_pack("{s:I, s:O}", "run", (json_int_t)id, "steps", json_object_get(doc, "steps")));
+    json_decref(doc);
 }
 
 /* GET /api/runs/{id}/logs?attempt=N */
@@ -915,6 +930,10 @@ void api_tasks_serve(struct connpair *c, const struct api_context *ctx, const st
         session_sign_in(c, req, ctx->https, ctx->session_ttl_s, out);
         return;
     }
+    if (api_steps_owns(req)) { /* an http agent's app, with its run token */
+        api_steps_serve(c, ctx->agents, req, out);
+        return;
+    }
     struct principal p;
     if (session_authenticate(c, req, &p, out) != 0)
         return;
@@ -990,11 +1009,13 @@ void api_tasks_serve(struct connpair *c, const struct api_context *ctx, const st
         else
             api_error(out, 404, NULL, "no such route");
     } else if ((id = api_path_id(req->path, "/api/runs/", &rest)) &&
-               (!*rest || !strcmp(rest, "/logs") || !strcmp(rest, "/live"))) {
+               (!*rest || !strcmp(rest, "/logs") || !strcmp(rest, "/live") || !strcmp(rest, "/steps"))) {
         if (!get)
             api_method_not_allowed(out, "GET");
         else if (!*rest)
             show_run(c->pg, scope, id, out);
+        else if (!strcmp(rest, "/steps"))
+            run_steps(c->pg, scope, id, out);
         else if (!strcmp(rest, "/live"))
             run_live(c, scope, id, req->query, out);
         else

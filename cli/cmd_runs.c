@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* `agentcron runs list|show|logs|retry|cancel|prune`: the run history, one run in full, an
- * attempt's output (live too), replaying a failed run, stopping a queued or running one, and
- * retention now. */
+/* `agentcron runs list|show|logs|retry|replay|cancel|prune`: the run history, one run in full
+ * (its steps too), an attempt's output (live too), replaying a failed run (from one of its
+ * steps), stopping a queued or running one, and retention now. */
 #include <getopt.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -18,6 +18,7 @@
 #include "queue.h"
 #include "retention.h"
 #include "runctl.h"
+#include "steps.h"
 #include "timefmt.h"
 
 #define CMD "runs"
@@ -28,6 +29,7 @@ static const char usage_text[] =
     "       agentcron runs show ID\n"
     "       agentcron runs logs ID [--attempt N] [--follow]\n"
     "       agentcron runs retry ID\n"
+    "       agentcron runs replay ID --from-step STEP\n"
     "       agentcron runs cancel ID\n"
     "       agentcron runs prune [--dry-run]\n"
     "Every subcommand takes --json and --env-file FILE.\n"
@@ -40,7 +42,9 @@ static const char usage_text[] =
     "code, duration, why and when it was retried). logs prints what an attempt (default: the\n"
     "latest) wrote on stdout and stderr; --follow streams a running exec run's output as it comes\n"
     "and stops when the run ends. retry replays a run that ended without success as a new run of\n"
-    "its task, queued now (the old one stays in the history and leaves the dead set). cancel stops\n"
+    "its task, queued now (the old one stays in the history and leaves the dead set). replay starts\n"
+    "a new run of the run's task whose steps before STEP are copied from it (not run or charged\n"
+    "again): its agent goes on from STEP, e.g. after a fix. cancel stops\n"
     "a run: one not yet started ends `cancelled` at once; a running one is stopped by its worker\n"
     "within a second (SIGTERM to its process group, then SIGKILL; HTTP closed). prune applies\n"
     "retention now (RUN_RETENTION_DAYS, or a task's own --retention-days) and says what it removed;\n"
@@ -60,7 +64,7 @@ static json_int_t i_of(const json_t *o, const char *k)
 }
 
 struct run_opts {
-    const char *task, *user, *status, *agent, *trigger, *since, *until, *cursor, *env_file;
+    const char *task, *user, *status, *agent, *trigger, *since, *until, *cursor, *env_file, *from_step;
     long limit, attempt;
     int json, follow, dry_run;
 };
@@ -180,6 +184,35 @@ static int cmd_show(struct cli_conn *c, int64_t id, int json)
                    s_of(a, "finishedAt"), s_of(a, "outcome"), attempt_result(a, result), ms, s_of(a, "worker"),
                    json_is_string(json_object_get(a, "error")) ? s_of(a, "error") : "-", retry);
         }
+    }
+    const json_t *steps = json_object_get(v, "steps");
+    if (json_array_size(steps)) { /* each step as checkpointed: what it cost, and where it came from */
+        printf("\n  %-4s %-32s %-9s %-7s %10s %8s %-24s %s\n", "SEQ", "STEP", "STATUS", "ATTEMPT", "TOKENS", "CREDITS",
+               "FINISHED", "OUTPUT");
+        size_t k;
+        const json_t *st;
+        json_array_foreach(steps, k, st)
+        {
+            char *out = json_dumps(json_object_get(st, "output"), JSON_COMPACT | JSON_ENCODE_ANY);
+            char status[24], credits[24];
+            snprintf(status, sizeof status, "%s", s_of(st, "status"));
+            if (json_is_integer(json_object_get(st, "copiedFrom")))
+                snprintf(status, sizeof status, "copied");
+            if (!strcmp(status, "reserved"))
+                snprintf(credits, sizeof credits, "(%" JSON_INTEGER_FORMAT ")", i_of(st, "reserved"));
+            else
+                snprintf(credits, sizeof credits, "%" JSON_INTEGER_FORMAT, i_of(st, "credits"));
+            printf("  %-4" JSON_INTEGER_FORMAT " %-32.32s %-9s %-7" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+                   " %8s %-24s %.60s%s\n", i_of(st, "seq"), s_of(st, "id"), status, i_of(st, "attempt"),
+                   i_of(st, "promptTokens") + i_of(st, "completionTokens"), credits,
+                   json_is_string(json_object_get(st, "finishedAt")) ? s_of(st, "finishedAt") : "-", out ? out : "",
+                   out && strlen(out) > 60 ? "..." : "");
+            if (json_is_integer(json_object_get(st, "copiedFrom")))
+                printf("       (copied from run %" JSON_INTEGER_FORMAT ", not charged again)\n", i_of(st, "copiedFrom"));
+            free(out);
+        }
+        printf("  steps charged %" JSON_INTEGER_FORMAT " of the %" JSON_INTEGER_FORMAT " credits\n",
+               i_of(v, "stepCredits"), i_of(v, "credits"));
     }
     if (json_is_string(json_object_get(v, "output")))
         printf("\n--- output ---\n%s\n", s_of(v, "output"));
@@ -379,6 +412,26 @@ static int cmd_retry(struct cli_conn *c, int64_t id, int json)
     return CLI_OK;
 }
 
+/* replay --from-step: a new run that goes on from a step of this one. */
+static int cmd_replay(struct cli_conn *c, int64_t id, const char *from_step, int json)
+{
+    int64_t run;
+    int copied;
+    char err[1024];
+    const int rc = steps_replay(c->pg, c->redis, 0, id, from_step, &run, &copied, err, sizeof err);
+    if (rc != 0 && rc != RUNCTL_NOT_QUEUED)
+        return cli_error(CMD, CLI_FAILURE, "replay: %s", err);
+    if (json)
+        cli_print_json(json_pack("{s:I, s:I, s:s, s:i, s:s}", "replayed", (json_int_t)id, "run", (json_int_t)run,
+                                 "fromStep", from_step, "copiedSteps", copied, "status", "queued"));
+    else
+        printf("run %" PRId64 " replays run %" PRId64 " from step %s: %d earlier step%s copied (not charged again), "
+               "queued\n", run, id, from_step, copied, copied == 1 ? "" : "s");
+    if (rc == RUNCTL_NOT_QUEUED)
+        fprintf(stderr, "agentcron runs: %s\n", err);
+    return CLI_OK;
+}
+
 static int cmd_cancel(struct cli_conn *c, int64_t id, int json)
 {
     char err[1024], status[32];
@@ -405,7 +458,7 @@ int cmd_runs(int argc, char **argv)
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
-    static const char *const verbs[] = {"list", "show", "logs", "retry", "cancel", "prune", NULL};
+    static const char *const verbs[] = {"list", "show", "logs", "retry", "replay", "cancel", "prune", NULL};
     const char *verb = argv[1];
     int known = 0;
     for (const char *const *v = verbs; *v; v++)
@@ -419,6 +472,7 @@ int cmd_runs(int argc, char **argv)
         {"until", required_argument, NULL, 'U'},  {"limit", required_argument, NULL, 'l'},
         {"cursor", required_argument, NULL, 'c'}, {"attempt", required_argument, NULL, 'A'},
         {"follow", no_argument, NULL, 'f'},       {"dry-run", no_argument, NULL, 'n'},
+        {"from-step", required_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'j'},         {"env-file", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
@@ -448,6 +502,7 @@ int cmd_runs(int argc, char **argv)
                 return cli_error(CMD, CLI_USAGE, "--attempt \"%s\" must be an attempt number, 1-100", optarg);
             break;
         case 'f': o.follow = 1; break;
+        case 'F': o.from_step = optarg; break;
         case 'n': o.dry_run = 1; break;
         case 'j': o.json = 1; break;
         case 'e': o.env_file = optarg; break;
@@ -465,8 +520,16 @@ int cmd_runs(int argc, char **argv)
         return cli_error(CMD, CLI_USAGE, "unexpected argument \"%s\"; see --help", argv[optind]);
     if (o.follow && o.attempt)
         return cli_error(CMD, CLI_USAGE, "--follow shows the run's current attempt: leave out --attempt");
+    char why[200];
+    if (!strcmp(verb, "replay") && !o.from_step)
+        return cli_error(CMD, CLI_USAGE, "replay needs --from-step STEP (`agentcron runs show %" PRId64 "` lists its steps)", id);
+    if (o.from_step && strcmp(verb, "replay"))
+        return cli_error(CMD, CLI_USAGE, "--from-step is for replay");
+    if (o.from_step && !steps_valid_id(o.from_step, why, sizeof why))
+        return cli_error(CMD, CLI_USAGE, "--from-step: %s", why);
     struct cli_conn conn;
-    const int redis = !strcmp(verb, "retry") || !strcmp(verb, "cancel") || (o.follow && !strcmp(verb, "logs"));
+    const int redis = !strcmp(verb, "retry") || !strcmp(verb, "replay") || !strcmp(verb, "cancel") ||
+                      (o.follow && !strcmp(verb, "logs"));
     int rc = cli_connect(&conn, CMD, o.env_file, redis);
     if (rc)
         return rc;
@@ -478,6 +541,8 @@ int cmd_runs(int argc, char **argv)
         rc = o.follow ? follow_logs(&conn, id, o.json) : print_logs(&conn, id, (int)o.attempt, o.json);
     else if (!strcmp(verb, "retry"))
         rc = cmd_retry(&conn, id, o.json);
+    else if (!strcmp(verb, "replay"))
+        rc = cmd_replay(&conn, id, o.from_step, o.json);
     else if (!strcmp(verb, "prune"))
         rc = cmd_prune(&conn, o.dry_run, o.json);
     else

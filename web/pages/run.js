@@ -1,14 +1,31 @@
 // SPDX-License-Identifier: MIT
-// One run: its state, tokens and credits; every attempt as a timeline (worker, duration,
-// outcome, HTTP status or exit code, retry reason and when); each attempt's output and stderr,
-// a running exec run's as it comes; cancel and retry. Follows the run every 2 s until it ends.
+// One run: its state, tokens and credits; its durable steps (what each cost, which attempt did
+// it, copied ones marked); every attempt as a timeline (worker, duration, outcome, HTTP status or
+// exit code, retry reason and when); each attempt's output and stderr, a running exec run's as
+// it comes; cancel and retry. Follows the run every 2 s until it ends.
 import { api, h, when, ms, status, live, errorBox } from '../lib.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'insufficient_credits']);
 
+// The run's steps as checkpointed (docs/steps.md), or nothing for a run without steps.
+function stepsTable(r) {
+  if (!r.steps || !r.steps.length) return [];
+  const label = (st) => st.copiedFrom ? `copied from run ${st.copiedFrom}` : st.status === 'reserved' ? 'begun, not completed' : st.status;
+  const output = (st) => { const t = JSON.stringify(st.output); return t && t.length > 120 ? `${t.slice(0, 120)}…` : t; };
+  return [h('h2', {}, 'Steps'),
+    h('p', { class: 'muted' }, `${r.steps.length} step${r.steps.length === 1 ? '' : 's'}; ${r.stepCredits} of the ${r.credits} credits were charged as steps completed.`),
+    h('table', { id: 'steps' },
+      h('thead', {}, h('tr', {}, ...['#', 'Step', 'Status', 'Attempt', 'Tokens', 'Credits', 'Finished', 'Output'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, ...r.steps.map((st) => h('tr', { class: `step-${st.status}` },
+        h('td', {}, String(st.seq)), h('td', {}, h('code', {}, st.id)), h('td', {}, label(st)), h('td', {}, String(st.attempt)),
+        h('td', {}, String(st.promptTokens + st.completionTokens)),
+        h('td', {}, st.status === 'reserved' ? `(${st.reserved} reserved)` : String(st.credits)),
+        h('td', {}, st.finishedAt ? when(st.finishedAt) : '–'), h('td', {}, h('code', {}, output(st) || ''))))))];
+}
+
 export async function render(main, [id]) {
   const message = h('div', { role: 'status' });
-  const head = h('div', {}), timeline = h('ol', { class: 'timeline' }), logs = h('div', {});
+  const head = h('div', {}), timeline = h('ol', { class: 'timeline' }), logs = h('div', {}), steps = h('div', {});
   let chosen = null, stop = null;
   const streamed = { after: '0', out: '', err: '', attempt: null }; // what the run's live stream gave so far
   async function refresh() {
@@ -24,6 +41,7 @@ export async function render(main, [id]) {
         h('dt', {}, 'Tokens'), h('dd', {}, `${r.promptTokens} prompt, ${r.completionTokens} completion`),
         h('dt', {}, 'Credits'), h('dd', {}, `${r.credits} charged${r.creditsReserved ? `, ${r.creditsReserved} reserved` : ''}`),
         r.error ? [h('dt', {}, 'Error'), h('dd', { class: 'error' }, r.error)] : null));
+    steps.replaceChildren(...stepsTable(r));
     timeline.replaceChildren(...(r.attempts || []).map((a) => h('li', { class: `s-${a.outcome}` },
       h('strong', {}, `Attempt ${a.attempt}: `), status(a.outcome),
       h('span', {}, ` · ${a.worker || 'no worker'} · ${ms(a.durationMs)}`),
@@ -69,7 +87,7 @@ export async function render(main, [id]) {
   main.replaceChildren(h('p', {}, h('a', { href: '#/runs' }, '← Runs')), head,
     h('div', { class: 'row' }, h('button', { type: 'button', id: 'cancel-run', onclick: act('cancel') }, 'Cancel'),
       h('button', { type: 'button', id: 'retry-run', onclick: act('retry') }, 'Retry')),
-    message, h('h2', {}, 'Attempts'), timeline, logs);
+    message, steps, h('h2', {}, 'Attempts'), timeline, logs);
   const r = await refresh();
   stop = ENDED.has(r.status) ? null : live(refresh);
   return () => stop && stop();
