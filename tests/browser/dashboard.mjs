@@ -2,7 +2,7 @@
 // The dashboard in a real browser (Debian's chromium through playwright-core) against a real
 // orchestrator, worker, Postgres and Redis that test_dashboard.sh started. Prints one line per
 // check; exits 1 if any failed. Screenshots of every page go to SHOTS.
-// env: BASE (http://127.0.0.1:PORT), ALICE_KEY, BOB_KEY, OP_KEY, BOB_TASK, SLEEPER_RUN, SHOTS
+// env: BASE (http://127.0.0.1:PORT), ALICE_KEY, BOB_KEY, OP_KEY, BOB_TASK, SLEEPER_RUN, STEPPER_RUN, SHOTS
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -114,6 +114,17 @@ try {
   check('its attempt is in the timeline', (await page.locator('.timeline li').count()) === 1);
   await accessible(page, 'run');
   await shot(page, '05-run');
+
+  // --- a run with durable steps: each step, what it cost, the share of the run's credits
+  await page.goto(`${base}/#/runs/${env.STEPPER_RUN}`);
+  await page.locator('h1 .s-succeeded').waitFor({ timeout: 15000 });
+  await page.locator('#steps tbody tr').nth(1).waitFor();
+  const rows = await page.locator('#steps tbody tr').allTextContents();
+  check('the run page lists its two steps in order', rows.length === 2 && rows[0].includes('fetch') && rows[1].includes('summarise'), rows.join(' | '));
+  check('a step shows its tokens and credits', /summarise.*completed.*1800.*2/.test(rows[1]), rows[1]);
+  check('the steps\' share of the credits is said', (await page.getByText('2 of the 3 credits were charged as steps completed').count()) === 1);
+  await accessible(page, 'run with steps');
+  await shot(page, '05b-run-steps');
 
   // --- cancel a long exec run from its page
   await page.goto(`${base}/#/runs/${env.SLEEPER_RUN}`);

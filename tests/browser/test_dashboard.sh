@@ -21,6 +21,8 @@ fi
 cat >"$tmp/agents.json" <<EOF
 {"agents": {"sleeper": {"kind": "exec", "command": ["/bin/sh", "-c", "echo started; sleep 1; echo still going; sleep 60"], "kill_grace_ms": 200},
             "broken": {"kind": "exec", "command": ["/bin/sh", "-c", "echo oops >&2; exit 7"]},
+            "stepper": {"kind": "exec", "tokens_per_credit": 1000, "command": ["/bin/sh", "-c",
+              "echo '{\\"step\\": \\"fetch\\", \\"output\\": {\\"rows\\": 3}}'; echo '{\\"step\\": \\"summarise\\", \\"output\\": {\\"summary\\": \\"three rows\\"}, \\"usage\\": {\\"prompt_tokens\\": 1500, \\"completion_tokens\\": 300}}'"]},
             "one": {"kind": "noop"}}}
 EOF
 export AGENTS_FILE=$tmp/agents.json
@@ -37,6 +39,7 @@ OP_KEY=$("$cli" keys create bob@example.com --operator --json | jq -r .key)
 BOB_TASK=$("$cli" tasks add --user bob@example.com --title "bob hourly" --agent one --cron "@hourly" --json | jq -r .id)
 sleeper=$("$cli" tasks add --user alice@example.com --title "alice long job" --agent sleeper --json | jq -r .id)
 broken=$("$cli" tasks add --user alice@example.com --title "alice broken" --agent broken --max-attempts 1 --json | jq -r .id)
+stepper=$("$cli" tasks add --user alice@example.com --title "alice agent with steps" --agent stepper --json | jq -r .id)
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export HTTP_LISTEN=127.0.0.1:$port
@@ -45,9 +48,10 @@ HTTP_LISTEN=off "$worker" --instance browser >"$tmp/worker.log" 2>&1 & pids+=($!
 for _ in $(seq 50); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 SLEEPER_RUN=$("$cli" tasks trigger "$sleeper" --json | jq -r .run)
 "$cli" tasks trigger "$broken" >/dev/null # fails at once, its only attempt: the dead set
+STEPPER_RUN=$("$cli" tasks trigger "$stepper" --json | jq -r .run)
 
 BASE=http://127.0.0.1:$port ALICE_KEY=$ALICE_KEY BOB_KEY=$BOB_KEY OP_KEY=$OP_KEY BOB_TASK=$BOB_TASK \
-  SLEEPER_RUN=$SLEEPER_RUN SHOTS=$build/test-artifacts/dashboard node "$here/dashboard.mjs"
+  SLEEPER_RUN=$SLEEPER_RUN STEPPER_RUN=$STEPPER_RUN SHOTS=$build/test-artifacts/dashboard node "$here/dashboard.mjs"
 rc=$?
 [ "$rc" -eq 0 ] && ok || bad "the browser checks failed (above)"
 finish
