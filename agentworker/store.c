@@ -721,7 +721,7 @@ int store_step_record(struct store *s, const struct agent_set *agents, int64_t r
 {
     if (connect_all(s, err, len))
         return -1;
-    return steps_record((struct pg_conn *)s->conn.pg, agents, run_id, attempt, r, out, err, len);
+    return steps_record(&s->conn, agents, run_id, attempt, r, out, err, len);
 }
 
 int store_step_reserve(struct store *s, const struct agent_set *agents, int64_t run_id, int attempt, const char *step_id,
@@ -729,8 +729,7 @@ int store_step_reserve(struct store *s, const struct agent_set *agents, int64_t 
 {
     if (connect_all(s, err, len))
         return -1;
-    return steps_reserve((struct pg_conn *)s->conn.pg, s->conn.redis, agents, run_id, attempt, step_id, credits,
-                         at_least, out, err, len);
+    return steps_reserve(&s->conn, agents, run_id, attempt, step_id, credits, at_least, out, err, len);
 }
 
 /* ---- leases, waiting, status ---- */

@@ -549,6 +549,9 @@ static void run_outcome(uv_work_t *w)
     }
 }
 
+/* Each operation is a transaction of its own: batching them in one commit made two lanes lock
+ * two users' rows in opposite orders (deadlocks), and one user's row stay locked for a whole
+ * batch. */
 static void run_steps(uv_work_t *w)
 {
     struct lane_job *l = w->data;

@@ -156,7 +156,7 @@ void api_steps_serve(struct connpair *c, const struct agent_set *agents, const s
             api_error(out, 400, "credits", "send {\"credits\": N} (an integer), and optionally \"atLeast\": M");
             return;
         }
-        rc = steps_reserve(c->pg, c->redis, agents, run, attempt, step, credits, at_least, &a, err, sizeof err);
+        rc = steps_reserve(c, agents, run, attempt, step, credits, at_least, &a, err, sizeof err);
     } else {
         step = json_string_value(json_object_get(body, "step"));
         const json_t *usage = json_object_get(body, "usage");
@@ -171,7 +171,7 @@ void api_steps_serve(struct connpair *c, const struct agent_set *agents, const s
         const json_t *output = json_object_get(body, "output");
         char *text = output ? json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         const struct step_report r = {step, text, p, cpl};
-        rc = steps_record(c->pg, agents, run, attempt, &r, &a, err, sizeof err);
+        rc = steps_record(c, agents, run, attempt, &r, &a, err, sizeof err);
         free(text);
     }
     if (rc != 0)

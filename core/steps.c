@@ -17,21 +17,20 @@
 #include <string.h>
 
 #include "agents.h"
+#include "connpair.h"
 #include "pgconn.h"
 #include "queue.h"
 #include "runctl.h"
 #include "timefmt.h"
 
-/* $1 run. The run, locked. */
+/* $1 run, $2 step. The run, locked, and the step: whether its reservation was made during the
+ * run's current start, and how many steps the run has. */
 static const char sql_lock_run[] =
-    "SELECT r.status, r.attempt, r.user_id, t.agent_type, t.agent_config::text, r.step_credits, r.credits_reserved"
-    " FROM task_runs r JOIN tasks t ON t.id = r.task_id WHERE r.id = $1::bigint FOR UPDATE OF r";
-
-/* $1 run, $2 step. The step, and whether its reservation was made during the run's current start. */
-static const char sql_step[] =
-    "SELECT s.status, s.credits, s.credits_reserved, s.started_at >= r.started_at,"
-    " (SELECT count(*) FROM run_steps WHERE run_id = $1::bigint)"
-    " FROM task_runs r LEFT JOIN run_steps s ON s.run_id = r.id AND s.step_id = $2 WHERE r.id = $1::bigint";
+    "SELECT r.status, r.attempt, r.user_id, t.agent_type, t.agent_config::text, r.step_credits, r.credits_reserved,"
+    " s.status, s.credits, s.credits_reserved, s.started_at >= r.started_at,"
+    " (SELECT count(*) FROM run_steps WHERE run_id = r.id)"
+    " FROM task_runs r JOIN tasks t ON t.id = r.task_id LEFT JOIN run_steps s ON s.run_id = r.id AND s.step_id = $2"
+    " WHERE r.id = $1::bigint FOR UPDATE OF r";
 
 /* $1 run, $2 step, $3 attempt, $4 output, $5 prompt, $6 completion tokens, $7 credits, $8 user,
  * $9 the step's reservation to release. */
@@ -47,7 +46,7 @@ static const char sql_record[] =
     " led AS (INSERT INTO credit_ledger (user_id, run_id, step_id, delta, reason)"
     "         SELECT $8::bigint, $1::bigint, $2, $7::bigint, 'step' WHERE $7::bigint > 0 AND EXISTS (SELECT 1 FROM s)),"
     " usr AS (UPDATE users SET credits_used = credits_used + $7::bigint, credits_reserved = credits_reserved - $9::bigint"
-    "         WHERE id = $8::bigint AND EXISTS (SELECT 1 FROM s))"
+    "         WHERE id = $8::bigint AND ($7::bigint <> 0 OR $9::bigint <> 0) AND EXISTS (SELECT 1 FROM s))"
     " UPDATE task_runs SET prompt_tokens = prompt_tokens + $5::bigint, completion_tokens = completion_tokens + $6::bigint,"
     " step_tokens = step_tokens + $5::bigint + $6::bigint, step_credits = step_credits + $7::bigint,"
     " credits_reserved = credits_reserved - $9::bigint WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM s)"
@@ -192,11 +191,37 @@ static PGresult *run_sql(PGconn *pg, const char *sql, int n, const char *const *
     return NULL;
 }
 
+/* The statements of a step operation, prepared once per session (connpair_exec, bits 0-7). */
+enum step_stmt { SS_LOCK, SS_RECORD, SS_USER_LEFT, SS_RESERVE };
+static const struct {
+    const char *name, *sql;
+} step_stmts[] = {
+    [SS_LOCK] = {"agentcron_step_lock", sql_lock_run},
+    [SS_RECORD] = {"agentcron_step_record", sql_record},
+    [SS_USER_LEFT] = {"agentcron_step_user_left", sql_user_left},
+    [SS_RESERVE] = {"agentcron_step_reserve", sql_reserve},
+};
+
+static PGresult *run_stmt(struct connpair *c, enum step_stmt st, int n, const char *const *params, ExecStatusType want,
+                          const char *what, char *err, size_t len)
+{
+    PGresult *r = (PGresult *)connpair_exec(c, st, step_stmts[st].name, step_stmts[st].sql, n, params, err, len);
+    if (r && PQresultStatus(r) == want)
+        return r;
+    if (r)
+        pgconn_failed((struct pg_result *)r, (struct pg_conn *)c->pg, what, err, len);
+    return NULL;
+}
+
+/* Runs sql without parameters (BEGIN; SET LOCAL ...: several statements, one round trip). */
 static int command(PGconn *pg, const char *sql, char *err, size_t len)
 {
-    PGresult *r = run_sql(pg, sql, 0, NULL, PGRES_COMMAND_OK, sql, err, len);
-    PQclear(r);
-    return r ? 0 : -1;
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        PQclear(r);
+        return 0;
+    }
+    return pgconn_failed((struct pg_result *)r, (struct pg_conn *)pg, sql, err, len);
 }
 
 static int answer(struct step_answer *out, enum step_status status, const char *reason, int64_t credits,
@@ -229,18 +254,21 @@ struct step_context {
     int64_t nsteps;    /* the run's steps */
 };
 
-/* Locks the run and reads the step: 0 with *ctx (free ctx->agent_config), 1 when *out already
- * says what became of the request (no such run, a duplicate, a run not in this attempt), -1. */
-static int begin_step(PGconn *pg, int64_t run_id, int attempt, const char *step_id, struct step_context *ctx,
-                      struct step_answer *out, char *err, size_t len)
+/* Opens a transaction, locks the run and reads the step: 0 with *ctx (free ctx->agent_config),
+ * 1 when *out already says what became of the request (no such run, a duplicate, a run not in
+ * this attempt), -1. A transaction that is not `durable` commits without waiting for the disk:
+ * a reservation lost with a Postgres crash costs nothing (the step's record then releases none). */
+static int begin_step(struct connpair *c, int durable, int64_t run_id, int attempt, const char *step_id,
+                      struct step_context *ctx, struct step_answer *out, char *err, size_t len)
 {
+    PGconn *pg = c->pg;
     memset(ctx, 0, sizeof *ctx);
     char run[24];
     snprintf(run, sizeof run, "%" PRId64, run_id);
     const char *params[2] = {run, step_id};
-    if (command(pg, "BEGIN", err, len))
+    if (command(pg, durable ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off", err, len))
         return -1;
-    PGresult *r = run_sql(pg, sql_lock_run, 1, params, PGRES_TUPLES_OK, "locking the run", err, len);
+    PGresult *r = run_stmt(c, SS_LOCK, 2, params, PGRES_TUPLES_OK, "locking the run", err, len);
     if (!r)
         return -1;
     if (PQntuples(r) != 1) {
@@ -254,16 +282,13 @@ static int begin_step(PGconn *pg, int64_t run_id, int attempt, const char *step_
     ctx->agent_config = strdup(PQgetvalue(r, 0, 4));
     ctx->step_credits = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
     ctx->run_reserved = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
-    PQclear(r);
-    if (!(r = run_sql(pg, sql_step, 2, params, PGRES_TUPLES_OK, "reading the step", err, len)))
-        return -1;
-    if (!PQgetisnull(r, 0, 0)) {
-        snprintf(ctx->step_status, sizeof ctx->step_status, "%s", PQgetvalue(r, 0, 0));
-        ctx->credits = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-        ctx->reserved = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-        ctx->live = PQgetvalue(r, 0, 3)[0] == 't';
+    if (!PQgetisnull(r, 0, 7)) {
+        snprintf(ctx->step_status, sizeof ctx->step_status, "%s", PQgetvalue(r, 0, 7));
+        ctx->credits = strtoll(PQgetvalue(r, 0, 8), NULL, 10);
+        ctx->reserved = strtoll(PQgetvalue(r, 0, 9), NULL, 10);
+        ctx->live = PQgetvalue(r, 0, 10)[0] == 't';
     }
-    ctx->nsteps = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    ctx->nsteps = strtoll(PQgetvalue(r, 0, 11), NULL, 10);
     PQclear(r);
     if (!strcmp(ctx->step_status, "completed") || !strcmp(ctx->step_status, "copied"))
         return answer(out, STEP_DUPLICATE, "", ctx->credits, "step %s of run %" PRId64 " was completed before: skip it",
@@ -292,10 +317,10 @@ static int end_step(PGconn *pg, struct step_context *ctx, int rc, char *err, siz
     return command(pg, "COMMIT", err, len) ? -1 : 0;
 }
 
-int steps_record(struct pg_conn *pgc, const struct agent_set *agents, int64_t run_id, int attempt,
+int steps_record(struct connpair *c, const struct agent_set *agents, int64_t run_id, int attempt,
                  const struct step_report *rep, struct step_answer *out, char *err, size_t len)
 {
-    PGconn *pg = (PGconn *)pgc;
+    PGconn *pg = c->pg;
     memset(out, 0, sizeof *out);
     char why[200];
     if (!steps_valid_id(rep->step_id, why, sizeof why))
@@ -314,22 +339,22 @@ int steps_record(struct pg_conn *pgc, const struct agent_set *agents, int64_t ru
             return answer(out, STEP_INVALID, "", 0, "the step's output is not JSON: %s", jerr.text);
     }
     struct step_context ctx;
-    int rc = begin_step(pg, run_id, attempt, rep->step_id, &ctx, out, err, len);
+    int rc = begin_step(c, 1, run_id, attempt, rep->step_id, &ctx, out, err, len); /* a checkpoint: durable */
     if (rc == 0) {
         const struct agent *a = agents ? agents_find(agents, ctx.agent) : NULL;
         const int64_t tpc = a ? a->tokens_per_credit : 1000, tokens = rep->prompt_tokens + rep->completion_tokens;
         const int64_t credits = tokens > 0 ? (tokens + tpc - 1) / tpc : 0;
         const int64_t release = !strcmp(ctx.step_status, "reserved") && ctx.live ? ctx.reserved : 0;
-        char run[24], att[16], p[24], c[24], cr[24], user[24], rel[24];
+        char run[24], att[16], pt[24], ct[24], cr[24], user[24], rel[24];
         snprintf(run, sizeof run, "%" PRId64, run_id);
         snprintf(att, sizeof att, "%d", attempt);
-        snprintf(p, sizeof p, "%" PRId64, rep->prompt_tokens);
-        snprintf(c, sizeof c, "%" PRId64, rep->completion_tokens);
+        snprintf(pt, sizeof pt, "%" PRId64, rep->prompt_tokens);
+        snprintf(ct, sizeof ct, "%" PRId64, rep->completion_tokens);
         snprintf(cr, sizeof cr, "%" PRId64, credits);
         snprintf(user, sizeof user, "%" PRId64, ctx.user);
         snprintf(rel, sizeof rel, "%" PRId64, release);
-        const char *params[9] = {run, rep->step_id, att, rep->output, p, c, cr, user, rel};
-        PGresult *r = run_sql(pg, sql_record, 9, params, PGRES_TUPLES_OK, "recording the step", err, len);
+        const char *params[9] = {run, rep->step_id, att, rep->output, pt, ct, cr, user, rel};
+        PGresult *r = run_stmt(c, SS_RECORD, 9, params, PGRES_TUPLES_OK, "recording the step", err, len);
         rc = r ? 0 : -1;
         if (r && PQntuples(r) == 1)
             answer(out, STEP_RECORDED, "", credits, "step %s of run %" PRId64 " recorded: %" PRId64 " credits",
@@ -356,11 +381,12 @@ static int64_t run_cap(const struct agent_set *agents, const struct step_context
     return v;
 }
 
-int steps_reserve(struct pg_conn *pgc, redisContext *redis, const struct agent_set *agents, int64_t run_id,
-                  int attempt, const char *step_id, int64_t credits, int64_t at_least, struct step_answer *out,
-                  char *err, size_t len)
+int steps_reserve(struct connpair *c, const struct agent_set *agents, int64_t run_id, int attempt,
+                  const char *step_id, int64_t credits, int64_t at_least, struct step_answer *out, char *err,
+                  size_t len)
 {
-    PGconn *pg = (PGconn *)pgc;
+    PGconn *pg = c->pg;
+    redisContext *redis = c->redis;
     memset(out, 0, sizeof *out);
     char why[200];
     if (!steps_valid_id(step_id, why, sizeof why))
@@ -370,7 +396,7 @@ int steps_reserve(struct pg_conn *pgc, redisContext *redis, const struct agent_s
                       "credits must be from 1 to 1000000000 and atLeast from 1 to credits (got %" PRId64 ", %" PRId64 ")",
                       credits, at_least);
     struct step_context ctx;
-    int rc = begin_step(pg, run_id, attempt, step_id, &ctx, out, err, len);
+    int rc = begin_step(c, 0, run_id, attempt, step_id, &ctx, out, err, len);
     if (rc != 0)
         return end_step(pg, &ctx, rc, err, len);
     if (!strcmp(ctx.step_status, "reserved") && ctx.live) {
@@ -395,7 +421,7 @@ int steps_reserve(struct pg_conn *pgc, redisContext *redis, const struct agent_s
     snprintf(run, sizeof run, "%" PRId64, run_id);
     snprintf(user, sizeof user, "%" PRId64, ctx.user);
     const char *uparams[1] = {user};
-    PGresult *r = run_sql(pg, sql_user_left, 1, uparams, PGRES_TUPLES_OK, "reading the user's credits", err, len);
+    PGresult *r = run_stmt(c, SS_USER_LEFT, 1, uparams, PGRES_TUPLES_OK, "reading the user's credits", err, len);
     if (!r || PQntuples(r) != 1) {
         if (r)
             snprintf(err, len, "run %" PRId64 "'s user %" PRId64 " is gone", run_id, ctx.user);
@@ -428,7 +454,7 @@ int steps_reserve(struct pg_conn *pgc, redisContext *redis, const struct agent_s
     snprintf(att, sizeof att, "%d", attempt);
     snprintf(cr, sizeof cr, "%" PRId64, grant);
     const char *params[5] = {run, step_id, att, cr, user};
-    r = run_sql(pg, sql_reserve, 5, params, PGRES_TUPLES_OK, "reserving credits", err, len);
+    r = run_stmt(c, SS_RESERVE, 5, params, PGRES_TUPLES_OK, "reserving credits", err, len);
     if (r)
         answer(out, STEP_GRANTED, "", grant, "%" PRId64 " credits reserved for step %s of run %" PRId64, grant, step_id,
                run_id);

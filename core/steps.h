@@ -6,7 +6,8 @@
  *
  * A run token is `act1.<run>.<attempt>.<expires, unix s>.<hex HMAC-SHA256>`, signed with the
  * key migration 0010 made (run_token_keys): scoped to one run and attempt, expiring with the
- * run's timeout. Blocking; one connection, one thread at a time. */
+ * run's timeout. Each operation is one transaction that locks the run's row, then its user's.
+ * Blocking; one connection, one thread at a time. */
 #ifndef AGENTCRON_STEPS_H
 #define AGENTCRON_STEPS_H
 
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 struct agent_set;
+struct connpair;
 struct json_t;
 struct pg_conn;
 struct redisContext;
@@ -68,17 +70,18 @@ struct step_report {
 
 /* Records a completed step of attempt of run_id, exactly once: its row, a ledger row with its
  * charge (ceil(tokens / the agent's tokens_per_credit)), the user's credits_used, the run's
- * totals, and the release of its reservation. 0 with *out, or -1 with *err (Postgres). */
-int steps_record(struct pg_conn *pg, const struct agent_set *agents, int64_t run_id, int attempt,
+ * totals, and the release of its reservation. On c's Postgres connection (connected; its
+ * statements prepared once a session). 0 with *out, or -1 with *err (Postgres). */
+int steps_record(struct connpair *c, const struct agent_set *agents, int64_t run_id, int attempt,
                  const struct step_report *r, struct step_answer *out, char *err, size_t len);
 
 /* Reserves up to `credits` (at least at_least, 1 <= at_least <= credits) before step step_id:
  * granted as much as the user's month and the run's max_credits_per_run leave, or refused, in
  * which case (budget, run_limit) the run is marked to end insufficient_credits. A run whose
- * cancel was requested (redis, may be NULL) is refused `cancelled`. 0 with *out, or -1. */
-int steps_reserve(struct pg_conn *pg, struct redisContext *redis, const struct agent_set *agents, int64_t run_id,
-                  int attempt, const char *step_id, int64_t credits, int64_t at_least, struct step_answer *out,
-                  char *err, size_t len);
+ * cancel was requested (in c's Redis, if connected) is refused `cancelled`. 0 with *out, or -1. */
+int steps_reserve(struct connpair *c, const struct agent_set *agents, int64_t run_id, int attempt,
+                  const char *step_id, int64_t credits, int64_t at_least, struct step_answer *out, char *err,
+                  size_t len);
 
 /* The completed (and copied) steps of run_id in order, as the JSON array agents receive:
  * [{"id", "output", "promptTokens", "completionTokens", "credits", "attempt", "copiedFrom"?}].

@@ -57,6 +57,25 @@ int connpair_ensure_redis(struct connpair *c, int timeout_ms, char *err, size_t 
     return 0;
 }
 
+struct pg_result *connpair_exec(struct connpair *c, unsigned bit, const char *name, const char *sql, int nparams,
+                                const char *const *params, char *err, size_t len)
+{
+    if (c->prepared_in != c->pg_sessions) /* a new session knows none */
+        c->prepared = 0, c->prepared_in = c->pg_sessions;
+    if (!(c->prepared & (1u << bit))) {
+        PGresult *p = PQprepare(c->pg, name, sql, nparams, NULL);
+        const int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+        if (!ok)
+            pgconn_failed((struct pg_result *)p, (struct pg_conn *)c->pg, name, err, len);
+        else
+            PQclear(p);
+        if (!ok)
+            return NULL;
+        c->prepared |= 1u << bit;
+    }
+    return (struct pg_result *)PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+}
+
 void connpair_redis_failed(struct connpair *c)
 {
     if (c->redis && c->redis->err) {

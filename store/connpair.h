@@ -18,6 +18,8 @@ struct connpair {
     struct redisContext *redis;
     unsigned pg_sessions;    /* counts Postgres sessions opened: per-session state (prepared
                               * statements) is gone when it changes */
+    unsigned prepared;       /* connpair_exec: bits of the statements prepared in session prepared_in */
+    unsigned prepared_in;
 };
 
 /* Copies the URLs; connects nothing yet. -1 without memory. */
@@ -34,6 +36,14 @@ int connpair_ensure(struct connpair *c, char *err, size_t len);
 /* Redis alone, opened (with timeout_ms for its commands) if it is not yet: for work that must
  * not wait on a Postgres that may be down. 0, or -1 with *err. */
 int connpair_ensure_redis(struct connpair *c, int timeout_ms, char *err, size_t len);
+
+/* Runs statement sql, prepared once per Postgres session as `name`: bit (0-31) of the pair's
+ * `prepared` says it is, so its users choose distinct bits (core/steps.c: 0-7). Planning a
+ * statement can cost more than running it. Returns the result (check its status), or NULL with
+ * *err when it could not be prepared. */
+struct pg_result;
+struct pg_result *connpair_exec(struct connpair *c, unsigned bit, const char *name, const char *sql, int nparams,
+                                const char *const *params, char *err, size_t len);
 
 /* After a Redis error: drops the connection if it is broken, so the next ensure reconnects. */
 void connpair_redis_failed(struct connpair *c);

@@ -126,6 +126,7 @@ def llm_pause(goal, run, at):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each answer waits for a delayed ACK (40 ms)
 
     def log_message(self, fmt, *a):
         pass
