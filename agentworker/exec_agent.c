@@ -250,13 +250,16 @@ int exec_agent_start(uv_loop_t *loop, struct execution *x, const struct run_spec
     size_t nenv = 0;
     while (env && env[nenv])
         nenv++;
-    if (env && spec->submit_step && exec_steps_start(x, spec, env, &nenv) != 0) {
-        free_strv(env);
-        env = NULL;
-    }
+    const int steps_err = env && spec->submit_step ? exec_steps_start(x, spec, env, &nenv) : 0;
     x->stdin_json = input ? json_dumps(input, JSON_COMPACT) : NULL;
     json_decref(input);
     int rc = -1;
+    if (steps_err) { /* retried: a full or read-only TMPDIR may pass */
+        res->outcome = OUTCOME_FAILED;
+        snprintf(res->error, sizeof res->error, "cannot write the run's steps file (AGENTCRON_STEPS_FILE) under %s: %s",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(-steps_err));
+        goto out;
+    }
     if (!argv || !env || !x->stdin_json) {
         res->outcome = OUTCOME_FAILED;
         snprintf(res->error, sizeof res->error, "out of memory starting the command");

@@ -5,6 +5,7 @@
  * {"reserve": ID, "credits": N, "atLeast": M}. Each such line is answered, in order, with one
  * JSON line on file descriptor 3 (AGENTCRON_REPLY_FD) once it is durable; a command that waits
  * for the answer before going on never does a recorded step twice. Other lines are output. */
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -224,7 +225,7 @@ int exec_steps_start(struct execution *x, const struct run_spec *spec, char **en
 {
     struct exec_steps *st = calloc(1, sizeof *st);
     if (!st)
-        return -1;
+        return -ENOMEM;
     x->steps = st;
     st->submit = spec->submit_step, st->ctx = spec->step_ctx;
     st->tail = &st->head;
@@ -233,20 +234,24 @@ int exec_steps_start(struct execution *x, const struct run_spec *spec, char **en
     const int fd = mkstemp(st->file);
     if (fd < 0) {
         st->file[0] = 0;
-        return -1;
+        return -errno;
     }
     const char *text = spec->steps_json ? spec->steps_json : "[]";
     const size_t len = strlen(text);
-    const int ok = write(fd, text, len) == (ssize_t)len;
+    const ssize_t wrote = write(fd, text, len);
+    const int werr = wrote < 0 ? errno : (size_t)wrote != len ? EIO : 0;
     close(fd);
-    if (!ok)
-        return -1;
+    if (werr)
+        return -werr;
     env[(*n)++] = env_pair("AGENTCRON_STEPS_FILE", st->file);
     env[(*n)++] = env_pair("AGENTCRON_REPLY_FD", "3");
     if (spec->run_token && spec->run_token[0]) {
         env[(*n)++] = env_pair("AGENTCRON_RUN_TOKEN", spec->run_token);
         env[(*n)++] = env_pair("AGENTCRON_STEPS_URL", spec->steps_url);
     }
+    for (size_t i = 0; i < *n; i++)
+        if (!env[i])
+            return -ENOMEM;
     return 0;
 }
 

@@ -69,7 +69,7 @@ int llm_agent_start(struct http_client *http, struct execution *x, const struct 
 void llm_agent_stop(struct execution *x);
 void llm_agent_free(struct execution *x);
 /* exec's step protocol (exec_steps.c): starts it (the steps file, AGENTCRON_* variables
- * appended to env at *n), feeds it stdout, frees it. */
+ * appended to env at *n; 0, or a negative errno), feeds it stdout, frees it. */
 int exec_steps_start(struct execution *x, const struct run_spec *spec, char **env, size_t *n);
 void exec_steps_feed(struct execution *x, const char *data, size_t len);
 /* Whether step operations the command reported wait for their answers: its run ends after them. */

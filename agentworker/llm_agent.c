@@ -35,7 +35,7 @@ struct llm_loop {
     char *url, *bearer;
     const struct config *secrets;
     int64_t run_id, tokens_per_credit, timeout_ms, max_tokens, call_max_tokens;
-    int attempt, model_steps, max_steps;
+    int model_steps, max_steps;
     char traceparent[64];
     step_submit_fn submit;
     void *step_ctx;
@@ -548,7 +548,7 @@ int llm_agent_start(struct http_client *http, struct execution *x, const struct 
     l->http = http;
     l->settings = json_incref((json_t *)s);
     l->secrets = spec->secrets;
-    l->run_id = spec->run_id, l->attempt = spec->attempt, l->timeout_ms = spec->timeout_ms;
+    l->run_id = spec->run_id, l->timeout_ms = spec->timeout_ms;
     l->tokens_per_credit = spec->agent->tokens_per_credit > 0 ? spec->agent->tokens_per_credit : 1000;
     l->max_tokens = executor_setting_int(s, "max_tokens", 1024);
     l->max_steps = (int)executor_setting_int(s, "max_steps", MAX_STEPS_DEFAULT);

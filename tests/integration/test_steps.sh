@@ -75,15 +75,15 @@ ledger_ok() { # this period's charges in the ledger are credits_used, and nothin
                    = credits_used and credits_reserved = 0 from users u")" = t ]
 }
 executions() { jq -r "select(.event == \"executed\" and .run == $1) | .step" "$events" | sort | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' '; }
-# kill_through RUN POSITION...: the run's attempt i pauses at position i; each time the worker
-# is killed with -9 there, and a new one takes over once the lease lapses
+# kill_through RUN POSITION...: the run's start i pauses at position i; each time the worker is
+# killed with -9 there, and a new one takes over once the lease lapses (a new attempt)
 kill_through() {
-  local run=$1 attempt=0 at
+  local run=$1 start=0 at
   shift
   for at in "$@"; do
-    attempt=$((attempt + 1))
-    if ! wait_event ".event == \"paused\" and .run == $run and .attempt == $attempt and .at == \"$at\"" 20; then
-      bad "run $run did not reach $at in attempt $attempt: $(tail -3 "$tmp/w$nworker.log")"
+    start=$((start + 1))
+    if ! wait_event ".event == \"paused\" and .run == $run and .start == $start and .at == \"$at\"" 20; then
+      bad "run $run did not reach $at in start $start: $(tail -3 "$tmp/w$nworker.log")"
       return 1
     fi
     kill -9 "$wpid"
@@ -140,6 +140,26 @@ model=$(jq -c "select(.event == \"executed\" and .run == $r_llm and .step == \"m
 check "the model was offered the operator's tool, max_tokens within the agent's: $model" \
   '[ "$(jq -r "[.tools[0], .max_tokens] | join(\",\")" <<<"$model")" = "lookup,500" ]'
 check "ledger = credits_used after the llm run" ledger_ok
+
+# --- a failed attempt (exit 1 after s1) and a drained one (the worker stopped with SIGTERM in s2):
+# the next attempt or start goes on from what was recorded
+t_fail=$(task cmd '{"steps": 3, "fail_after": "s1"}')
+r_fail=$(trigger "$t_fail")
+wait_sql "the run that failed once succeeds" 20 "select status || ' ' || attempt from task_runs where id = $r_fail" = "succeeded 2"
+check "after a failure, every step executed once: $(executions "$r_fail")" '[ "$(executions "$r_fail")" = "s1x1 s2x1 s3x1 " ]'
+t_drain=$(task app '{"steps": 3, "pause": ["s2:mid"]}')
+r_drain=$(trigger "$t_drain")
+wait_event ".event == \"paused\" and .run == $r_drain" 20 || bad "run $r_drain did not pause"
+kill -TERM "$wpid"
+wait "$wpid"
+drained_exit=$?
+check "the drained worker exited cleanly: $drained_exit" '[ "$drained_exit" = 0 ]'
+got=$(sql "select status || ' ' || attempt || ' ' || (select retry_reason from run_attempts where run_id = $r_drain) from task_runs where id = $r_drain")
+check "the run went back to the queue without spending an attempt: $got" '[ "$got" = "queued 1 drained" ]'
+start_worker
+wait_sql "the drained run succeeds" 20 "select status || ' ' || attempt from task_runs where id = $r_drain" = "succeeded 1"
+check "after a drain, every completed step executed once: $(executions "$r_drain")" '[ "$(executions "$r_drain")" = "s1x1 s2x1 s3x1 " ]'
+check "ledger = credits_used after a failure and a drain" ledger_ok
 
 # --- a budget that runs out at step 3: steps 1 and 2 charged, the run ends insufficient_credits
 sql "update users set monthly_credits = credits_used + 1 + 2 * 2 + 1 where email = 'a@example.com'" # base + 2 steps + 1

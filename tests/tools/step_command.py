@@ -3,8 +3,9 @@
 """An exec agent's command using the step protocol (docs/steps.md), for the tests: steps
 s1..sN of the run (the goal, JSON, as in step_peer.py), each reserved and reported with a line
 on stdout and its answer read from AGENTCRON_REPLY_FD. Events go to the log named by its
-first argument, as step_peer.py writes them; "pause" positions sleep until the worker (and
-with it this command) is killed."""
+first argument, as step_peer.py writes them; "pause" positions (by the run's start) sleep until
+the worker (and with it this command) is killed; "fail_after": STEP exits 1 once that step is
+recorded, in the run's first start."""
 import json
 import os
 import sys
@@ -16,6 +17,12 @@ run, attempt, goal = run_input["run"], run_input["attempt"], json.loads(run_inpu
 replies = os.fdopen(int(os.environ["AGENTCRON_REPLY_FD"]), "r")
 with open(os.environ["AGENTCRON_STEPS_FILE"]) as f:
     from_file = json.load(f)
+
+
+starts_file = f"{log_path}.{run}.starts"
+start = (int(open(starts_file).read()) if os.path.exists(starts_file) else 0) + 1
+with open(starts_file, "w") as f:
+    f.write(str(start))
 
 
 def log(**event):
@@ -30,8 +37,8 @@ def ask(line):
 
 def pause(at):
     pauses = goal.get("pause") or []
-    if attempt <= len(pauses) and pauses[attempt - 1] == at:
-        log(event="paused", run=run, attempt=attempt, at=at)
+    if start <= len(pauses) and pauses[start - 1] == at:
+        log(event="paused", run=run, start=start, attempt=attempt, at=at)
         time.sleep(600)
 
 
@@ -57,4 +64,7 @@ for i in range(1, goal["steps"] + 1):
         log(event="stopped", run=run, attempt=attempt, step=sid, status=r["status"])
         sys.exit(1)
     pause(f"{sid}:after")
+    if goal.get("fail_after") == sid and start == 1:
+        print(f"failing after {sid}", file=sys.stderr)
+        sys.exit(1)
 print("all steps done")

@@ -9,12 +9,13 @@
   POST /tool/lookup          the tool the model calls
 
 The goal (JSON) scripts each run: {"steps": N, "credits": C, "tokens": [P, C], "tools": K,
-"pause": [POSITION for attempt 1, for attempt 2, ...]}. A position stops that attempt there for
+"pause": [POSITION for the run's first start, for its second, ...]} (a start: a request of an
+attempt, which a drain repeats with the same attempt number). A position stops that start there for
 good (the test kills the worker meanwhile): "s2:mid" (reserved, not reported), "s2:after"
 (reported), "model-2:mid" (the model's second call, unanswered), "tool-call_1:before" (the tool
 call arrived: the model step before it is recorded), "tool-call_1:mid", "model-2:before".
 
-Every event is a JSON line in the log: "paused" (run, attempt, at), "executed" (run, step,
+Every event is a JSON line in the log: "paused" (run, start, attempt, at), "executed" (run, step,
 attempt: a step's work done, once it will be reported), "refused" and "stopped" (the answers
 the app got), "token" (the run token a request carried).
 Usage: step_peer.py --port P --log FILE. Prints "ready PORT" once listening.
@@ -38,10 +39,13 @@ def log(**event):
         f.write(json.dumps(event) + "\n")
 
 
-def pause_here(goal, run, attempt, at):
+starts = {}  # run -> requests of the app for it so far
+
+
+def pause_here(goal, run, start, attempt, at):
     pauses = goal.get("pause") or []
-    if attempt <= len(pauses) and pauses[attempt - 1] == at:
-        log(event="paused", run=run, attempt=attempt, at=at)
+    if start <= len(pauses) and pauses[start - 1] == at:
+        log(event="paused", run=run, start=start, attempt=attempt, at=at)
         time.sleep(PAUSE_S)
         return True
     return False
@@ -62,6 +66,8 @@ def app(body):
     run, attempt, token, url = body["run"], body["attempt"], body["runToken"], body["stepsUrl"]
     goal = json.loads(body["goal"])
     log(event="token", run=run, attempt=attempt, token=token, url=url)
+    with lock:
+        start = starts[run] = starts.get(run, 0) + 1
     done = {s["id"] for s in body["steps"]}
     prompt, completion = goal.get("tokens", [100, 50])
     for i in range(1, goal["steps"] + 1):
@@ -75,7 +81,7 @@ def app(body):
             log(event="refused", run=run, attempt=attempt, step=sid, code=code, reason=r.get("reason"),
                 message=r.get("message"))
             return 200, {"stopped": r.get("reason") or r.get("status")}
-        if pause_here(goal, run, attempt, f"{sid}:mid"):
+        if pause_here(goal, run, start, attempt, f"{sid}:mid"):
             return 500, {"error": "paused"}
         time.sleep(goal.get("work_ms", 0) / 1000)
         log(event="executed", run=run, step=sid, attempt=attempt)
@@ -84,7 +90,7 @@ def app(body):
         if r.get("status") not in ("recorded", "duplicate"):
             log(event="stopped", run=run, attempt=attempt, step=sid, code=code, status=r.get("status"))
             return 200, {"stopped": r.get("status")}
-        if pause_here(goal, run, attempt, f"{sid}:after"):
+        if pause_here(goal, run, start, attempt, f"{sid}:after"):
             return 500, {"error": "paused"}
     return 200, {"done": goal["steps"]}
 
@@ -105,21 +111,21 @@ def model(req):
                          "message": message}], "usage": usage}
 
 
-# The llm loop's positions are reached in order; an attempt of the run is the count of pauses
-# made for it so far, plus one.
+# The llm loop's positions are reached in order; a start of the run is the count of pauses made
+# for it so far, plus one.
 paused_runs = {}
 tool_goals = {}  # run -> goal, learned from the model's calls (a tool does not see the goal)
 
 
 def llm_pause(goal, run, at):
     with lock:
-        attempt = paused_runs.get(run, 0) + 1
+        start = paused_runs.get(run, 0) + 1
         pauses = goal.get("pause") or []
-        hit = attempt <= len(pauses) and pauses[attempt - 1] == at
+        hit = start <= len(pauses) and pauses[start - 1] == at
         if hit:
-            paused_runs[run] = attempt
+            paused_runs[run] = start
     if hit:
-        log(event="paused", run=run, attempt=attempt, at=at)
+        log(event="paused", run=run, start=start, at=at)
         time.sleep(PAUSE_S)
     return hit
 
