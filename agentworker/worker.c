@@ -440,10 +440,6 @@ static void start_run(struct worker_pool *p, struct store_run *run)
     memset(run, 0, sizeof *run); /* its strings are a's now */
     a->started_ms = timefmt_now_ms();
     a->serial = ++p->serials;
-    if (p->have_token_key) /* valid while the attempt may run, and a minute for its last report */
-        steps_token_make(p->token_key, a->run.id, a->run.attempt, a->started_ms / 1000 + a->run.timeout_ms / 1000 + 60,
-                         a->run_token);
-    snprintf(a->steps_url, sizeof a->steps_url, "%s/api/runs/%" PRId64 "/steps", p->public_url, a->run.id);
     a->next = p->active;
     if (p->active)
         p->active->prev = a;
@@ -475,6 +471,13 @@ static void start_run(struct worker_pool *p, struct store_run *run)
             trace_ids_of(a->run.id, a->run.scheduled_for_ms, &ids);
             call_span(&ids, a->run.attempt, a->started_ms, call);
             trace_parent_header(&ids, call, a->traceparent);
+        }
+        if (p->have_token_key && (a->agent->kind == AGENT_HTTP || a->agent->kind == AGENT_EXEC)) {
+            /* for the step API (llm steps go through the worker): valid while the attempt may
+             * run, and a minute for its last report */
+            steps_token_make(p->token_key, a->run.id, a->run.attempt,
+                             a->started_ms / 1000 + a->run.timeout_ms / 1000 + 60, a->run_token);
+            snprintf(a->steps_url, sizeof a->steps_url, "%s/api/runs/%" PRId64 "/steps", p->public_url, a->run.id);
         }
         const struct run_spec spec = {
             .run_id = a->run.id, .task_id = a->run.task_id, .scheduled_for_ms = a->run.scheduled_for_ms,
