@@ -109,12 +109,12 @@ static int step_ok(struct execution *x, const struct step_answer *a, const char 
 /* The last assistant message and the tool call of it that has no answer yet (NULL: none). */
 static json_t *unanswered_call(const json_t *messages, const json_t **assistant)
 {
-    json_t *role_assistant = json_string("assistant");
     *assistant = NULL;
     size_t last = json_array_size(messages);
-    while (last > 0 && !json_equal(json_object_get(json_array_get(messages, last - 1), "role"), role_assistant))
+    const char *role;
+    while (last > 0 && (!(role = json_string_value(json_object_get(json_array_get(messages, last - 1), "role"))) ||
+                        strcmp(role, "assistant") != 0))
         last--;
-    json_decref(role_assistant);
     if (!last)
         return NULL;
     *assistant = json_array_get(messages, last - 1);

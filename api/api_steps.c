@@ -4,7 +4,6 @@
  * signed with this deployment's key), another run's, or expired. */
 #include "api_steps.h"
 
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdatomic.h>
