@@ -22,6 +22,12 @@ void api_error(struct api_response *out, int status, const char *field, const ch
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     json_t *doc = json_pack("{s:s}", "error", msg);
+    if (!doc) { /* not UTF-8: a value a request sent, echoed, or a character the length limit cut */
+        for (char *c = msg; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        doc = json_pack("{s:s}", "error", msg);
+    }
     if (field)
         json_object_set_new(doc, "field", json_string(field));
     api_reply(out, status, doc);
