@@ -17,6 +17,7 @@
 #include "connpair.h"
 #include "livelog.h"
 #include "queue.h"
+#include "redisconn.h"
 #include "steps.h"
 #include "store_sql.h"
 #include "timefmt.h"
@@ -772,7 +773,7 @@ void store_unpublish(struct store *s, const char *key)
     char err[256]; /* Redis alone: a Postgres that is down must not hold up a stop */
     if (connpair_ensure_redis(&s->conn, 2000, err, sizeof err) != 0)
         return;
-    freeReplyObject(redisCommand(s->conn.redis, "DEL %s", key));
+    freeReplyObject(redisconn_command(s->conn.redis, "DEL %s", key));
     connpair_redis_failed(&s->conn);
 }
 
@@ -780,7 +781,7 @@ int store_publish(struct store *s, const char *key, const char *json, int ttl_s,
 {
     if (connect_all(s, err, len))
         return -1;
-    redisReply *r = redisCommand(s->conn.redis, "SET %s %s EX %d", key, json, ttl_s);
+    redisReply *r = redisconn_command(s->conn.redis, "SET %s %s EX %d", key, json, ttl_s);
     const int ok = r && r->type != REDIS_REPLY_ERROR;
     if (!ok)
         fail(err, len, "redis: %s", r ? r->str : s->conn.redis->errstr);
@@ -822,6 +823,10 @@ int store_stream_logs(struct store *s, const struct livelog_chunk *chunks, char 
         }
         if (reply && reply->type == REDIS_REPLY_ERROR && !rc)
             rc = fail(err, len, "redis: streaming run output: %s", reply->str);
+        if (redisconn_redirected(r, reply)) {
+            freeReplyObject(reply);
+            break;
+        }
         freeReplyObject(reply);
     }
     connpair_redis_failed(&s->conn);

@@ -545,7 +545,7 @@ static void run_outcome(uv_work_t *w)
     }
     if (l->status_json) {
         char key[256], err[256];
-        snprintf(key, sizeof key, "agentcron:status:worker:%s", l->pool->instance);
+        snprintf(key, sizeof key, "agentcron:{default}:status:worker:%s", l->pool->instance);
         const int ttl = config_report_ttl_s(l->pool->cfg);
         if (store_publish(l->store, key, l->status_json, ttl, err, sizeof err) != 0 && l->rc == 0)
             l->rc = -1, snprintf(l->err, sizeof l->err, "%s", err);
@@ -981,7 +981,7 @@ static void pool_handle_closed(struct worker_pool *p)
         return;
     }
     char key[200]; /* stopped: gone from agentcron status at once, not when the report expires */
-    snprintf(key, sizeof key, "agentcron:status:worker:%s", p->instance);
+    snprintf(key, sizeof key, "agentcron:{default}:status:worker:%s", p->instance);
     store_unpublish(p->lanes[LANE_OUTCOME].store, key);
     for (int i = 0; i < LANE_COUNT; i++)
         store_free(p->lanes[i].store);

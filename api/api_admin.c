@@ -13,6 +13,7 @@
 #include "accounts.h"
 #include "connpair.h"
 #include "errors.h"
+#include "redisconn.h"
 #include "health.h"
 #include "history.h"
 #include "http_parse.h"
@@ -179,7 +180,7 @@ static void dead_list(struct connpair *c, const char *query, struct api_response
         api_error(out, 400, "limit", "limit must be 1-%d", DEAD_PAGE_MAX);
         return;
     }
-    redisReply *rr = redisCommand(c->redis, "ZREVRANGE agentcron:{default}:dead 0 %ld WITHSCORES", limit - 1);
+    redisReply *rr = redisconn_command(c->redis, "ZREVRANGE agentcron:{default}:dead 0 %ld WITHSCORES", limit - 1);
     if (!rr || rr->type != REDIS_REPLY_ARRAY) {
         api_error(out, 503, NULL, "redis: %s", rr && rr->str ? rr->str : c->redis->errstr);
         freeReplyObject(rr);
@@ -253,7 +254,7 @@ static void dead_requeue(struct connpair *c, int64_t id, struct api_response *ou
         api_db_error(out, c->pg);
         return;
     }
-    freeReplyObject(redisCommand(c->redis, "ZREM agentcron:{default}:dead %" PRId64, id));
+    freeReplyObject(redisconn_command(c->redis, "ZREM agentcron:{default}:dead %" PRId64, id));
     connpair_redis_failed(c);
     timefmt_rfc3339(at, 0, 1, t);
     api_reply(out, 202, json_pack("{s:I, s:I, s:I, s:s, s:s}", "requeueOf", (json_int_t)id, "task", (json_int_t)task,

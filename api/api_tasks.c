@@ -28,6 +28,7 @@
 #include "errors.h"
 #include "history.h"
 #include "queue.h"
+#include "redisconn.h"
 #include "runctl.h"
 #include "schedule.h"
 #include "taskdef.h"
@@ -810,7 +811,7 @@ static void run_live(struct connpair *c, int64_t scope, int64_t id, const char *
     struct queue q;
     struct queue_error qerr;
     queue_init(&q, "default", &qerr);
-    redisReply *rr = redisCommand(c->redis, "XREAD COUNT %d STREAMS %s%" PRId64 " %s", LIVE_ENTRIES_MAX, q.log_prefix, id,
+    redisReply *rr = redisconn_command(c->redis, "XREAD COUNT %d STREAMS %s%" PRId64 " %s", LIVE_ENTRIES_MAX, q.log_prefix, id,
                                   after);
     if (!rr || rr->type == REDIS_REPLY_ERROR) {
         api_error(out, 503, NULL, "redis: %s", rr ? rr->str : c->redis->errstr);

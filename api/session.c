@@ -15,6 +15,7 @@
 
 #include "accounts.h"
 #include "connpair.h"
+#include "redisconn.h"
 #include "http_api.h"
 #include "http_parse.h"
 #include "timefmt.h"
@@ -118,7 +119,7 @@ static int token_wellformed(const char *t)
 
 static int rate_limited(struct connpair *c, const char *prefix, struct api_response *out)
 {
-    redisReply *rr = redisCommand(c->redis, "EVAL %s 1 agentcron:ratelimit:%s 1000",
+    redisReply *rr = redisconn_command(c->redis, "EVAL %s 1 agentcron:{default}:ratelimit:%s 1000",
                                   "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1],"
                                   " ARGV[1]) end return n",
                                   prefix);

@@ -87,7 +87,7 @@ SQL
       2>>.dev/bench/worker.log & alerts=$!
     # a long-running orchestrator: its start-up reconciliation of the 100,000 queued runs is not
     # the alerts' cost (its first status report follows it)
-    for _ in $(seq 1 300); do redis-cli -u "$REDIS_URL" exists agentcron:status:orchestrator:bench-alerts | grep -q 1 && break; sleep 0.1; done
+    for _ in $(seq 1 300); do redis-cli -u "$REDIS_URL" exists agentcron:{default}:status:orchestrator:bench-alerts | grep -q 1 && break; sleep 0.1; done
     otel=(OTEL_EXPORTER_OTLP_ENDPOINT="$hook")
   fi
   psql -qtAX "$DATABASE_URL" -c "VACUUM ANALYZE task_runs" >/dev/null

@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "history.h"
 #include "queue.h"
+#include "redisconn.h"
 #include "retention.h"
 #include "runctl.h"
 #include "steps.h"
@@ -310,7 +311,7 @@ static int follow_logs(struct cli_conn *c, int64_t id, int json)
     int64_t ended_at = 0;
     for (;;) {
         const int live = !strcmp(status, "queued") || !strcmp(status, "running") || !strcmp(status, "retrying");
-        redisReply *r = redisCommand(c->redis, "XREAD COUNT 512 BLOCK %d STREAMS %s %s", live || shown ? 500 : 1, key,
+        redisReply *r = redisconn_command(c->redis, "XREAD COUNT 512 BLOCK %d STREAMS %s %s", live || shown ? 500 : 1, key,
                                      last);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             const int rc = cli_error(CMD, CLI_FAILURE, "redis: %s; see `agentcron runs logs %" PRId64 "`",
@@ -401,7 +402,7 @@ static int cmd_retry(struct cli_conn *c, int64_t id, int json)
     struct queue q;
     struct queue_error qerr;
     queue_init(&q, "default", &qerr);
-    redisReply *z = redisCommand(c->redis, "ZREM %s %lld", q.dead, (long long)id); /* dealt with */
+    redisReply *z = redisconn_command(c->redis, "ZREM %s %lld", q.dead, (long long)id); /* dealt with */
     freeReplyObject(z);
     const struct queue_job job = {.id = run, .task_id = task};
     if (json)

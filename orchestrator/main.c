@@ -258,7 +258,9 @@ static void finish_job(struct orchestrator *o, int status)
     } else if (j == JOB_TICK) {
         const struct tick_result *t = &o->tick;
         o->backoff_ms = 250;
-        if (o->reconcile_soon)
+        /* runs the pass could not queue (Redis lost, or a cluster moving the queue's slot) are
+         * queued by reconciliation at once, not at its next turn */
+        if (o->reconcile_soon || t->enqueued < t->runs)
             o->want[JOB_RECONCILE] = 1, o->reconcile_soon = 0;
         if (t->tasks)
             LOG(LOG_INFO, "schedule.pass", LOG_I("tasks", t->tasks), LOG_I("runs", t->runs), LOG_I("enqueued", t->enqueued),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "redisconn.h"
 #include "timefmt.h"
 
 /* The live runs by status, and those that ended today (UTC) from the usage summaries. */
@@ -79,7 +80,7 @@ static void annotate(json_t *report, long long pttl, int64_t redis_now)
     json_object_set_new(report, "clockSkewMs", json_integer(has_time && ttl_s > 0 ? at - (redis_now - age) : 0));
 }
 
-/* Every instance's last report, from agentcron:status:<role>:<instance>, with its age and its
+/* Every instance's last report, from agentcron:{default}:status:<role>:<instance>, with its age and its
  * host's clock skew on Redis's clock: how long ago it was written is what its key's TTL has run
  * down (no clock of ours or theirs involved), and skew is how far its reportedAt is from
  * Redis's time when it was written. */
@@ -93,7 +94,7 @@ json_t *health_instances(redisContext *redis)
     freeReplyObject(t);
     unsigned long long cursor = 0;
     do {
-        redisReply *r = redisCommand(redis, "SCAN %llu MATCH agentcron:status:* COUNT 1000", cursor);
+        redisReply *r = redisconn_command(redis, "SCAN %llu MATCH agentcron:{default}:status:* COUNT 1000", cursor);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             freeReplyObject(r);
             break;
@@ -180,7 +181,7 @@ void health_report(struct pg_conn *pg, struct redisContext *redis, json_t *doc)
         problem(problems, "no orchestrator has reported in the last 90 s: is agentcron-orchestrator running? "
                 "(systemctl status agentcron-orchestrator)");
     const int64_t now = timefmt_now_ms();
-    redisReply *r = redisCommand(redis, "ZCOUNT agentcron:{default}:dead %lld +inf",
+    redisReply *r = redisconn_command(redis, "ZCOUNT agentcron:{default}:dead %lld +inf",
                                  (long long)(now - HEALTH_DEAD_WINDOW_MS));
     const long long died = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
     freeReplyObject(r);

@@ -23,7 +23,7 @@ struct redisContext;
  * queue). 0, or -1 with *err. */
 int health_numbers(struct pg_conn *pg, struct redisContext *redis, struct status_numbers *n, char *err, size_t len);
 
-/* Every instance's last report, from agentcron:status:<role>:<instance> (an array of the
+/* Every instance's last report, from agentcron:{default}:status:<role>:<instance> (an array of the
  * documents, each with its age and its host's clock skew added); empty if Redis fails. */
 struct json_t *health_instances(struct redisContext *redis);
 

@@ -24,6 +24,7 @@
 #include "pgconn.h"
 #include "plan.h"
 #include "queue.h"
+#include "redisconn.h"
 #include "health.h"
 #include "schedule_sql.h"
 #include "timefmt.h"
@@ -589,7 +590,7 @@ void scheduler_unpublish_status(struct scheduler *s, const char *instance)
     char err[256]; /* Redis alone: a Postgres that is down must not hold up a stop */
     if (connpair_ensure_redis(&s->conn, 2000, err, sizeof err) != 0)
         return;
-    freeReplyObject(redisCommand(s->conn.redis, "DEL agentcron:status:orchestrator:%s", instance));
+    freeReplyObject(redisconn_command(s->conn.redis, "DEL agentcron:{default}:status:orchestrator:%s", instance));
     connpair_redis_failed(&s->conn);
 }
 
@@ -598,7 +599,7 @@ int scheduler_publish_status(struct scheduler *s, const char *instance, const ch
 {
     if (connect_all(s, err, len))
         return -1;
-    redisReply *r = redisCommand(s->conn.redis, "SET agentcron:status:orchestrator:%s %s EX %d", instance, json, ttl_s);
+    redisReply *r = redisconn_command(s->conn.redis, "SET agentcron:{default}:status:orchestrator:%s %s EX %d", instance, json, ttl_s);
     const int ok = r && r->type != REDIS_REPLY_ERROR;
     if (!ok)
         fail(err, len, "redis: %s", r ? r->str : s->conn.redis->errstr);

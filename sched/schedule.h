@@ -67,7 +67,7 @@ struct status_numbers {
 };
 
 /* Reads the status report's numbers, and publishes `json` (the caller's report) under
- * agentcron:status:orchestrator:<instance> for ttl_s seconds. 0, or -1 with err. */
+ * agentcron:{default}:status:orchestrator:<instance> for ttl_s seconds. 0, or -1 with err. */
 int scheduler_status(struct scheduler *s, struct status_numbers *n, char *err, size_t errlen);
 int scheduler_publish_status(struct scheduler *s, const char *instance, const char *json, int ttl_s, char *err,
                              size_t errlen);

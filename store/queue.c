@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "queue_scripts.h"
+#include "redisconn.h"
 
 enum script {
     S_ENQUEUE, S_ENQUEUE_BATCH, S_CLAIM, S_RENEW, S_ACK, S_RETRY, S_BURY, S_PROMOTE, S_REQUEUE, S_CANCEL, S_ADMIT, S_COUNT
@@ -69,15 +70,30 @@ int queue_init(struct queue *q, const char *name, struct queue_error *err)
     return 0;
 }
 
+/* The error of a lost connection. */
+static int lost(redisContext *c, struct queue_error *err)
+{
+    return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+}
+
+/* The error of error reply r: AC_EIO when Redis Cluster moved the slot (c is marked broken, to be
+ * reconnected: redisconn.h), else AC_EREPLY. */
+static int refused(redisContext *c, const redisReply *r, struct queue_error *err)
+{
+    if (redisconn_redirected(c, r))
+        return lost(c, err);
+    return fail(err, AC_EREPLY, "redis: %.200s", r->str);
+}
+
 /* Checks a reply; frees it and returns an error code if it is missing or an error. */
 static int check(redisContext *c, redisReply *r, struct queue_error *err)
 {
     if (!r)
-        return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+        return lost(c, err);
     if (r->type == REDIS_REPLY_ERROR) {
-        fail(err, AC_EREPLY, "redis: %.200s", r->str);
+        const int rc = refused(c, r, err);
         freeReplyObject(r);
-        return AC_EREPLY;
+        return rc;
     }
     return 0;
 }
@@ -412,13 +428,10 @@ int queue_cancel_requested(const struct queue *q, redisContext *c, int64_t id, s
     char jk[128];
     job_key(q, id, jk);
     redisReply *r = redisCommand(c, "HGET %s cancel", jk);
-    if (!r)
-        return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
-    int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR)
-        rc = fail(err, AC_EREPLY, "redis: %.200s", r->str);
-    else
-        rc = r->type == REDIS_REPLY_STRING && !strcmp(r->str, "1");
+    int rc = check(c, r, err);
+    if (rc)
+        return rc;
+    rc = r->type == REDIS_REPLY_STRING && !strcmp(r->str, "1");
     freeReplyObject(r);
     return rc;
 }
@@ -434,11 +447,10 @@ int queue_stats(const struct queue *q, redisContext *c, struct queue_stats *st, 
     int rc = 0;
     for (int i = 0; i < 5; i++) {
         redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
-            return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
-        }
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
+            return lost(c, err);
         if (r->type == REDIS_REPLY_ERROR)
-            rc = fail(err, AC_EREPLY, "redis: %.200s", r->str);
+            rc = refused(c, r, err);
         else if (i < 4)
             *sizes[i] = to_i64(r);
         else
@@ -523,12 +535,15 @@ static int run_pipelined(redisContext *c, struct call *calls, size_t count, long
     for (size_t i = 0; i < count; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
-            return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+            return lost(c, err);
         if (r->type == REDIS_REPLY_INTEGER)
             results[i] = r->integer;
         else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
             results[i] = LLONG_MIN; /* redone below, after the pipeline is drained */
-        else if (!rc)
+        else if (r->type == REDIS_REPLY_ERROR && redisconn_redirected(c, r)) {
+            freeReplyObject(r); /* the connection is dropped, with the replies still due */
+            return lost(c, err);
+        } else if (!rc)
             rc = fail(err, AC_EREPLY, "redis: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         freeReplyObject(r);
     }

@@ -200,7 +200,7 @@ run "$cli" status --json
 check "no orchestrator: exit 3: $(cat "$tmp/out")" \
   '[ "$status" = 3 ] && [ "$(jq -r .healthy "$tmp/out")" = false ] && jq -r ".problems[0]" "$tmp/out" | grep -q "no orchestrator has reported"'
 "$orch" --instance cli-test >"$tmp/orch.log" 2>&1 & pids+=($!)
-for _ in $(seq 50); do redis-cli -u "$REDIS_URL" exists agentcron:status:orchestrator:cli-test | grep -q 1 && break; sleep 0.1; done
+for _ in $(seq 50); do redis-cli -u "$REDIS_URL" exists agentcron:{default}:status:orchestrator:cli-test | grep -q 1 && break; sleep 0.1; done
 run "$cli" status --json
 check "healthy with an orchestrator: $(cat "$tmp/out")" \
   '[ "$status" = 0 ] && [ "$(jq -r "[.healthy, (.instances | map(.instance) | join(\",\")), (.nextDue | length)] | join(\",\")" "$tmp/out")" = "true,cli-test,3" ]'
@@ -211,7 +211,7 @@ for _ in $(seq 60); do "$cli" status --json >/dev/null 2>&1 || unhealthy=$((unhe
 check "status 60 times with a live orchestrator reporting every second: $unhealthy unhealthy" '[ "$unhealthy" = 0 ]'
 # fake_report NAME SECONDS_AHEAD: an orchestrator's report written by a host whose clock is ahead
 fake_report() {
-  redis-cli -u "$REDIS_URL" set "agentcron:status:orchestrator:$1" \
+  redis-cli -u "$REDIS_URL" set "agentcron:{default}:status:orchestrator:$1" \
     "{\"instance\": \"$1\", \"role\": \"orchestrator\", \"ttlS\": 90, \"reportedAt\": \"$(date -u -d "+$2 seconds" +%Y-%m-%dT%H:%M:%S.%3NZ)\"}" \
     ex 90 >/dev/null
 }
@@ -219,7 +219,7 @@ fake_report skewed 10
 run "$cli" status --json
 check "a host clock 10 s ahead is a problem of its own: $(jq -c .problems "$tmp/out")" \
   '[ "$status" = 3 ] && jq -r ".problems[]" "$tmp/out" | grep -q "the clock of orchestrator skewed is 1[0-9].[0-9] s ahead of Redis" && [ "$(jq ".problems | length" "$tmp/out")" = 1 ]'
-redis-cli -u "$REDIS_URL" del agentcron:status:orchestrator:skewed >/dev/null
+redis-cli -u "$REDIS_URL" del agentcron:{default}:status:orchestrator:skewed >/dev/null
 if command -v tmux >/dev/null; then
   tmux new-session -d -s "$tmux_session" -x 160 -y 40 \
     "env DATABASE_URL='$DATABASE_URL' REDIS_URL='$REDIS_URL' AGENTS_FILE='$AGENTS_FILE' '$cli' status --watch 1"
@@ -238,12 +238,12 @@ else
 fi
 stop_all
 check "a clean stop removes the orchestrator's report at once" \
-  '[ "$(redis-cli -u "$REDIS_URL" exists agentcron:status:orchestrator:cli-test)" = 0 ]'
+  '[ "$(redis-cli -u "$REDIS_URL" exists agentcron:{default}:status:orchestrator:cli-test)" = 0 ]'
 fake_report ahead 2
 run "$cli" status --json
 check "an orchestrator on a host 2 s ahead is alive (tolerated: 2 s): $(jq -c .problems "$tmp/out")" \
   '[ "$status" = 0 ] && [ "$(jq -r ".instances[0].instance" "$tmp/out")" = ahead ]'
-redis-cli -u "$REDIS_URL" del agentcron:status:orchestrator:ahead >/dev/null
+redis-cli -u "$REDIS_URL" del agentcron:{default}:status:orchestrator:ahead >/dev/null
 run "$cli" status
 check "orchestrator gone: exit 3" '[ "$status" = 3 ] && grep -q UNHEALTHY "$tmp/out"'
 run env REDIS_URL=redis://127.0.0.1:1/0 "$cli" status --json

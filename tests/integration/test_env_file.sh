@@ -105,11 +105,11 @@ sql "update tasks set next_run_at = date_trunc('hour', now()) + floor(extract(mi
 for _ in $(seq 100); do [ "$(sql "select status from task_runs where task_id = $tv")" = succeeded ] && break; sleep 0.1; done
 check "the imported task fires and calls the app with the env file's CRON_SECRET: $(sql "select status || ' ' || trigger || ' ' || coalesce(error, '') from task_runs where task_id = $tv")" \
   '[ "$(sql "select status || trigger from task_runs where task_id = $tv")" = succeededschedule ] && [ "$(jq -c "select(.query.from == \"vercel\") | [.bearer_ok, .user_agents]" "$tmp/peer.jsonl")" = "[true,[\"vercel-cron/1.0\"]]" ]'
-for _ in $(seq 30); do [ "$(redis-cli -u "$redis_url" exists agentcron:status:worker:envfile)" = 1 ] && break; sleep 0.1; done
-check "the worker reports its status" '[ "$(redis-cli -u "$redis_url" exists agentcron:status:worker:envfile)" = 1 ]'
+for _ in $(seq 30); do [ "$(redis-cli -u "$redis_url" exists agentcron:{default}:status:worker:envfile)" = 1 ] && break; sleep 0.1; done
+check "the worker reports its status" '[ "$(redis-cli -u "$redis_url" exists agentcron:{default}:status:worker:envfile)" = 1 ]'
 stop_all
-check "a clean stop removes the worker's and the orchestrator's reports at once: $(redis-cli -u "$redis_url" keys "agentcron:status:*")" \
-  '[ -z "$(redis-cli -u "$redis_url" keys "agentcron:status:*")" ]'
+check "a clean stop removes the worker's and the orchestrator's reports at once: $(redis-cli -u "$redis_url" keys "agentcron:{default}:status:*")" \
+  '[ -z "$(redis-cli -u "$redis_url" keys "agentcron:{default}:status:*")" ]'
 
 # a variable no agent names is a typo, caught with its line
 sed 's/^REPORT_WEBHOOK_TOKEN=/REPORT_WEBHOOK_TOKNE=/' "$tmp/agentcron.env" >"$tmp/typo.env"

@@ -227,14 +227,14 @@ start pipeline
 run "$build/tests/test_consumer" 3 20
 if [ "$status" -eq 0 ] && grep -q "^3 completed, 0 dropped" "$tmp/out"; then ok; else bad "consumer: $(cat "$tmp/out" "$tmp/err")"; fi
 wait_sql "the status report counting them" 5 "select 1" = 1
-report=$(redis-cli -u "$REDIS_URL" get agentcron:status:orchestrator:pipeline)
+report=$(redis-cli -u "$REDIS_URL" get agentcron:{default}:status:orchestrator:pipeline)
 for _ in $(seq 1 30); do
   [ "$(echo "$report" | jq -r '.completedToday >= 3 and .queue.completed >= 3')" = true ] && break
-  sleep 0.2; report=$(redis-cli -u "$REDIS_URL" get agentcron:status:orchestrator:pipeline)
+  sleep 0.2; report=$(redis-cli -u "$REDIS_URL" get agentcron:{default}:status:orchestrator:pipeline)
 done
 if [ "$(echo "$report" | jq -r '.completedToday >= 3 and .queue.completed >= 3 and .tzdata != ""')" = true ]; then ok
 else bad "status report: $report"; fi
-if [ "$(redis-cli -u "$REDIS_URL" ttl agentcron:status:orchestrator:pipeline)" -gt 0 ]; then ok; else bad "status record has no TTL"; fi
+if [ "$(redis-cli -u "$REDIS_URL" ttl agentcron:{default}:status:orchestrator:pipeline)" -gt 0 ]; then ok; else bad "status record has no TTL"; fi
 stop_all
 
 # --- Redis restarts under a running orchestrator: it reconnects, and no run is missing

@@ -69,7 +69,7 @@ run "$cli" status --json
 check "status over TLS sees both daemons: $(jq -c '[.instances[].instance]' "$tmp/out")" \
   '[ "$(jq -c "[.instances[].instance] | sort" "$tmp/out")" = "[\"tls-o\",\"tls-w\"]" ]'
 check "the queue's keys are in the TLS server's database 3" \
-  '[ "$(redis-cli --tls --cacert "$tmp/ca.crt" -p "$port" --user agentcron --pass s3cret -n 3 exists agentcron:status:worker:tls-w 2>/dev/null)" = 1 ]'
+  '[ "$(redis-cli --tls --cacert "$tmp/ca.crt" -p "$port" --user agentcron --pass s3cret -n 3 exists agentcron:{default}:status:worker:tls-w 2>/dev/null)" = 1 ]'
 check "the relay's socket is private" \
   '[ -z "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name "agentcron-redis-*" -perm /077 2>/dev/null)" ]'
 stop_all

@@ -137,7 +137,7 @@ check "llm sent its key as bearer" \
 got=$(sql "select status = 'queued' and attempt = 1 and error like 'waiting: worker w1 defines no agent \"nope\"%' and credits_charged = 0 from task_runs where id = $r_nope")
 check "an agent the worker lacks: the run waits, unspent: $(sql "select status || ' ' || error from task_runs where id = $r_nope")" '[ "$got" = t ]'
 check "worker publishes its status" \
-  '[ "$(redis-cli -u "$REDIS_URL" get agentcron:status:worker:w1 | jq -r .role)" = worker ]'
+  '[ "$(redis-cli -u "$REDIS_URL" get agentcron:{default}:status:worker:w1 | jq -r .role)" = worker ]'
 stop_all
 
 # --- retries with backoff, 429 without spending attempts, non-retryable failures, timeouts

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A Redis Cluster on loopback for tests and benchmarks: 3 masters, each with a replica, on six
+# consecutive ports, an ACL user agentcron (password s3cret) on every node (the replicas
+# authenticate with it too), data in DIR, node timeout 1 s (a dead master's replica takes over
+# within about 2 s).
+#
+#   redis_cluster.sh start DIR FIRST_PORT   start the six nodes and form the cluster
+#   redis_cluster.sh stop DIR               stop every node started in DIR
+#
+# Callers pick FIRST_PORT below 32768 (see scripts/services.sh); each node also uses its port
+# + 10000 for the cluster bus.
+set -euo pipefail
+cmd=${1:?usage: redis_cluster.sh start DIR FIRST_PORT | stop DIR} dir=${2:?DIR}
+cli() { redis-cli --user agentcron --pass s3cret --no-auth-warning "$@"; }
+
+case $cmd in
+start)
+  first=${3:?FIRST_PORT}
+  mkdir -p "$dir"
+  hosts=()
+  for port in $(seq "$first" $((first + 5))); do
+    mkdir -p "$dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes --cluster-node-timeout 1000 \
+      --cluster-config-file "$dir/$port/nodes.conf" --dir "$dir/$port" --save "" --appendonly no \
+      --user default off --user agentcron on '>s3cret' '~*' '&*' +@all \
+      --masteruser agentcron --masterauth s3cret --daemonize yes --pidfile "$dir/$port/redis.pid" \
+      --logfile "$dir/$port/redis.log"
+    hosts+=("127.0.0.1:$port")
+  done
+  for port in $(seq "$first" $((first + 5))); do
+    for _ in $(seq 50); do cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  done
+  cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { echo "redis_cluster: cannot form the cluster: $(tail -3 "$dir/create.log")" >&2; exit 1; }
+  for port in $(seq "$first" $((first + 5))); do # every node agrees, every replica has synced
+    for _ in $(seq 100); do
+      cli -p "$port" cluster info | grep -q cluster_state:ok &&
+        ! cli -p "$port" info replication | grep -q "master_link_status:down" && break
+      sleep 0.1
+    done
+  done
+  ;;
+stop)
+  for pidfile in "$dir"/*/redis.pid; do
+    [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
+    rm -f "$pidfile"
+  done
+  true
+  ;;
+*) echo "usage: redis_cluster.sh start DIR FIRST_PORT | stop DIR" >&2; exit 2 ;;
+esac
