@@ -8,7 +8,10 @@
  * keeps its seq for life, so a requeued job returns to its place. delayed is scored by ready
  * time, active by lease deadline, dead by time of death (all ms). Scripts that walk many jobs
  * build job keys from KEYS' prefix; every key shares the {NAME} hash tag, so all of them live
- * in one Redis Cluster slot. A job hash holds priority, task, attempt, enqueued_at, seq and
+ * in one Redis Cluster slot. While that slot migrates, a script must not run on either node with
+ * half its keys moved: so each script names in KEYS every key it touches, or else the job-key
+ * prefix itself, a key that never exists, and the cluster refuses it (ASK or TRYAGAIN) until
+ * the move ends. Keep it so for new scripts. A job hash holds priority, task, attempt, enqueued_at, seq and
  * state, plus payload when there is one, and worker/deliveries once claimed.
  * Included by queue.c only. */
 #ifndef AGENTCRON_QUEUE_SCRIPTS_H
