@@ -3,12 +3,14 @@
 # The worker benchmark, side by side on one Redis: N no-op jobs (default 100,000) with random
 # priorities 1-4, drained at concurrency 64 by
 #   1. BullMQ (npm bullmq): a Worker with a no-op processor;
-#   2. agentcron's queue alone (bench/queue_bench.c): claim a batch, ack it in one pipeline;
-#   3. agentcron-worker with the noop agent: the full path, every run marked running and
+#   2. graphile-worker (npm graphile-worker), a Postgres-only queue that keeps no history, on
+#      the same Postgres with the settings of its own performance page (bench/peers/graphile_worker.mjs);
+#   3. agentcron's queue alone (bench/queue_bench.c): claim a batch, ack it in one pipeline;
+#   4. agentcron-worker with the noop agent: the full path, every run marked running and
 #      recorded in Postgres (batched) before its job is acknowledged;
-#   4. the same with alerts and tracing on: a trace per run exported over OTLP/HTTP to a sink
+#   5. the same with alerts and tracing on: a trace per run exported over OTLP/HTTP to a sink
 #      (bench/peers/otlp_sink.py) and an orchestrator evaluating alert rules every second.
-# The three take turns for BENCH_ROUNDS rounds (default 3; this machine's speed wanders by a
+# They take turns for BENCH_ROUNDS rounds (default 3; this machine's speed wanders by a
 # third from minute to minute); the medians and their ratios are printed. Private Postgres and
 # Redis under .dev/bench. With BENCH_BASELINE=REV (a git revision), the full path as of REV
 # (built in a worktree under .dev/bench) takes its turn too, to measure what a change costs.
@@ -49,6 +51,12 @@ cpu_of() { for p in $(pgrep "$1"); do awk '{print $14 + $15}' "/proc/$p/stat" 2>
 bullmq_round() {
   settle_servers
   node bench/peers/bullmq_worker.mjs 127.0.0.1 26390 3 "$n" 64 | jq .jobs_per_s
+}
+graphile_round() {
+  psql -q "$base/postgres" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_graphile WITH (FORCE)" \
+    -c "CREATE DATABASE bench_graphile"
+  settle_servers
+  node bench/peers/graphile_worker.mjs "$base/bench_graphile" "$n" 64 | jq .jobs_per_s
 }
 queue_round() {
   redis-cli -u "$redis/4" flushdb >/dev/null
@@ -116,20 +124,23 @@ SQL
   awk -v n="$n" -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f\n", n / (ns / 1e9)}'
 }
 
-b=() q=() f=() o=() x=()
+b=() g=() q=() f=() o=() x=()
 for r in $(seq 1 "$rounds"); do
-  b+=("$(bullmq_round)"); q+=("$(queue_round)"); f+=("$(full_round)"); x+=("$(full_round "$root" observe)")
+  b+=("$(bullmq_round)"); g+=("$(graphile_round)"); q+=("$(queue_round)"); f+=("$(full_round)")
+  x+=("$(full_round "$root" observe)")
   [ -z "$baseline" ] || o+=("$(full_round "$baseline")")
-  echo "  round $r: BullMQ ${b[-1]}, agentcron queue ${q[-1]}, agentcron-worker full path ${f[-1]}," \
+  echo "  round $r: BullMQ ${b[-1]}, graphile-worker ${g[-1]}, agentcron queue ${q[-1]}, agentcron-worker full path ${f[-1]}," \
        "with alerts and tracing ${x[-1]}${baseline:+, at $BENCH_BASELINE ${o[-1]}} jobs/s"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-mb=$(median "${b[@]}") mq=$(median "${q[@]}") mf=$(median "${f[@]}") mx=$(median "${x[@]}")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+mb=$(median "${b[@]}") mg=$(median "${g[@]}") mq=$(median "${q[@]}") mf=$(median "${f[@]}") mx=$(median "${x[@]}")
 echo
 echo "medians of $rounds rounds (jobs/s):"
 echo "  BullMQ 6.7 Worker                 $mb"
-echo "  agentcron queue alone             $mq   ($(awk -v a="$mq" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')x BullMQ)"
-echo "  agentcron-worker, full path       $mf   ($(awk -v a="$mf" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')x BullMQ, every run recorded in Postgres)"
+echo "  graphile-worker 0.18              $mg   (no history: a finished job is deleted)"
+echo "  agentcron queue alone             $mq   ($(ratio "$mq" "$mb")x BullMQ)"
+echo "  agentcron-worker, full path       $mf   ($(ratio "$mf" "$mb")x BullMQ, $(ratio "$mf" "$mg")x graphile-worker; every run recorded in Postgres)"
 echo "  full path, alerts and tracing on  $mx   ($(awk -v a="$mx" -v b="$mf" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}') against the full path; a trace per run exported)"
 if [ -n "$baseline" ]; then
   mo=$(median "${o[@]}")
