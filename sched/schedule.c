@@ -345,7 +345,7 @@ static int64_t mono_us(void)
 
 static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *r, char *err, size_t len)
 {
-    int64_t t0 = mono_us(), t_claim = 0, t_plan = 0, t_write = 0, t_commit = 0;
+    int64_t t0 = mono_us(), t_claim = 0, t_plan = 0, t_insert = 0, t_write = 0, t_commit = 0;
     batch_reset(b);
     if (exec_ok(s->conn.pg, "BEGIN", err, len) || exec_ok(s->conn.pg, "SET LOCAL agentcron.quiet = 'on'", err, len))
         return -1;
@@ -398,6 +398,7 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
         fail(err, len, "postgres: inserting runs: %s", PQerrorMessage(s->conn.pg));
         goto out;
     }
+    t_insert = mono_us();
     const char *adv_params[10] = {sb_array(&b->adv_id),    sb_array(&b->adv_next),   sb_array(&b->adv_enabled),
                                   sb_array(&b->adv_missed), sb_array(&b->adv_skipped), sb_array(&b->gap_task),
                                   sb_array(&b->gap_first),  sb_array(&b->gap_last),  sb_array(&b->gap_count),
@@ -412,7 +413,7 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     to_redis(s, inserted, b, r); /* enqueued_at: when Redis really received them */
     rc = n;
     LOG(LOG_DEBUG, "schedule.batch", LOG_I("tasks", n), LOG_I("claim_us", t_claim - t0), LOG_I("plan_us", t_plan - t_claim),
-        LOG_I("write_us", t_write - t_plan), LOG_I("commit_us", t_commit - t_write), LOG_I("redis_us", mono_us() - t_commit));
+        LOG_I("insert_us", t_insert - t_plan), LOG_I("advance_us", t_write - t_insert), LOG_I("commit_us", t_commit - t_write), LOG_I("redis_us", mono_us() - t_commit));
 out:
     if (rc < 0 && PQtransactionStatus(s->conn.pg) != PQTRANS_IDLE)
         PQclear(PQexec(s->conn.pg, "ROLLBACK"));
