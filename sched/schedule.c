@@ -343,6 +343,20 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Reads when the next task is due into r, inside the pass's last transaction (an idle
+ * orchestrator's pass is then one transaction, not two). 0, or -1 with err. */
+static int read_next_due(struct scheduler *s, struct tick_result *r, char *err, size_t len)
+{
+    PGresult *next = PQexec(s->conn.pg, sql_next_due);
+    const int ok = PQresultStatus(next) == PGRES_TUPLES_OK;
+    if (ok)
+        r->next_due_ms = i64(next, 0, 0);
+    else
+        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
+    PQclear(next);
+    return ok ? 0 : -1;
+}
+
 static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *r, char *err, size_t len)
 {
     int64_t t0 = mono_us(), t_claim = 0, t_plan = 0, t_insert = 0, t_write = 0, t_commit = 0;
@@ -360,8 +374,8 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
         goto out;
     }
     const int n = PQntuples(claimed);
-    if (n == 0) {
-        rc = exec_ok(s->conn.pg, "COMMIT", err, len) ? -1 : 0;
+    if (n == 0) { /* the pass's last batch: when the next task is due, in this transaction */
+        rc = read_next_due(s, r, err, len) || exec_ok(s->conn.pg, "COMMIT", err, len) ? -1 : 0;
         goto out;
     }
     int no_live_runs;
@@ -406,7 +420,7 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     if (exec_params_ok(s->conn.pg, sql_advance_tasks, 10, adv_params, "advancing next_run_at", err, len))
         goto out;
     t_write = mono_us();
-    if (exec_ok(s->conn.pg, "COMMIT", err, len))
+    if ((n < s->opt.batch && read_next_due(s, r, err, len)) || exec_ok(s->conn.pg, "COMMIT", err, len))
         goto out;
     t_commit = mono_us();
     r->runs += PQntuples(inserted);
@@ -434,14 +448,6 @@ int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t
         ;
     if (n < 0)
         return -1;
-    PGresult *next = PQexec(s->conn.pg, sql_next_due);
-    if (PQresultStatus(next) != PGRES_TUPLES_OK) {
-        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
-        PQclear(next);
-        return -1;
-    }
-    r->next_due_ms = i64(next, 0, 0);
-    PQclear(next);
     /* jittered runs wait in the delayed set: promote the due ones, learn when the next is */
     struct queue_error qerr;
     if (queue_promote(&s->queue, s->conn.redis, timefmt_now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)

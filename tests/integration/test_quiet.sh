@@ -31,6 +31,7 @@ sleep 30
 x1=$(xacts)
 n=$((x1 - x0))
 check "idle: $n Postgres transactions in 30 s (fewer than 30)" '[ "$n" -lt 30 ]'
+echo "idle: $n Postgres transactions in 30 s"
 check "and it is still scheduling: its status report is fresh" \
   '[ "$(redis-cli -u "$REDIS_URL" exists agentcron:{default}:status:orchestrator:quiet)" = 1 ]'
 finish
