@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The Redis queue (store/queue.c) against the real Redis that tests/run.sh starts
  * (AGENTCRON_TEST_REDIS): ordering, idempotence, leases, delays, retries, the dead set,
- * cancellation, the wake-up list, bad input, and a Redis restart in the middle of a stream.
+ * cancellation, the wake-up list, bad input, and a Redis restart in the middle of a stream;
+ * and REDIS_URL as store/redisconn.c reads it (several hosts, bad ones, a cluster's refusals).
  * Every test uses its own queue name; the clock is passed in, so nothing sleeps. */
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "cron_test_util.h"
 #include "queue.h"
+#include "redisconn.h"
 
 static char host[64];
 static int port;
@@ -212,6 +214,45 @@ static void test_wake(void **state)
     assert_int_equal(queue_wait(&f->q, f->c, 1, &err), 0); /* nothing more: times out after 1 s */
 }
 
+/* REDIS_URL: hosts tried in order, bad URLs named, the password never shown; a cluster's
+ * refusal marks the connection broken so that its owner reconnects. */
+static void test_redis_urls(void **state)
+{
+    (void)state;
+    char err[512], url[256];
+    struct redisContext *c = redisconn_open("redis://u:s3cret@127.0.0.1:1", 2000, err, sizeof err);
+    assert_null(c);
+    assert_non_null(strstr(err, "cannot connect to REDIS_URL redis://u:***@127.0.0.1:1"));
+    assert_null(strstr(err, "s3cret"));
+    assert_null(redisconn_open("redis://127.0.0.1:70000", 2000, err, sizeof err));
+    assert_non_null(strstr(err, "has a bad port"));
+    assert_null(redisconn_open("redis://127.0.0.1:1,127.0.0.1:x", 2000, err, sizeof err));
+    assert_non_null(strstr(err, "has a bad port"));
+    assert_null(redisconn_open("redis://a,b,c,d,e,f,g,h,i", 2000, err, sizeof err));
+    assert_non_null(strstr(err, "names more than 8 hosts"));
+    assert_null(redisconn_open("http://127.0.0.1", 2000, err, sizeof err));
+    assert_non_null(strstr(err, "must start with redis://, rediss:// (TLS) or unix://"));
+    /* the first host refuses, the second is this test's Redis (not a cluster: SELECT applies) */
+    snprintf(url, sizeof url, "redis://127.0.0.1:1,%s:%d/7", host, port);
+    c = redisconn_open(url, 2000, err, sizeof err);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "CLIENT INFO");
+    assert_non_null(r);
+    assert_non_null(strstr(r->str, " db=7 "));
+    freeReplyObject(r);
+    /* a cluster's MOVED breaks the connection (nothing ran); any other error does not */
+    char moved_text[] = "MOVED 5718 127.0.0.1:7001", other_text[] = "ERR wrong number of arguments";
+    redisReply moved = {.type = REDIS_REPLY_ERROR, .str = moved_text, .len = sizeof moved_text - 1};
+    redisReply other = {.type = REDIS_REPLY_ERROR, .str = other_text, .len = sizeof other_text - 1};
+    assert_int_equal(redisconn_redirected(c, &other), 0);
+    assert_int_equal(c->err, 0);
+    assert_int_equal(redisconn_redirected(c, &moved), 1);
+    assert_int_not_equal(c->err, 0);
+    assert_non_null(strstr(c->errstr, "Redis Cluster: MOVED 5718 127.0.0.1:7001 (reconnecting)"));
+    assert_null(redisCommand(c, "PING")); /* a broken context sends nothing more */
+    redisFree(c);
+}
+
 static void test_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -325,6 +366,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test(test_redis_urls),
         cmocka_unit_test_setup_teardown(test_enqueue_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart, setup, teardown),
     };
