@@ -19,11 +19,12 @@
 #include "redisconn.h"
 
 enum script {
-    S_ENQUEUE, S_ENQUEUE_BATCH, S_CLAIM, S_RENEW, S_ACK, S_RETRY, S_BURY, S_PROMOTE, S_REQUEUE, S_CANCEL, S_ADMIT, S_COUNT
+    S_ENQUEUE, S_ENQUEUE_BATCH, S_CLAIM, S_RENEW, S_ACK, S_ACK_MANY, S_RETRY, S_BURY, S_PROMOTE, S_REQUEUE, S_CANCEL,
+    S_ADMIT, S_COUNT
 };
 
 static const char *const script_text[S_COUNT] = {
-    lua_enqueue, lua_enqueue_batch, lua_claim, lua_renew, lua_ack, lua_retry, lua_bury, lua_promote,
+    lua_enqueue, lua_enqueue_batch, lua_claim, lua_renew, lua_ack, lua_ack_many, lua_retry, lua_bury, lua_promote,
     lua_requeue_expired, lua_cancel, lua_admit,
 };
 
@@ -553,26 +554,65 @@ static int run_pipelined(redisContext *c, struct call *calls, size_t count, long
     return rc;
 }
 
+/* The acknowledgements among ends (their indexes in acks[]), in one lua_ack_many call per
+ * ACK_CHUNK: results[acks[i]] is set for each. */
+enum { ACK_CHUNK = 512 };
+static int ack_many(const struct queue *q, redisContext *c, const struct queue_end *ends, const size_t *acks,
+                    size_t nacks, const char *worker, int *results, struct queue_error *err)
+{
+    const char **argv = malloc((3 + 3 + 2 + 2 * ACK_CHUNK) * sizeof *argv);
+    const char **args = malloc((2 + 2 * ACK_CHUNK) * sizeof *args);
+    char (*ids)[24] = malloc(ACK_CHUNK * sizeof *ids);
+    char ttl[16];
+    int rc = argv && args && ids ? 0 : fail(err, AC_EINVAL, "out of memory");
+    snprintf(ttl, sizeof ttl, "%d", QUEUE_DONE_TTL_S);
+    const char *keys[3] = {q->active, q->counters, q->job_prefix};
+    for (size_t from = 0; rc == 0 && from < nacks; from += ACK_CHUNK) {
+        const size_t n = nacks - from < ACK_CHUNK ? nacks - from : ACK_CHUNK;
+        args[0] = worker, args[1] = ttl;
+        for (size_t i = 0; i < n; i++) {
+            const struct queue_end *e = &ends[acks[from + i]];
+            snprintf(ids[i], sizeof ids[i], "%" PRId64, e->id);
+            args[2 + 2 * i] = ids[i], args[3 + 2 * i] = e->outcome;
+        }
+        redisReply *r;
+        if ((rc = run_argv(c, S_ACK_MANY, 3, keys, (int)(2 + 2 * n), args, argv, &r, err)) != 0)
+            break;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
+            rc = fail(err, AC_EREPLY, "redis: unexpected reply to acknowledging %zu jobs", n);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            results[acks[from + i]] = (int)r->element[i]->integer;
+        freeReplyObject(r);
+    }
+    free(argv);
+    free(args);
+    free(ids);
+    return rc;
+}
+
 int queue_end_many(const struct queue *q, redisContext *c, const struct queue_end *ends, size_t count,
                    const char *worker, int *results, struct queue_error *err)
 {
     struct call *calls = calloc(count ? count : 1, sizeof *calls);
     long long *values = calloc(count ? count : 1, sizeof *values);
-    int rc = calls && values ? 0 : fail(err, AC_EINVAL, "out of memory");
+    size_t *acks = calloc(count ? count : 1, sizeof *acks), *others = calloc(count ? count : 1, sizeof *others);
+    size_t nacks = 0, ncalls = 0;
+    int rc = calls && values && acks && others ? 0 : fail(err, AC_EINVAL, "out of memory");
     for (size_t i = 0; i < count && !rc; i++) {
         const struct queue_end *e = &ends[i];
-        struct call *k = &calls[i];
+        if (e->kind == QUEUE_END_ACK) { /* all in one call (ack_many) */
+            if (strcmp(e->outcome, "completed") && strcmp(e->outcome, "failed") && strcmp(e->outcome, "cancelled"))
+                rc = fail(err, AC_EINVAL, "outcome \"%.20s\" must be completed, failed or cancelled", e->outcome);
+            acks[nacks++] = i;
+            continue;
+        }
+        others[ncalls] = i;
+        struct call *k = &calls[ncalls++];
         job_key(q, e->id, k->jk);
         snprintf(k->a[1], sizeof k->a[1], "%" PRId64, e->id);
         k->args[0] = k->a[1], k->args[1] = worker, k->nargs = 4, k->nkeys = 4;
         switch (e->kind) {
         case QUEUE_END_ACK:
-            if (strcmp(e->outcome, "completed") && strcmp(e->outcome, "failed") && strcmp(e->outcome, "cancelled"))
-                rc = fail(err, AC_EINVAL, "outcome \"%.20s\" must be completed, failed or cancelled", e->outcome);
-            snprintf(k->a[2], sizeof k->a[2], "%d", QUEUE_DONE_TTL_S);
-            k->s = S_ACK, k->nkeys = 3;
-            k->keys[0] = q->active, k->keys[1] = k->jk, k->keys[2] = q->counters;
-            k->args[2] = e->outcome, k->args[3] = k->a[2];
             break;
         case QUEUE_END_RETRY:
             snprintf(k->a[2], sizeof k->a[2], "%" PRId64, e->ready_at_ms);
@@ -589,12 +629,16 @@ int queue_end_many(const struct queue *q, redisContext *c, const struct queue_en
             break;
         }
     }
-    if (!rc)
-        rc = run_pipelined(c, calls, count, values, err);
-    for (size_t i = 0; i < count && !rc; i++)
-        results[i] = (int)values[i];
+    if (!rc && nacks)
+        rc = ack_many(q, c, ends, acks, nacks, worker, results, err);
+    if (!rc && ncalls)
+        rc = run_pipelined(c, calls, ncalls, values, err);
+    for (size_t i = 0; i < ncalls && !rc; i++)
+        results[others[i]] = (int)values[i];
     free(calls);
     free(values);
+    free(acks);
+    free(others);
     return rc;
 }
 

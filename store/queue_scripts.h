@@ -104,6 +104,26 @@ static const char lua_ack[] =
     "redis.call('HINCRBY', KEYS[3], ARGV[3], 1)\n"
     "return 1\n";
 
+/* lua_ack for many jobs in one call: KEYS: active counters job-prefix. ARGV: worker ttl, then
+ * id outcome pairs. Returns a 1 or a 0 for each pair, as lua_ack would; the counters move once
+ * per outcome. One call instead of one per job: the call itself cost Redis more than its work. */
+static const char lua_ack_many[] =
+    "local out, done = {}, {}\n"
+    "for i = 3, #ARGV, 2 do\n"
+    "  local jk = KEYS[3] .. ARGV[i]\n"
+    "  if redis.call('HGET', jk, 'worker') == ARGV[1] and redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then\n"
+    "    redis.call('HSET', jk, 'state', ARGV[i + 1])\n"
+    "    redis.call('HDEL', jk, 'worker', 'payload', 'cancel')\n"
+    "    redis.call('EXPIRE', jk, ARGV[2])\n"
+    "    done[ARGV[i + 1]] = (done[ARGV[i + 1]] or 0) + 1\n"
+    "    out[#out + 1] = 1\n"
+    "  else\n"
+    "    out[#out + 1] = 0\n"
+    "  end\n"
+    "end\n"
+    "for outcome, n in pairs(done) do redis.call('HINCRBY', KEYS[2], outcome, n) end\n"
+    "return out\n";
+
 /* KEYS: active delayed job counters. ARGV: id worker ready_at attempt. Back to the delayed
  * set for a later attempt. Returns 1, or 0 when the lease is no longer this worker's. */
 static const char lua_retry[] =

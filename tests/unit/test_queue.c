@@ -253,6 +253,54 @@ static void test_redis_urls(void **state)
     redisFree(c);
 }
 
+/* Ending many claimed jobs at once: acknowledgements in chunks of one script call (more than a
+ * chunk here), retries and burials beside them, each result where its job was; a lease that is
+ * not the caller's, or is gone, changes nothing. */
+static void test_end_many(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_error err;
+    enum { N = 1200 };
+    for (int i = 1; i <= N; i++)
+        enqueue(f, i, 1 + i % 4, 1000, 1000, 1);
+    struct queue_job jobs[256];
+    int claimed = 0, n;
+    while ((n = queue_claim(&f->q, f->c, "w", 30000, 1000, jobs, 256, &err)) > 0) {
+        for (int j = 0; j < n; j++)
+            queue_job_release(&jobs[j]);
+        claimed += n;
+    }
+    assert_int_equal(claimed, N);
+    static struct queue_end ends[N + 1];
+    static int results[N + 1];
+    const struct queue_end intruder = {.id = 1, .kind = QUEUE_END_ACK, .outcome = "completed"};
+    assert_int_equal(queue_end_many(&f->q, f->c, &intruder, 1, "someone-else", results, &err), 0);
+    assert_int_equal(results[0], 0);
+    const struct queue_end bogus = {.id = 1, .kind = QUEUE_END_ACK, .outcome = "done"};
+    assert_int_equal(queue_end_many(&f->q, f->c, &bogus, 1, "w", results, &err), AC_EINVAL);
+    for (int64_t id = 1; id <= N; id++)
+        ends[id - 1] = id % 10 == 3   ? (struct queue_end){.id = id, .kind = QUEUE_END_RETRY, .ready_at_ms = 5000, .attempt = 2}
+                       : id % 10 == 4 ? (struct queue_end){.id = id, .kind = QUEUE_END_BURY, .now_ms = 1000, .reason = "x"}
+                                      : (struct queue_end){.id = id, .kind = QUEUE_END_ACK,
+                                                           .outcome = id % 10 == 5 ? "failed" : "completed"};
+    ends[N] = (struct queue_end){.id = N + 7, .kind = QUEUE_END_ACK, .outcome = "completed"}; /* never claimed */
+    assert_int_equal(queue_end_many(&f->q, f->c, ends, N + 1, "w", results, &err), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(results[i], 1);
+    assert_int_equal(results[N], 0);
+    assert_int_equal(queue_end_many(&f->q, f->c, ends, N, "w", results, &err), 0); /* again: all gone */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(results[i], 0);
+    struct queue_stats st;
+    assert_int_equal(queue_stats(&f->q, f->c, &st, &err), 0);
+    assert_int_equal(st.active, 0);
+    assert_int_equal(st.delayed, N / 10);
+    assert_int_equal(st.dead, N / 10);
+    assert_int_equal(st.retried, N / 10);
+    assert_int_equal(st.completed, N - 3 * N / 10);
+    assert_int_equal(st.failed, 2 * N / 10); /* the failed acknowledgements and the burials */
+}
+
 static void test_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -367,6 +415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test(test_redis_urls),
+        cmocka_unit_test_setup_teardown(test_end_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enqueue_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart, setup, teardown),
     };
