@@ -291,6 +291,7 @@ int queue_claim(const struct queue *q, redisContext *c, const char *worker, int6
         j->id = to_i64(e->element[0]), j->task_id = to_i64(e->element[1]);
         j->priority = (int)to_i64(e->element[2]), j->attempt = (int)to_i64(e->element[3]);
         j->deliveries = (int)to_i64(e->element[5]), j->lapsed = to_i64(e->element[6]) != 0;
+        j->shard = 0;
         j->payload = strndup(e->element[4]->str ? e->element[4]->str : "", e->element[4]->len);
         if (!j->payload) {
             rc = fail(err, AC_EINVAL, "out of memory");

@@ -65,6 +65,7 @@ struct queue_job {
     int deliveries;  /* how many times it has been claimed */
     int lapsed;      /* its previous lease lapsed: the worker that had it died or hung */
     char *payload;   /* claimed jobs: owned by the job, free with queue_job_release */
+    int shard;       /* the queue shard it was claimed from (shards.h); queue_claim sets 0 */
 };
 
 struct queue_stats {
@@ -150,6 +151,7 @@ struct queue_end {
     int attempt;          /* RETRY: the attempt it will be */
     int64_t now_ms;       /* BURY */
     const char *reason;   /* BURY */
+    int shard;            /* shards_end_many: the shard the job was claimed from */
 };
 
 /* Ends count claimed jobs of worker as queue_ack, queue_retry or queue_bury would; results[i]
