@@ -15,6 +15,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "redisconn.h"
+#include "shards.h"
 #include "traces.h"
 #include "worker.h"
 
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
     }
     log_setup(cfg.log_format == LOG_FORMAT_JSON, cfg.log_level);
     redisconn_use_config(&cfg);
+    shards_use_config(&cfg);
     char terr[512];
     if (tracer_check_config(&cfg, terr, sizeof terr) != 0) {
         fprintf(stderr, "agentcron-worker: %s\n", terr);

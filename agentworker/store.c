@@ -18,6 +18,7 @@
 #include "livelog.h"
 #include "queue.h"
 #include "redisconn.h"
+#include "shards.h"
 #include "steps.h"
 #include "store_sql.h"
 #include "timefmt.h"
@@ -31,7 +32,8 @@ struct store {
     struct connpair conn;
     unsigned prepared;         /* bit per enum stmt: prepared in this Postgres session */
     unsigned prepared_session; /* ... which is conn.pg_sessions */
-    struct queue queue;
+    struct shards shards;    /* the deployment's; limits, wake-ups and logs live in shard 0 */
+    unsigned turn;           /* the shard claimed from first next time */
     int64_t next_requeue_ms; /* lapsed leases are looked for once a second */
     int64_t limits_checked_ms;
     int users_have_limits;
@@ -54,7 +56,7 @@ struct store *store_new(const char *database_url, const char *redis_url, const c
     struct store *s = calloc(1, sizeof *s);
     struct queue_error qerr;
     if (!s || connpair_init(&s->conn, database_url, redis_url, "agentcron-worker", REDIS_TIMEOUT_MS) != 0 ||
-        !(s->worker = strdup(worker)) || queue_init(&s->queue, "default", &qerr) != 0) {
+        !(s->worker = strdup(worker)) || shards_init(&s->shards, "default", shards_deployment()->count, redis_url, &qerr) != 0) {
         store_free(s);
         return NULL;
     }
@@ -307,14 +309,14 @@ int store_settle(struct store *s, const struct store_outcome *o, size_t count, c
         const int back = !done->out_of_budget && (!strcmp(x->status, "retrying") || !strcmp(x->status, "queued"));
         ends[n] = (struct queue_end){.id = x->id, .now_ms = now, .reason = x->error, .outcome = ack_outcome(x)};
         ends[n].kind = back ? QUEUE_END_RETRY : x->dead && !done->out_of_budget ? QUEUE_END_BURY : QUEUE_END_ACK;
-        ends[n].ready_at_ms = x->ready_at_ms, ends[n].attempt = x->next_attempt;
+        ends[n].ready_at_ms = x->ready_at_ms, ends[n].attempt = x->next_attempt, ends[n].shard = x->shard;
         n++;
     }
     struct queue_error qerr;
-    int rc = queue_end_many(&s->queue, s->conn.redis, ends, n, s->worker, results, &qerr);
+    int rc = shards_end_many(&s->shards, s->conn.redis, ends, n, s->worker, results, &qerr);
     for (size_t i = 0; i < count && rc == 0; i++)
         if (o[i].user_limit > 0)
-            rc = queue_slot_hold(&s->queue, s->conn.redis, o[i].id, o[i].user_id, -1, &qerr);
+            rc = queue_slot_hold(&s->shards.q[0], s->conn.redis, o[i].id, o[i].user_id, -1, &qerr);
     free(confirmed);
     free(ends);
     free(results);
@@ -421,8 +423,10 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
         run->enqueued_ms = i64(r, i, 15);
         run->has_steps = PQgetvalue(r, i, 16)[0] == 't'; /* read once the intake is through */
         for (int j = 0; j < n; j++)
-            if (jobs[j].id == run->id)
+            if (jobs[j].id == run->id) {
                 snprintf(run->lease_token, sizeof run->lease_token, "%s/%d", s->worker, jobs[j].deliveries);
+                run->shard = jobs[j].shard;
+            }
         if (!run->title || !run->goal || !run->agent_type || !run->agent_config)
             rc = fail(err, len, "out of memory");
     }
@@ -450,7 +454,7 @@ static void end_exhausted(const struct store_intake *out, struct store_outcome *
                  run->attempt);
         ended[(*nended)++] = (struct store_outcome){.id = run->id, .user_id = run->user_id,
                                                     .lease_token = run->lease_token, .user_limit = run->user_limit,
-                                                    .status = "failed", .error = msg, .next_attempt = run->attempt,
+                                                    .shard = run->shard, .status = "failed", .error = msg, .next_attempt = run->attempt,
                                                     .dead = 1, .exit_code = -1, .duration_ms = -1};
     }
 }
@@ -513,7 +517,7 @@ static int admit(struct store *s, const struct agent_set *agents, struct queue_j
         if (adm.user_limit <= 0 && adm.rate_max <= 0)
             continue;
         int64_t wait = 0;
-        const int admitted = queue_admit(&s->queue, s->conn.redis, &adm, now, now + lease_ms, &wait, &qerr);
+        const int admitted = queue_admit(&s->shards.q[0], s->conn.redis, &adm, now, now + lease_ms, &wait, &qerr);
         if (admitted < 0) {
             rc = redis_failed(s, &qerr, err, len);
             break;
@@ -523,14 +527,14 @@ static int admit(struct store *s, const struct agent_set *agents, struct queue_j
         for (int j = 0; j < *n; j++)
             if (jobs[j].id == id) {
                 back[nback++] = (struct queue_end){.id = id, .kind = QUEUE_END_RETRY, .ready_at_ms = now + wait,
-                                                   .attempt = jobs[j].attempt};
+                                                   .attempt = jobs[j].attempt, .shard = jobs[j].shard};
                 queue_job_release(&jobs[j]);
                 jobs[j] = jobs[--*n];
                 break;
             }
     }
     PQclear(r);
-    if (rc == 0 && nback && queue_end_many(&s->queue, s->conn.redis, back, (size_t)nback, s->worker, results, &qerr) != 0)
+    if (rc == 0 && nback && shards_end_many(&s->shards, s->conn.redis, back, (size_t)nback, s->worker, results, &qerr) != 0)
         rc = redis_failed(s, &qerr, err, len);
     out->deferred += nback;
     return rc;
@@ -591,6 +595,7 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
             snprintf(msg, 400, "insufficient credits: user %s not found", user);
         PQclear(r);
         ended[*nended] = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = run->lease_token,
+                                                .shard = run->shard,
                                                 .reserved = 0,
                                                 .user_limit = run->user_limit, .status = "insufficient_credits",
                                                 .error = msg, .next_attempt = run->attempt, .exit_code = -1,
@@ -605,14 +610,15 @@ static int reserve(struct store *s, const struct agent_set *agents, struct store
 /* After a failure, every job this intake still holds goes back to the queue at once, for this
  * or another worker to take when Postgres (or Redis) answers again, rather than sitting on its
  * lease. Jobs already acknowledged or settled are not this worker's any more: untouched. */
-static void hand_back(struct store *s, const int64_t *ids, const int *attempts, int n, int64_t now)
+static void hand_back(struct store *s, const int64_t *ids, const int *attempts, const int *shards, int n, int64_t now)
 {
     struct queue_end ends[MAX_BATCH];
     int results[MAX_BATCH];
     struct queue_error qerr;
     for (int j = 0; j < n; j++)
-        ends[j] = (struct queue_end){.id = ids[j], .kind = QUEUE_END_RETRY, .ready_at_ms = now, .attempt = attempts[j]};
-    if (n && queue_end_many(&s->queue, s->conn.redis, ends, (size_t)n, s->worker, results, &qerr) != 0)
+        ends[j] = (struct queue_end){.id = ids[j], .kind = QUEUE_END_RETRY, .ready_at_ms = now, .attempt = attempts[j],
+                                     .shard = shards[j]};
+    if (n && shards_end_many(&s->shards, s->conn.redis, ends, (size_t)n, s->worker, results, &qerr) != 0)
         connpair_redis_failed(&s->conn); /* then their leases lapse: the slow way back */
 }
 
@@ -632,22 +638,22 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
     /* a dead worker's runs come back here as soon as their leases lapse */
     int64_t expired[64];
     if (now >= s->next_requeue_ms) {
-        if ((out->requeued = queue_requeue_expired(&s->queue, s->conn.redis, now, expired, 64, &qerr)) < 0)
+        if ((out->requeued = shards_requeue_expired(&s->shards, s->conn.redis, now, expired, 64, &qerr)) < 0)
             return redis_failed(s, &qerr, err, len);
         s->next_requeue_ms = out->requeued == 64 ? now : now + 1000;
     }
-    if (queue_promote(&s->queue, s->conn.redis, now, 1000, &out->next_ready_ms, &qerr) < 0)
+    if (shards_promote(&s->shards, s->conn.redis, now, 1000, &out->next_ready_ms, &qerr) < 0)
         return redis_failed(s, &qerr, err, len);
     struct queue_job jobs[MAX_BATCH];
-    int n = queue_claim(&s->queue, s->conn.redis, s->worker, lease_ms, now, jobs, max, &qerr);
+    int n = shards_claim(&s->shards, s->conn.redis, &s->turn, s->worker, lease_ms, now, jobs, max, &qerr);
     if (n < 0)
         return redis_failed(s, &qerr, err, len);
     out->claimed = n;
     int rc = n ? admit(s, agents, jobs, &n, lease_ms, out, err, len) : 0;
     int64_t held[MAX_BATCH];
-    int held_attempts[MAX_BATCH];
+    int held_attempts[MAX_BATCH], held_shards[MAX_BATCH];
     for (int j = 0; j < n; j++)
-        held[j] = jobs[j].id, held_attempts[j] = jobs[j].attempt;
+        held[j] = jobs[j].id, held_attempts[j] = jobs[j].attempt, held_shards[j] = jobs[j].shard;
     if (rc == 0 && n)
         rc = begin_runs(s, jobs, n, out, err, len);
     /* duplicates: finished or cancelled in Postgres, so acknowledge and drop them */
@@ -658,12 +664,13 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
         for (int i = 0; i < out->count && !found; i++)
             found = out->runs[i].id == jobs[j].id;
         if (!found)
-            ends[nends++] = (struct queue_end){.id = jobs[j].id, .kind = QUEUE_END_ACK, .outcome = "completed"};
+            ends[nends++] = (struct queue_end){.id = jobs[j].id, .kind = QUEUE_END_ACK, .outcome = "completed",
+                                               .shard = jobs[j].shard};
     }
     for (int j = 0; j < n; j++)
         queue_job_release(&jobs[j]);
     out->dropped = nends;
-    if (rc == 0 && nends && queue_end_many(&s->queue, s->conn.redis, ends, (size_t)nends, s->worker, results, &qerr))
+    if (rc == 0 && nends && shards_end_many(&s->shards, s->conn.redis, ends, (size_t)nends, s->worker, results, &qerr))
         rc = redis_failed(s, &qerr, err, len);
     struct store_outcome settle[MAX_BATCH];
     static __thread char why[MAX_BATCH][400];
@@ -675,7 +682,7 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
     if (rc == 0)
         rc = store_settle(s, settle, nsettle, err, len);
     if (rc) {
-        hand_back(s, held, held_attempts, n, now);
+        hand_back(s, held, held_attempts, held_shards, n, now);
         store_intake_clear(out);
         return -1;
     }
@@ -743,17 +750,18 @@ int store_renew(struct store *s, const struct store_run *const *runs, size_t cou
     if (connect_all(s, err, len))
         return -1;
     int64_t ids[MAX_BATCH * 4];
+    int of[MAX_BATCH * 4];
     if (count > sizeof ids / sizeof ids[0])
         count = sizeof ids / sizeof ids[0];
     for (size_t i = 0; i < count; i++)
-        ids[i] = runs[i]->id;
+        ids[i] = runs[i]->id, of[i] = runs[i]->shard;
     const int64_t deadline = timefmt_now_ms() + lease_ms;
     struct queue_error qerr;
-    if (queue_renew_many(&s->queue, s->conn.redis, ids, count, s->worker, deadline, results, &qerr) != 0)
+    if (shards_renew_many(&s->shards, s->conn.redis, ids, of, count, s->worker, deadline, results, &qerr) != 0)
         return redis_failed(s, &qerr, err, len);
     for (size_t i = 0; i < count; i++)
         if (runs[i]->user_limit > 0 && results[i] != QUEUE_LEASE_LOST &&
-            queue_slot_hold(&s->queue, s->conn.redis, runs[i]->id, runs[i]->user_id, deadline, &qerr) != 0)
+            queue_slot_hold(&s->shards.q[0], s->conn.redis, runs[i]->id, runs[i]->user_id, deadline, &qerr) != 0)
             return redis_failed(s, &qerr, err, len);
     return 0;
 }
@@ -764,7 +772,7 @@ int store_wait(struct store *s, int timeout_s, char *err, size_t len)
     if (connpair_ensure_redis(&s->conn, (timeout_s + 5) * 1000, err, len) != 0)
         return -1;
     struct queue_error qerr;
-    const int rc = queue_wait(&s->queue, s->conn.redis, timeout_s, &qerr);
+    const int rc = queue_wait(&s->shards.q[0], s->conn.redis, timeout_s, &qerr);
     return rc < 0 ? redis_failed(s, &qerr, err, len) : rc;
 }
 
@@ -800,7 +808,7 @@ int store_stream_logs(struct store *s, const struct livelog_chunk *chunks, char 
     int sent = 0;
     for (const struct livelog_chunk *c = chunks; c; c = c->next) {
         char key[160];
-        snprintf(key, sizeof key, "%s%" PRId64, s->queue.log_prefix, c->run);
+        snprintf(key, sizeof key, "%s%" PRId64, s->shards.q[0].log_prefix, c->run);
         const char *data[2] = {c->out, c->err}, *name[2] = {"out", "err"};
         const size_t size[2] = {c->out_len, c->err_len};
         for (int k = 0; k < 2; k++)

@@ -25,6 +25,7 @@ struct store_run {
     int64_t enqueued_ms; /* when the run was first queued, -1 unknown */
     int attempt, max_attempts, priority;
     int user_limit; /* the user's max_concurrent_runs, 0: none */
+    int shard;      /* the queue shard its job was claimed from (shards.h) */
     char *title, *goal, *agent_type, *agent_config;
     char lease_token[96];
     int64_t reserved; /* credits reserved for it */
@@ -50,6 +51,7 @@ struct store_outcome {
     int64_t id, user_id;
     const char *lease_token;
     int user_limit;
+    int shard;           /* its run's (store_run.shard) */
     const char *status;  /* succeeded failed timed_out cancelled insufficient_credits, or retrying/queued */
     int64_t ready_at_ms; /* retrying/queued: when it may run again */
     int attempt_increment; /* 1 when a retry spends an attempt */

@@ -255,7 +255,8 @@ static void record(struct worker_pool *p, const struct store_run *run, const str
     f->output = res->output, f->stderr_tail = res->stderr_tail;
     res->output = res->stderr_tail = NULL;
     *o = (struct store_outcome){.id = run->id, .user_id = run->user_id, .lease_token = f->token,
-                                .user_limit = run->user_limit, .next_attempt = run->attempt, .reserved = run->reserved,
+                                .user_limit = run->user_limit, .shard = run->shard, .next_attempt = run->attempt,
+                                .reserved = run->reserved,
                                 .prompt_tokens = res->prompt_tokens, .completion_tokens = res->completion_tokens,
                                 .output = f->output, .stderr_tail = f->stderr_tail,
                                 .error = f->error, .exit_code = -1, .duration_ms = -1};
@@ -831,7 +832,7 @@ static void start_outcome_lane(struct worker_pool *p, struct lane_job *l)
         for (struct active_run *a = p->active; a && l->renew && l->renew_results; a = a->next)
             if (a->exec && now - a->started_ms >= RENEW_INTERVAL_MS / 2)
                 l->renew[l->nrenew++] = (struct store_run){.id = a->run.id, .user_id = a->run.user_id,
-                                                           .user_limit = a->run.user_limit};
+                                                           .user_limit = a->run.user_limit, .shard = a->run.shard};
     }
     p->want_renew = 0;
     if (p->want_status) {

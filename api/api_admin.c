@@ -19,6 +19,7 @@
 #include "http_parse.h"
 #include "runctl.h"
 #include "session.h"
+#include "shards.h"
 #include "timefmt.h"
 #include "url.h"
 #include "usage.h"
@@ -170,6 +171,17 @@ static void overview_fresh(struct connpair *c, const struct principal *p, struct
 
 /* ---- the dead set ---- */
 
+struct death {
+    int64_t id;
+    double at; /* ms */
+};
+
+static int newest_first(const void *a, const void *b)
+{
+    const double x = ((const struct death *)a)->at, y = ((const struct death *)b)->at;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
 static void dead_list(struct connpair *c, const char *query, struct api_response *out)
 {
     char v[16];
@@ -180,30 +192,51 @@ static void dead_list(struct connpair *c, const char *query, struct api_response
         api_error(out, 400, "limit", "limit must be 1-%d", DEAD_PAGE_MAX);
         return;
     }
-    redisReply *rr = redisconn_command(c->redis, "ZREVRANGE agentcron:{default}:dead 0 %ld WITHSCORES", limit - 1);
-    if (!rr || rr->type != REDIS_REPLY_ARRAY) {
-        api_error(out, 503, NULL, "redis: %s", rr && rr->str ? rr->str : c->redis->errstr);
+    /* each shard's newest limit deaths, merged: the newest limit of all */
+    const struct shards *shards = shards_deployment();
+    struct death *all = calloc((size_t)(limit * shards->count), sizeof *all);
+    size_t nall = 0;
+    for (int k = 0; k < shards->count && all; k++) {
+        struct queue_error qerr;
+        redisContext *node = shards_conn(shards, c->redis, k, &qerr);
+        redisReply *rr = node ? redisconn_command(node, "ZREVRANGE %s 0 %ld WITHSCORES", shards->q[k].dead, limit - 1) : NULL;
+        if (!rr || rr->type != REDIS_REPLY_ARRAY) {
+            api_error(out, 503, NULL, "%s", !node ? qerr.message : rr && rr->str ? rr->str : node->errstr);
+            freeReplyObject(rr);
+            free(all);
+            connpair_redis_failed(c);
+            return;
+        }
+        for (size_t i = 0; i + 1 < rr->elements; i += 2) {
+            const char *member = rr->element[i]->str;
+            if (!member || !*member || strspn(member, "0123456789") != strlen(member) || strlen(member) > 18)
+                continue; /* not a run id: nothing of ours */
+            all[nall].id = strtoll(member, NULL, 10);
+            all[nall++].at = strtod(rr->element[i + 1]->str, NULL);
+        }
         freeReplyObject(rr);
-        connpair_redis_failed(c);
+    }
+    if (!all) {
+        api_error(out, 503, NULL, "out of memory listing the dead set");
         return;
     }
+    qsort(all, nall, sizeof *all, newest_first);
     /* "{3,2,1}": the runs, newest death first, and when each died */
     char ids[DEAD_PAGE_MAX * 22 + 3] = "{";
     size_t o = 1;
     json_t *died = json_object();
     json_t *order = json_array();
-    for (size_t i = 0; i + 1 < rr->elements; i += 2) {
-        const char *member = rr->element[i]->str;
-        if (!member || !*member || strspn(member, "0123456789") != strlen(member) || strlen(member) > 18)
-            continue; /* not a run id: nothing of ours */
+    for (size_t i = 0; i < nall && i < (size_t)limit; i++) {
+        char member[24];
+        num(member, all[i].id);
         o += (size_t)snprintf(ids + o, sizeof ids - o, "%s%s", o > 1 ? "," : "", member);
         json_array_append_new(order, json_string(member));
         char t[TIMEFMT_RFC3339_MAX];
-        timefmt_rfc3339((int64_t)strtod(rr->element[i + 1]->str, NULL), 0, 1, t);
+        timefmt_rfc3339((int64_t)all[i].at, 0, 1, t);
         json_object_set_new(died, member, json_string(t));
     }
+    free(all);
     snprintf(ids + o, sizeof ids - o, "}");
-    freeReplyObject(rr);
     json_t *runs;
     char err[512];
     const char *params[1] = {ids};
@@ -254,7 +287,13 @@ static void dead_requeue(struct connpair *c, int64_t id, struct api_response *ou
         api_db_error(out, c->pg);
         return;
     }
-    freeReplyObject(redisconn_command(c->redis, "ZREM agentcron:{default}:dead %" PRId64, id));
+    const struct shards *shards = shards_deployment();
+    for (int k = 0; k < shards->count; k++) { /* in its run's shard, unless QUEUE_SHARDS changed since */
+        struct queue_error qerr;
+        redisContext *node = shards_conn(shards, c->redis, k, &qerr);
+        if (node)
+            freeReplyObject(redisconn_command(node, "ZREM %s %" PRId64, shards->q[k].dead, id));
+    }
     connpair_redis_failed(c);
     timefmt_rfc3339(at, 0, 1, t);
     api_reply(out, 202, json_pack("{s:I, s:I, s:I, s:s, s:s}", "requeueOf", (json_int_t)id, "task", (json_int_t)task,

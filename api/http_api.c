@@ -34,6 +34,7 @@
 #include "log.h"
 #include "paths.h"
 #include "queue.h"
+#include "shards.h"
 #include "timefmt.h"
 #include "web_assets.h"
 
@@ -298,10 +299,9 @@ static void gather_metrics(struct lane *l, struct api_job *j)
         j->pg_ok = 0;
         snprintf(j->error, sizeof j->error, "postgres: %s", PQerrorMessage(l->conn.pg));
     }
-    struct queue q;
     struct queue_stats st;
     struct queue_error qerr;
-    j->redis_ok = queue_init(&q, "default", &qerr) == 0 && queue_stats(&q, l->conn.redis, &st, &qerr) == 0;
+    j->redis_ok = shards_stats(shards_deployment(), l->conn.redis, &st, &qerr) == 0;
     if (j->redis_ok)
         trace_metrics(l->conn.redis, f);
     if (j->redis_ok)

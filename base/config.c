@@ -38,6 +38,7 @@ static const struct setting settings[] = {
     NUM("SESSION_TTL_S", session_ttl_s, 300, 2592000, "43200"),
     NUM("SHUTDOWN_GRACE_S", shutdown_grace_s, 0, 3600, "30"),
     NUM("WORKER_LEASE_S", worker_lease_s, 2, 3600, "30"),
+    NUM("QUEUE_SHARDS", queue_shards, 1, 16, "1"),
     STR("HTTP_LISTEN", http_listen, LISTEN, "127.0.0.1:8080"),
     NUM("HTTP_MAX_CONNECTIONS", http_max_connections, 1, 100000, "1024"),
     STR("TLS_CERT_FILE", tls_cert_file, STRING, ""),

@@ -37,6 +37,7 @@ struct config {
     int session_ttl_s; /* SESSION_TTL_S, 300-2592000, default 43200: a dashboard sign-in lasts */
     int shutdown_grace_s;   /* SHUTDOWN_GRACE_S, 0-3600, default 30 */
     int worker_lease_s;     /* WORKER_LEASE_S, 2-3600, default 30: a dead worker's runs return after this */
+    int queue_shards;       /* QUEUE_SHARDS, 1-16, default 1: queue shards over Redis Cluster masters (shards.h) */
     char http_listen[256];  /* HTTP_LISTEN, host:port, default 127.0.0.1:8080; "off": no HTTP server */
     int http_max_connections; /* HTTP_MAX_CONNECTIONS, 1-100000, default 1024 */
     char tls_cert_file[1024], tls_key_file[1024];

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "pgconn.h"
 #include "redisconn.h"
+#include "shards.h"
 #include "timefmt.h"
 
 int cli_error(const char *cmd, int status, const char *fmt, ...)
@@ -45,6 +46,7 @@ int cli_connect(struct cli_conn *c, const char *cmd, const char *env_file, int w
     if (!(c->pg = pgconn_open(c->cfg.database_url, "agentcron-cli", err, sizeof err)))
         return cli_error(cmd, CLI_FAILURE, "%s", err);
     redisconn_use_config(&c->cfg);
+    shards_use_config(&c->cfg);
     if (want_redis && !(c->redis = redisconn_open(c->cfg.redis_url, 5000, err, sizeof err))) {
         cli_disconnect(c);
         return cli_error(cmd, CLI_FAILURE, "%s", err);

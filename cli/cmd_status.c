@@ -17,6 +17,7 @@
 #include "health.h"
 #include "pgconn.h"
 #include "redisconn.h"
+#include "shards.h"
 #include "timefmt.h"
 
 static const char usage_text[] =
@@ -54,6 +55,7 @@ static json_t *gather(const char *env_file)
     if (!pg)
         json_array_append_new(problems, json_string(err));
     redisconn_use_config(&cfg);
+    shards_use_config(&cfg);
     redisContext *redis = redisconn_open(cfg.redis_url, 5000, err, sizeof err);
     if (!redis)
         json_array_append_new(problems, json_string(err));

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "shards.h"
 #include "runend.h"
 
 static const char sql_run_status[] =
@@ -54,10 +55,9 @@ int runctl_cancel(struct pg_conn *pg, redisContext *redis, int64_t id, int64_t u
         return rc < 0 ? -1 : RUNCTL_NOT_FOUND;
     if (strcmp(status, "queued") && strcmp(status, "retrying") && strcmp(status, "running"))
         return RUNCTL_FINISHED;
-    struct queue q;
     struct queue_error qerr;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (queue_init(&q, "default", &qerr) != 0 || (rc = queue_cancel(&q, redis, id, &qerr)) < 0) {
+        if ((rc = shards_cancel(shards_deployment(), redis, id, &qerr)) < 0) {
             snprintf(err, len, "%s", qerr.message);
             return -1;
         }
@@ -113,9 +113,9 @@ int runctl_enqueue(redisContext *redis, int64_t run_id, int64_t task_id, int pri
                    size_t len)
 {
     const struct queue_job job = {.id = run_id, .task_id = task_id, .priority = priority, .attempt = 1};
-    struct queue q;
     struct queue_error qerr;
-    if (queue_init(&q, "default", &qerr) != 0 || queue_enqueue(&q, redis, &job, NULL, at_ms, at_ms, &qerr) < 0) {
+    size_t added;
+    if (shards_enqueue_many(shards_deployment(), redis, &job, &at_ms, 1, at_ms, &added, &qerr) != 0) {
         snprintf(err, len, "run %" PRId64 " is recorded but not queued (%s); the orchestrator's reconciliation"
                  " queues it within 30 s", job.id, qerr.message);
         return RUNCTL_NOT_QUEUED;

@@ -20,6 +20,7 @@
 #include "connpair.h"
 #include "pgconn.h"
 #include "queue.h"
+#include "shards.h"
 #include "runctl.h"
 #include "timefmt.h"
 
@@ -405,9 +406,8 @@ int steps_reserve(struct connpair *c, const struct agent_set *agents, int64_t ru
         return end_step(pg, &ctx, 0, err, len);
     }
     if (redis) {
-        struct queue q;
         struct queue_error qerr;
-        const int cancel = queue_init(&q, "default", &qerr) == 0 ? queue_cancel_requested(&q, redis, run_id, &qerr) : -1;
+        const int cancel = shards_cancel_requested(shards_deployment(), redis, run_id, &qerr);
         if (cancel < 0) {
             snprintf(err, len, "checking for a cancel request: %s", qerr.message);
             return end_step(pg, &ctx, -1, err, len);

@@ -27,6 +27,7 @@
 #include "migrate.h"
 #include "pgconn.h"
 #include "redisconn.h"
+#include "shards.h"
 #include "retention_job.h"
 #include "schedule.h"
 #include "timefmt.h"
@@ -583,6 +584,7 @@ int main(int argc, char **argv)
     }
     log_setup(o.cfg.log_format == LOG_FORMAT_JSON, o.cfg.log_level);
     redisconn_use_config(&o.cfg);
+    shards_use_config(&o.cfg);
     char terr[512];
     if (tracer_check_config(&o.cfg, terr, sizeof terr) != 0) { /* the in-process workers' traces */
         fprintf(stderr, "agentcron-orchestrator: %s\n", terr);

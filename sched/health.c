@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "queue.h"
+#include "shards.h"
 #include "redisconn.h"
 #include "timefmt.h"
 
@@ -53,10 +54,9 @@ int health_numbers(struct pg_conn *pg, struct redisContext *redis, struct status
     n->failed_today = i64(r, 0, 3), n->active_agents = i64(r, 0, 4), n->tokens_today = i64(r, 0, 5);
     n->credits_today = i64(r, 0, 6), n->scheduled_tasks = i64(r, 0, 7), n->due_tasks = i64(r, 0, 8);
     PQclear(r);
-    struct queue q;
     struct queue_stats st;
     struct queue_error qerr;
-    if (queue_init(&q, "default", &qerr) != 0 || queue_stats(&q, redis, &st, &qerr) != 0) {
+    if (shards_stats(shards_deployment(), redis, &st, &qerr) != 0) {
         snprintf(err, len, "%s", qerr.message);
         return -1;
     }
@@ -181,10 +181,16 @@ void health_report(struct pg_conn *pg, struct redisContext *redis, json_t *doc)
         problem(problems, "no orchestrator has reported in the last 90 s: is agentcron-orchestrator running? "
                 "(systemctl status agentcron-orchestrator)");
     const int64_t now = timefmt_now_ms();
-    redisReply *r = redisconn_command(redis, "ZCOUNT agentcron:{default}:dead %lld +inf",
-                                 (long long)(now - HEALTH_DEAD_WINDOW_MS));
-    const long long died = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-    freeReplyObject(r);
+    const struct shards *shards = shards_deployment();
+    long long died = 0;
+    for (int k = 0; k < shards->count; k++) {
+        struct queue_error qerr;
+        redisContext *c = shards_conn(shards, redis, k, &qerr);
+        redisReply *r = c ? redisconn_command(c, "ZCOUNT %s %lld +inf", shards->q[k].dead,
+                                              (long long)(now - HEALTH_DEAD_WINDOW_MS)) : NULL;
+        died += r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        freeReplyObject(r);
+    }
     json_object_set_new(doc, "diedLast15m", json_integer(died));
     if (died > 0)
         problem(problems, "%lld run%s failed for good in the last 15 minutes: agentcron runs list --status failed",

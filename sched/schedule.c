@@ -24,6 +24,7 @@
 #include "pgconn.h"
 #include "plan.h"
 #include "queue.h"
+#include "shards.h"
 #include "redisconn.h"
 #include "health.h"
 #include "schedule_sql.h"
@@ -148,7 +149,7 @@ enum { RECONCILE_PAGE = 5000 };
 struct scheduler {
     struct scheduler_options opt;
     struct connpair conn;
-    struct queue queue;
+    struct shards shards;
     struct zones *zones;
     /* scratch space, reused by every pass (one thread uses a scheduler at a time) */
     struct batch *batch;
@@ -174,7 +175,7 @@ struct scheduler *scheduler_new(const struct scheduler_options *opt)
     struct scheduler *s = calloc(1, sizeof *s);
     struct queue_error qerr;
     if (!s || !(s->zones = zones_new()) || !(s->batch = calloc(1, sizeof *s->batch)) ||
-        queue_init(&s->queue, opt->queue, &qerr) != 0 ||
+        shards_init(&s->shards, opt->queue, shards_deployment()->count, opt->redis_url, &qerr) != 0 ||
         connpair_init(&s->conn, opt->database_url, opt->redis_url, "agentcron-orchestrator", 5000) != 0) {
         scheduler_free(s);
         return NULL;
@@ -320,7 +321,7 @@ static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch
             ready[i] = i64(inserted, i, 3);
         }
         size_t added;
-        if (queue_enqueue_many(&s->queue, s->conn.redis, jobs, NULL, ready, (size_t)n, timefmt_now_ms(), &added, &qerr) == 0)
+        if (shards_enqueue_many(&s->shards, s->conn.redis, jobs, ready, (size_t)n, timefmt_now_ms(), &added, &qerr) == 0)
             r->enqueued += (int64_t)added;
         else
             LOG(LOG_ERROR, "queue.enqueue_failed", LOG_I("runs", n), LOG_S("error", qerr.message),
@@ -329,7 +330,7 @@ static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch
     free(jobs);
     free(ready);
     for (size_t i = 0; i < b->cancel_count; i++)
-        if (queue_cancel(&s->queue, s->conn.redis, b->cancel_list[i], &qerr) < 0)
+        if (shards_cancel(&s->shards, s->conn.redis, b->cancel_list[i], &qerr) < 0)
             LOG(LOG_ERROR, "queue.cancel_failed", LOG_I("run", b->cancel_list[i]), LOG_S("error", qerr.message));
 }
 
@@ -450,7 +451,7 @@ int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t
         return -1;
     /* jittered runs wait in the delayed set: promote the due ones, learn when the next is */
     struct queue_error qerr;
-    if (queue_promote(&s->queue, s->conn.redis, timefmt_now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
+    if (shards_promote(&s->shards, s->conn.redis, timefmt_now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
         return fail(err, len, "%s", qerr.message);
     return 0;
 }
@@ -551,7 +552,7 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
         }
         PQclear(q);
         size_t added = 0;
-        if (n && queue_enqueue_many(&s->queue, s->conn.redis, jobs, NULL, ready, (size_t)n, now, &added, &qerr) != 0)
+        if (n && shards_enqueue_many(&s->shards, s->conn.redis, jobs, ready, (size_t)n, now, &added, &qerr) != 0)
             return fail(err, len, "%s", qerr.message);
         r->queued_checked += n, r->reenqueued += (int64_t)added;
         if (n < PAGE)
@@ -560,7 +561,7 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
     }
     int64_t ids[1000];
     int n;
-    while ((n = queue_requeue_expired(&s->queue, s->conn.redis, now, ids, 1000, &qerr)) > 0) {
+    while ((n = shards_requeue_expired(&s->shards, s->conn.redis, now, ids, 1000, &qerr)) > 0) {
         r->leases_requeued += n;
         for (int i = 0; i < n; i++)
             LOG(LOG_WARN, "run.lease_expired", LOG_I("run", ids[i]), LOG_S("action", "requeued"));
@@ -570,7 +571,7 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
     if (n < 0)
         return fail(err, len, "%s", qerr.message);
     int64_t next;
-    const int promoted = queue_promote(&s->queue, s->conn.redis, now, 10000, &next, &qerr);
+    const int promoted = shards_promote(&s->shards, s->conn.redis, now, 10000, &next, &qerr);
     if (promoted < 0)
         return fail(err, len, "%s", qerr.message);
     r->promoted = promoted;

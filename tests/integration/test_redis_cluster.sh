@@ -6,7 +6,8 @@
 # the cluster is changed under them three ways: a failover (CLUSTER FAILOVER on the replica:
 # MOVED), the queue's slot migrated live to another master (ASK and TRYAGAIN, then MOVED), and
 # the master serving it killed with -9 (its replica promoted; what it had not replicated is
-# lost, and Postgres puts it back). Each time firing resumes within 5 s; at the end every slot
+# lost, and Postgres puts it back); between the first two, the daemons move to three queue shards,
+# which land on the three masters. Each time firing resumes within 5 s; at the end every slot
 # has its run or a slot-ledger row saying why not, no slot has two runs, no run two charges.
 # Usage: test_redis_cluster.sh BUILD_DIR
 build=${1:?usage: test_redis_cluster.sh BUILD_DIR}
@@ -107,13 +108,31 @@ check "the replica ($replica) is the queue's master now" 'owner_is "$replica"'
 resumed "the failover"
 check "a daemon said the cluster moved the slot" 'grep -h "Redis Cluster: MOVED" "$tmp"/*.log | grep -q .'
 
+# --- three queue shards, one on each master: the daemons restart with QUEUE_SHARDS=3 (no drain
+# first: what waits in shard 0 is still claimed there), and the failover kept the masters' ranges
+stop_all
+export QUEUE_SHARDS=3
+changed=$(date +%s.%N)
+"$orch" --instance cl-o >"$tmp/o3.log" 2>&1 & pids+=($!)
+"$worker" --instance cl-w1 >"$tmp/w13.log" 2>&1 & pids+=($!)
+"$worker" --instance cl-w2 >"$tmp/w23.log" 2>&1 & pids+=($!)
+resumed "the switch to three shards"
+masters=$(for p in $ports; do rc "$p" role | head -1 | grep -q master && echo "$p"; done)
+holders=$(for p in $masters; do rc "$p" --scan --pattern 'agentcron:{default*}:counters' | wc -l; done | xargs)
+check "each of the 3 masters holds one shard: $holders" '[ "$holders" = "1 1 1" ]'
+completed=$(for p in $masters; do k=$(rc "$p" --scan --pattern 'agentcron:{default*}:counters'); rc "$p" hget "$k" completed; done | xargs)
+check "runs completed in every shard: $completed" '[ "$(wc -w <<<"$completed")" = 3 ] && ! grep -qw 0 <<<"$completed"'
+run "$cli" status --json
+check "status counts the queue over the three shards ($completed, read just before): $(jq -c .queue "$tmp/out")" \
+  '[ "$(jq ".queue.completed" "$tmp/out")" -ge "$(( $(tr " " + <<<"$completed") ))" ]'
+
 # --- the queue's slot migrated live to another master (ASK / TRYAGAIN while it moves, then MOVED)
 from=$replica to=$other
 from_id=$(rc "$from" cluster myid) to_id=$(rc "$to" cluster myid)
 changed=$(date +%s.%N)
 rc "$to" cluster setslot "$slot" importing "$from_id" >/dev/null
 rc "$from" cluster setslot "$slot" migrating "$to_id" >/dev/null
-sleep 0.5 # the daemons meet the slot half moved
+sleep 1.2 # the daemons meet the slot half moved: the orchestrator enqueues at every second
 moved=0
 while keys=$(rc "$from" cluster getkeysinslot "$slot" 20) && [ -n "$keys" ]; do
   # shellcheck disable=SC2086 # one key a word
