@@ -379,6 +379,17 @@ static int release_leftovers(struct store *s, struct lit *ids, char *err, size_t
     return r ? 0 : -1;
 }
 
+/* What a run's row holds while job runs it here: the worker, the delivery and the shard. Two
+ * copies of one job in two shards (QUEUE_SHARDS changed) have distinct tokens, so only one of
+ * them can reserve for, step through or settle the run. */
+static void lease_token(const struct store *s, const struct queue_job *job, char out[96])
+{
+    if (job->shard)
+        snprintf(out, 96, "%.60s/%d/%d", s->worker, job->deliveries, job->shard);
+    else
+        snprintf(out, 96, "%.60s/%d", s->worker, job->deliveries);
+}
+
 /* Marks the claimed jobs running; fills out->runs with those to go on with (a takeover with no
  * attempt left among them, marked ends_now: the caller settles it failed). */
 static int begin_runs(struct store *s, const struct queue_job *jobs, int n, struct store_intake *out, char *err,
@@ -391,7 +402,7 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
     lit_open(&leftover);
     char token[96];
     for (int i = 0; i < n; i++) {
-        snprintf(token, sizeof token, "%s/%d", s->worker, jobs[i].deliveries);
+        lease_token(s, &jobs[i], token);
         lit_int(&ids, jobs[i].id);
         lit_text(&tokens, token);
         lit_text(&lapsed, jobs[i].lapsed ? "t" : "f");
@@ -424,7 +435,7 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
         run->has_steps = PQgetvalue(r, i, 16)[0] == 't'; /* read once the intake is through */
         for (int j = 0; j < n; j++)
             if (jobs[j].id == run->id) {
-                snprintf(run->lease_token, sizeof run->lease_token, "%s/%d", s->worker, jobs[j].deliveries);
+                lease_token(s, &jobs[j], run->lease_token);
                 run->shard = jobs[j].shard;
             }
         if (!run->title || !run->goal || !run->agent_type || !run->agent_config)
@@ -624,6 +635,35 @@ static void hand_back(struct store *s, const int64_t *ids, const int *attempts, 
 
 static int read_steps(struct store *s, struct store_intake *out, char *err, size_t len);
 
+/* A run can have a job in two shards at once: QUEUE_SHARDS was raised, and reconciliation queued
+ * it again in its new shard before the old copy was taken. Both copies in one claim would have
+ * the run begun once but held twice, under two lease tokens; the later copies are acknowledged
+ * now (the first one runs it) and leave jobs[]. */
+static int drop_copies(struct store *s, struct queue_job *jobs, int *n, struct store_intake *out, char *err,
+                       size_t len)
+{
+    struct queue_end ends[MAX_BATCH];
+    int nends = 0, results[MAX_BATCH];
+    for (int j = 1; j < *n;) {
+        int copy = 0;
+        for (int i = 0; i < j && !copy; i++)
+            copy = jobs[i].id == jobs[j].id;
+        if (!copy) {
+            j++;
+            continue;
+        }
+        ends[nends++] = (struct queue_end){.id = jobs[j].id, .kind = QUEUE_END_ACK, .outcome = "completed",
+                                           .shard = jobs[j].shard};
+        queue_job_release(&jobs[j]);
+        jobs[j] = jobs[--*n];
+    }
+    out->dropped += nends;
+    struct queue_error qerr;
+    if (nends && shards_end_many(&s->shards, s->conn.redis, ends, (size_t)nends, s->worker, results, &qerr) != 0)
+        return redis_failed(s, &qerr, err, len);
+    return 0;
+}
+
 int store_intake(struct store *s, const struct agent_set *agents, int max, int64_t lease_ms, struct store_intake *out,
                  char *err, size_t len)
 {
@@ -649,7 +689,9 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
     if (n < 0)
         return redis_failed(s, &qerr, err, len);
     out->claimed = n;
-    int rc = n ? admit(s, agents, jobs, &n, lease_ms, out, err, len) : 0;
+    int rc = s->shards.count > 1 && n ? drop_copies(s, jobs, &n, out, err, len) : 0;
+    if (rc == 0 && n)
+        rc = admit(s, agents, jobs, &n, lease_ms, out, err, len);
     int64_t held[MAX_BATCH];
     int held_attempts[MAX_BATCH], held_shards[MAX_BATCH];
     for (int j = 0; j < n; j++)
@@ -669,7 +711,7 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
     }
     for (int j = 0; j < n; j++)
         queue_job_release(&jobs[j]);
-    out->dropped = nends;
+    out->dropped += nends;
     if (rc == 0 && nends && shards_end_many(&s->shards, s->conn.redis, ends, (size_t)nends, s->worker, results, &qerr))
         rc = redis_failed(s, &qerr, err, len);
     struct store_outcome settle[MAX_BATCH];

@@ -80,13 +80,16 @@ static const char sql_roll_periods[] =
     " FROM due WHERE u.id = due.id";
 
 /* $1 user id, $2 credits, $3 run id, $4 lease token. Reserves credits for a run, only if the
- * user's month still covers them. No row: insufficient credits. */
+ * user's month still covers them and the run is still this lease's (else the user's row is left
+ * alone too: a reservation no run holds would never be released). No row: insufficient credits,
+ * or not this worker's run any more. */
 static const char sql_reserve[] =
-    "WITH u AS (UPDATE users SET credits_reserved = credits_reserved + $2::bigint"
-    "           WHERE id = $1::bigint AND credits_used + credits_reserved + $2::bigint <= monthly_credits + granted_credits"
-    "           RETURNING id)"
+    "WITH r AS (SELECT id FROM task_runs WHERE id = $3::bigint AND lease_token = $4 FOR UPDATE),"
+    " u AS (UPDATE users SET credits_reserved = credits_reserved + $2::bigint"
+    "       WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM r)"
+    "       AND credits_used + credits_reserved + $2::bigint <= monthly_credits + granted_credits RETURNING id)"
     " UPDATE task_runs SET credits_reserved = $2::bigint"
-    " WHERE id = $3::bigint AND lease_token = $4 AND EXISTS (SELECT 1 FROM u) RETURNING id";
+    " WHERE id IN (SELECT id FROM r) AND EXISTS (SELECT 1 FROM u) RETURNING id";
 
 /* $1 user id. What a refused reservation is measured against. */
 static const char sql_user_credits[] =
