@@ -552,7 +552,7 @@ int scheduler_reconcile(struct scheduler *s, struct reconcile_result *r, char *e
         }
         PQclear(q);
         size_t added = 0;
-        if (n && shards_enqueue_many(&s->shards, s->conn.redis, jobs, ready, (size_t)n, now, &added, &qerr) != 0)
+        if (n && shards_enqueue_absent(&s->shards, s->conn.redis, jobs, ready, (size_t)n, now, &added, &qerr) != 0)
             return fail(err, len, "%s", qerr.message);
         r->queued_checked += n, r->reenqueued += (int64_t)added;
         if (n < PAGE)

@@ -221,6 +221,60 @@ int shards_enqueue_many(const struct shards *s, struct redisContext *home, const
     return rc;
 }
 
+/* Marks in live[] the jobs that shard k holds waiting, delayed or running, of those that do not
+ * belong there: one pipelined round trip. */
+static int live_in(const struct shards *s, struct redisContext *home, int k, const struct queue_job *jobs,
+                   size_t count, char *live, struct queue_error *err)
+{
+    struct redisContext *c = shards_conn(s, home, k, err);
+    if (!c)
+        return AC_EIO;
+    size_t sent = 0;
+    for (size_t i = 0; i < count; i++)
+        if (shards_of(s, jobs[i].id) != k)
+            redisAppendCommand(c, "HGET %s%lld state", s->q[k].job_prefix, (long long)jobs[i].id), sent++;
+    int rc = 0;
+    for (size_t i = 0; i < count && sent; i++) {
+        if (shards_of(s, jobs[i].id) == k)
+            continue;
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
+            return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+        sent--;
+        if (r->type == REDIS_REPLY_ERROR && !rc)
+            rc = redisconn_redirected(c, r) ? fail(err, AC_EIO, "redis: %s", c->errstr)
+                                            : fail(err, AC_EREPLY, "redis: %.200s", r->str);
+        else if (r->type == REDIS_REPLY_STRING &&
+                 (!strcmp(r->str, "waiting") || !strcmp(r->str, "delayed") || !strcmp(r->str, "active")))
+            live[i] = 1;
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int shards_enqueue_absent(const struct shards *s, struct redisContext *home, const struct queue_job *jobs,
+                          const int64_t *ready_at_ms, size_t count, int64_t now_ms, size_t *added,
+                          struct queue_error *err)
+{
+    if (s->count == 1)
+        return shards_enqueue_many(s, home, jobs, ready_at_ms, count, now_ms, added, err);
+    *added = 0;
+    char *live = calloc(count ? count : 1, 1);
+    struct queue_job *part = malloc((count ? count : 1) * sizeof *part);
+    int64_t *ready = malloc((count ? count : 1) * sizeof *ready);
+    int rc = live && part && ready ? 0 : fail(err, AC_EINVAL, "out of memory enqueueing %zu runs", count);
+    for (int k = 0; k < s->count && rc == 0; k++)
+        rc = live_in(s, home, k, jobs, count, live, err);
+    size_t n = 0;
+    for (size_t i = 0; i < count && rc == 0; i++)
+        if (!live[i])
+            part[n] = jobs[i], ready[n++] = ready_at_ms[i];
+    if (rc == 0 && n)
+        rc = shards_enqueue_many(s, home, part, ready, n, now_ms, added, err);
+    free(live), free(part), free(ready);
+    return rc;
+}
+
 int shards_claim(const struct shards *s, struct redisContext *home, unsigned *turn, const char *worker, int64_t lease_ms,
                  int64_t now_ms, struct queue_job *jobs, int max, struct queue_error *err)
 {

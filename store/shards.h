@@ -62,6 +62,14 @@ int shards_enqueue_many(const struct shards *s, struct redisContext *home, const
                         const int64_t *ready_at_ms, size_t count, int64_t now_ms, size_t *added,
                         struct queue_error *err);
 
+/* shards_enqueue_many for jobs that may be queued already: one that another shard holds
+ * waiting, delayed or running is left there. QUEUE_SHARDS changed since it was enqueued, and a
+ * second copy in its new shard would be a second delivery of a run already under way (a fresh
+ * delivery of a running run means its previous holder lost it). For reconciliation. */
+int shards_enqueue_absent(const struct shards *s, struct redisContext *home, const struct queue_job *jobs,
+                          const int64_t *ready_at_ms, size_t count, int64_t now_ms, size_t *added,
+                          struct queue_error *err);
+
 /* queue_claim over the shards: up to max jobs, from shard *turn first and then the next ones
  * while jobs[] has room; *turn moves on by one each call. Each job's shard is set. */
 int shards_claim(const struct shards *s, struct redisContext *home, unsigned *turn, const char *worker, int64_t lease_ms,

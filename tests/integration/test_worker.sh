@@ -320,6 +320,43 @@ check "grace over: exit $code after $ms ms, run back in the queue unspent: $(sql
 check "nothing reserved after the drain" '[ "$(sql "select credits_reserved from users")" = 0 ]'
 "$cli" runs cancel "$r" >/dev/null
 
+# --- QUEUE_SHARDS raised under queued runs: their jobs stay in shard 0, where the workers find
+# them. Reconciliation, which queues every queued run again, must not add a second copy in the
+# run's new shard: two live copies are two deliveries, and the second would take the run over.
+setup shards
+t=$(task one); runs "$t" 30 >/dev/null # queued in shard 0: one shard so far
+shard_orch() { # runs an orchestrator with three shards until its reconciliation is through
+  : >"$tmp/shards-orch.log"
+  QUEUE_SHARDS=3 "$orch" --instance shards >"$tmp/shards-orch.log" 2>&1 & pids+=($!)
+  for _ in $(seq 100); do grep -q "event=status " "$tmp/shards-orch.log" && break; sleep 0.1; done
+  stop_all
+}
+shard_orch
+copies=$(redis-cli -u "$REDIS_URL" --scan --pattern 'agentcron:{default-*}:job:*' | wc -l)
+check "reconciliation left the runs in shard 0, no copies: $copies" '[ "$copies" = 0 ]'
+# copies made anyway (the jobs in shard 0 looked finished while reconciliation ran, as after
+# QUEUE_SHARDS went down and up again): each copy is a delivery of its own and may execute, but
+# the run is begun, recorded and charged once (only the last copy's lease token holds the run),
+# and no reservation is left behind; two copies in one claim execute once
+ids=$(sql "select id from task_runs where id % 3 <> 0")
+for id in $ids; do redis-cli -u "$REDIS_URL" hset "agentcron:{default}:job:$id" state done >/dev/null; done
+shard_orch
+for id in $ids; do redis-cli -u "$REDIS_URL" hset "agentcron:{default}:job:$id" state waiting >/dev/null; done
+copies=$(redis-cli -u "$REDIS_URL" --scan --pattern 'agentcron:{default-*}:job:*' | wc -l)
+check "20 runs have a second live copy: $copies" '[ "$copies" = 20 ]'
+start_worker w-shards QUEUE_SHARDS=3 AGENT_WORKER_CONCURRENCY=64
+wait_sql "the 30 runs ran" 10 "select count(*) from task_runs where status = 'succeeded'" = 30
+sleep 0.5
+echo "30 runs, 20 of them with two live copies: $(grep -c event=run.finished "$tmp/w-shards.log") executions; $(grep -o 'duplicates_dropped=[0-9]*' "$tmp/w-shards.log" | xargs)"
+check "every run recorded once (attempts, runs): $(sql "select count(*), count(distinct run_id) from run_attempts")" \
+  '[ "$(sql "select count(*) = 30 and count(distinct run_id) = 30 from run_attempts")" = t ]'
+got=$(sql "select credits_used || ',' || credits_reserved || ',' || (select count(distinct run_id) from credit_ledger where reason = 'charge') from users")
+check "each was charged once, nothing left reserved (used, reserved, charged runs): $got" '[ "$got" = "30,0,30" ]'
+left=$(redis-cli -u "$REDIS_URL" --scan --pattern 'agentcron:{default*}:waiting' |
+       while read -r key; do redis-cli -u "$REDIS_URL" zcard "$key"; done | awk '{s += $1} END {print s + 0}')
+check "no copy is left waiting in any shard: $left" '[ "$left" = 0 ]'
+stop_all
+
 # --- one box: the orchestrator runs its own workers
 setup onebox
 sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, next_run_at)

@@ -3,7 +3,8 @@
  * (AGENTCRON_TEST_REDIS): the cluster key hash, where each shard's tag lands, runs going to their
  * shard, claims taking every shard in turn with priority order kept inside each, leases and ends
  * sent back to the shard a job came from, cancels that find a job in any shard, the wake-up that
- * reaches idle workers through shard 0, and the sums. The cluster itself (shards on distinct
+ * reaches idle workers through shard 0, reconciliation's enqueue that makes no second copy, and
+ * the sums. The cluster itself (shards on distinct
  * masters) is tests/integration/test_redis_cluster.sh's. Each test uses its own queue name. */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -254,6 +255,35 @@ static void test_cancel(void **state)
     assert_int_equal(shards_cancel_requested(&f->s, f->home, 13, &err), 1);
 }
 
+/* Reconciliation's enqueue leaves a run whose job another shard holds live (QUEUE_SHARDS was
+ * raised since): a second copy would be a second delivery. A finished one there does not count. */
+static void test_enqueue_absent(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_error err;
+    const struct queue_job old[2] = {{.id = 4, .task_id = 1, .priority = 3, .attempt = 1},
+                                     {.id = 7, .task_id = 1, .priority = 3, .attempt = 1}};
+    for (int i = 0; i < 2; i++) /* both enqueued when there was one shard */
+        assert_int_equal(queue_enqueue(&f->s.q[0], f->home, &old[i], NULL, 0, 1000, &err), 1);
+    struct queue_job got[2];
+    assert_int_equal(queue_claim(&f->s.q[0], f->home, "w1", 30000, 1000, got, 1, &err), 1);
+    assert_int_equal(got[0].id, 4);
+    queue_job_release(&got[0]);
+    assert_int_equal(queue_ack(&f->s.q[0], f->home, 4, "w1", "completed", &err), 1); /* 4 is done; 7 waits */
+    const struct queue_job jobs[3] = {{.id = 4, .task_id = 1, .priority = 3, .attempt = 1},
+                                      {.id = 7, .task_id = 1, .priority = 3, .attempt = 1},
+                                      {.id = 10, .task_id = 1, .priority = 3, .attempt = 1}};
+    const int64_t ready[3] = {0, 0, 0};
+    size_t added = 0;
+    assert_int_equal(shards_enqueue_absent(&f->s, f->home, jobs, ready, 3, 1000, &added, &err), 0);
+    assert_int_equal(added, 2); /* 4 (finished in shard 0) and 10 (nowhere) */
+    assert_int_equal(zcard(f, f->s.q[1].waiting), 2);
+    assert_int_equal(zcard(f, f->s.q[0].waiting), 1); /* 7, left where it waits */
+    redisReply *r = redisCommand(f->home, "EXISTS %s7", f->s.q[1].job_prefix);
+    assert_true(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+    freeReplyObject(r);
+}
+
 /* Each thread has its own connections to the other shards; a broken one is reopened. */
 static void *other_thread(void *arg)
 {
@@ -311,6 +341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_promote_and_requeue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_through_shard_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enqueue_absent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
