@@ -56,7 +56,8 @@ struct store *store_new(const char *database_url, const char *redis_url, const c
     struct store *s = calloc(1, sizeof *s);
     struct queue_error qerr;
     if (!s || connpair_init(&s->conn, database_url, redis_url, "agentcron-worker", REDIS_TIMEOUT_MS) != 0 ||
-        !(s->worker = strdup(worker)) || shards_init(&s->shards, "default", shards_deployment()->count, redis_url, &qerr) != 0) {
+        !(s->worker = strdup(worker)) ||
+        shards_init(&s->shards, "default", shards_deployment()->count, redis_url, &qerr) != 0) {
         store_free(s);
         return NULL;
     }
@@ -379,9 +380,9 @@ static int release_leftovers(struct store *s, struct lit *ids, char *err, size_t
     return r ? 0 : -1;
 }
 
-/* What a run's row holds while job runs it here: the worker, the delivery and the shard. Two
- * copies of one job in two shards (QUEUE_SHARDS changed) have distinct tokens, so only one of
- * them can reserve for, step through or settle the run. */
+/* The lease token a run's row holds while this worker runs it for job: the worker, the delivery
+ * and the shard. Two copies of one job in two shards (QUEUE_SHARDS changed) have distinct tokens,
+ * so only one of them can reserve for, step through or settle the run. */
 static void lease_token(const struct store *s, const struct queue_job *job, char out[96])
 {
     if (job->shard)
@@ -465,8 +466,9 @@ static void end_exhausted(const struct store_intake *out, struct store_outcome *
                  run->attempt);
         ended[(*nended)++] = (struct store_outcome){.id = run->id, .user_id = run->user_id,
                                                     .lease_token = run->lease_token, .user_limit = run->user_limit,
-                                                    .shard = run->shard, .status = "failed", .error = msg, .next_attempt = run->attempt,
-                                                    .dead = 1, .exit_code = -1, .duration_ms = -1};
+                                                    .shard = run->shard, .status = "failed", .error = msg,
+                                                    .next_attempt = run->attempt, .dead = 1, .exit_code = -1,
+                                                    .duration_ms = -1};
     }
 }
 
@@ -545,7 +547,8 @@ static int admit(struct store *s, const struct agent_set *agents, struct queue_j
             }
     }
     PQclear(r);
-    if (rc == 0 && nback && shards_end_many(&s->shards, s->conn.redis, back, (size_t)nback, s->worker, results, &qerr) != 0)
+    if (rc == 0 && nback &&
+        shards_end_many(&s->shards, s->conn.redis, back, (size_t)nback, s->worker, results, &qerr) != 0)
         rc = redis_failed(s, &qerr, err, len);
     out->deferred += nback;
     return rc;

@@ -199,7 +199,8 @@ static void dead_list(struct connpair *c, const char *query, struct api_response
     for (int k = 0; k < shards->count && all; k++) {
         struct queue_error qerr;
         redisContext *node = shards_conn(shards, c->redis, k, &qerr);
-        redisReply *rr = node ? redisconn_command(node, "ZREVRANGE %s 0 %ld WITHSCORES", shards->q[k].dead, limit - 1) : NULL;
+        redisReply *rr =
+            node ? redisconn_command(node, "ZREVRANGE %s 0 %ld WITHSCORES", shards->q[k].dead, limit - 1) : NULL;
         if (!rr || rr->type != REDIS_REPLY_ARRAY) {
             api_error(out, 503, NULL, "%s", !node ? qerr.message : rr && rr->str ? rr->str : node->errstr);
             freeReplyObject(rr);
