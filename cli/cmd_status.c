@@ -86,7 +86,8 @@ static void print_human(const json_t *doc)
                json_integer_value(json_object_get(t, "tasksCurrentlyDue")));
     const json_t *q = json_object_get(doc, "queue");
     if (q)
-        printf("queue: waiting %lld  active %lld  delayed %lld  dead %lld  completed %lld  failed %lld\n",
+        printf("queue%s: waiting %lld  active %lld  delayed %lld  dead %lld  completed %lld  failed %lld\n",
+               json_integer_value(json_object_get(q, "shards")) > 1 ? " (all shards)" : "",
                json_integer_value(json_object_get(q, "waiting")), json_integer_value(json_object_get(q, "active")),
                json_integer_value(json_object_get(q, "delayed")), json_integer_value(json_object_get(q, "dead")),
                json_integer_value(json_object_get(q, "completed")), json_integer_value(json_object_get(q, "failed")));

@@ -146,10 +146,15 @@ void health_report(struct pg_conn *pg, struct redisContext *redis, json_t *doc)
                                       (json_int_t)n.active_agents, "tokensToday", (json_int_t)n.tokens_today,
                                       "creditsToday", (json_int_t)n.credits_today, "scheduledTasks",
                                       (json_int_t)n.scheduled_tasks, "tasksCurrentlyDue", (json_int_t)n.due_tasks));
-        json_object_set_new(doc, "queue", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "waiting", (json_int_t)n.q_waiting,
-                                                    "active", (json_int_t)n.q_active, "delayed", (json_int_t)n.q_delayed,
-                                                    "dead", (json_int_t)n.q_dead, "completed",
-                                                    (json_int_t)n.q_completed, "failed", (json_int_t)n.q_failed));
+        const struct shards *shards = shards_deployment();
+        json_t *tags = json_array();
+        for (int k = 0; k < shards->count; k++)
+            json_array_append_new(tags, json_string(shards->tag[k]));
+        json_object_set_new(doc, "queue",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:o}", "waiting", (json_int_t)n.q_waiting,
+                                      "active", (json_int_t)n.q_active, "delayed", (json_int_t)n.q_delayed, "dead",
+                                      (json_int_t)n.q_dead, "completed", (json_int_t)n.q_completed, "failed",
+                                      (json_int_t)n.q_failed, "shards", shards->count, "tags", tags));
     } else if (pg && redis)
         problem(problems, "%s", err);
     if (!redis)

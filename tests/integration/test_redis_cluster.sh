@@ -125,7 +125,8 @@ completed=$(for p in $masters; do k=$(rc "$p" --scan --pattern 'agentcron:{defau
 check "runs completed in every shard: $completed" '[ "$(wc -w <<<"$completed")" = 3 ] && ! grep -qw 0 <<<"$completed"'
 run "$cli" status --json
 check "status counts the queue over the three shards ($completed, read just before): $(jq -c .queue "$tmp/out")" \
-  '[ "$(jq ".queue.completed" "$tmp/out")" -ge "$(( $(tr " " + <<<"$completed") ))" ]'
+  '[ "$(jq ".queue.completed" "$tmp/out")" -ge "$(( $(tr " " + <<<"$completed") ))" ] && [ "$(jq .queue.shards "$tmp/out")" = 3 ] &&
+   [ "$(jq -r ".queue.tags[0]" "$tmp/out")" = default ] && [ "$(jq ".queue.tags | length" "$tmp/out")" = 3 ]'
 
 # --- the queue's slot migrated live to another master (ASK / TRYAGAIN while it moves, then MOVED)
 from=$replica to=$other
