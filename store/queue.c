@@ -488,18 +488,49 @@ int queue_wait(const struct queue *q, redisContext *c, int timeout_s, struct que
     return woken;
 }
 
+int queue_contains_many(const struct queue *q, redisContext *c, const int64_t *ids, size_t count, char *present,
+                        struct queue_error *err)
+{
+    for (size_t i = 0; i < count; i++) {
+        char jk[128];
+        job_key(q, ids[i], jk);
+        redisAppendCommand(c, "HGET %s state", jk);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < count; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
+            return lost(c, err);
+        if (r->type == REDIS_REPLY_ERROR && !rc)
+            rc = refused(c, r, err);
+        present[i] = r->type == REDIS_REPLY_STRING &&
+                     (!strcmp(r->str, "waiting") || !strcmp(r->str, "delayed") || !strcmp(r->str, "active"));
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
 int queue_contains(const struct queue *q, redisContext *c, int64_t id, struct queue_error *err)
 {
-    char jk[128];
-    job_key(q, id, jk);
-    redisReply *r = redisCommand(c, "HGET %s state", jk);
-    const int rc = check(c, r, err);
-    if (rc)
-        return rc;
-    const int present = r->type == REDIS_REPLY_STRING &&
-                        (!strcmp(r->str, "waiting") || !strcmp(r->str, "delayed") || !strcmp(r->str, "active"));
-    freeReplyObject(r);
-    return present;
+    char present;
+    const int rc = queue_contains_many(q, c, &id, 1, &present, err);
+    return rc ? rc : present;
+}
+
+int queue_wake(const struct queue *q, redisContext *c, struct queue_error *err)
+{
+    redisAppendCommand(c, "RPUSH %s 1", q->wake);
+    redisAppendCommand(c, "LTRIM %s -256 -1", q->wake); /* as short as the scripts keep it */
+    int rc = 0;
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
+            return lost(c, err);
+        if (r->type == REDIS_REPLY_ERROR && !rc)
+            rc = refused(c, r, err);
+        freeReplyObject(r);
+    }
+    return rc;
 }
 
 /* ---- many at once: one pipelined round trip ---- */

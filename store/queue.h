@@ -140,6 +140,14 @@ int queue_wait(const struct queue *q, struct redisContext *c, int timeout_s, str
  * enqueueing is idempotent, so it simply enqueues every queued run again.) */
 int queue_contains(const struct queue *q, struct redisContext *c, int64_t id, struct queue_error *err);
 
+/* queue_contains for count ids in one pipelined round trip: present[i] is 1 or 0. 0 or an error. */
+int queue_contains_many(const struct queue *q, struct redisContext *c, const int64_t *ids, size_t count, char *present,
+                        struct queue_error *err);
+
+/* Pushes one wake-up to q's list, as an enqueue into q does (for jobs queued in another queue
+ * that idle consumers of q should look at: shards.h). */
+int queue_wake(const struct queue *q, struct redisContext *c, struct queue_error *err);
+
 /* ---- many at once, for workers: one pipelined round trip each ---- */
 
 enum queue_end_kind { QUEUE_END_ACK, QUEUE_END_RETRY, QUEUE_END_BURY };

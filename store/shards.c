@@ -168,27 +168,6 @@ struct redisContext *shards_conn(const struct shards *s, struct redisContext *ho
     return t->c[k];
 }
 
-/* Pushes a wake-up to shard 0's list, kept as short as the queue's scripts keep it. */
-static int wake(const struct shards *s, struct redisContext *home, struct queue_error *err)
-{
-    struct redisContext *c = shards_conn(s, home, 0, err);
-    if (!c)
-        return AC_EIO;
-    redisAppendCommand(c, "RPUSH %s 1", s->q[0].wake);
-    redisAppendCommand(c, "LTRIM %s -256 -1", s->q[0].wake);
-    int rc = 0;
-    for (int i = 0; i < 2; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
-            return fail(err, AC_EIO, "waking the workers: redis: %s", c->errstr[0] ? c->errstr : "connection lost");
-        if (r->type == REDIS_REPLY_ERROR && !rc)
-            rc = redisconn_redirected(c, r) ? fail(err, AC_EIO, "waking the workers: redis: %s", c->errstr)
-                                            : fail(err, AC_EREPLY, "waking the workers: redis: %.200s", r->str);
-        freeReplyObject(r);
-    }
-    return rc;
-}
-
 int shards_enqueue_many(const struct shards *s, struct redisContext *home, const struct queue_job *jobs,
                         const int64_t *ready_at_ms, size_t count, int64_t now_ms, size_t *added,
                         struct queue_error *err)
@@ -214,8 +193,10 @@ int shards_enqueue_many(const struct shards *s, struct redisContext *home, const
         if (k == 0)
             first = got;
     }
-    if (rc == 0 && *added > first) /* idle workers block on shard 0's wake-up list alone */
-        rc = wake(s, home, err);
+    if (rc == 0 && *added > first) { /* idle workers block on shard 0's wake-up list alone */
+        struct redisContext *c = shards_conn(s, home, 0, err);
+        rc = c ? queue_wake(&s->q[0], c, err) : AC_EIO;
+    }
     free(part);
     free(ready);
     return rc;
@@ -226,29 +207,20 @@ int shards_enqueue_many(const struct shards *s, struct redisContext *home, const
 static int live_in(const struct shards *s, struct redisContext *home, int k, const struct queue_job *jobs,
                    size_t count, char *live, struct queue_error *err)
 {
+    int64_t *ids = malloc((count ? count : 1) * sizeof *ids);
+    size_t *at = malloc((count ? count : 1) * sizeof *at);
+    char *present = malloc(count ? count : 1);
     struct redisContext *c = shards_conn(s, home, k, err);
-    if (!c)
-        return AC_EIO;
-    size_t sent = 0;
+    size_t n = 0;
     for (size_t i = 0; i < count; i++)
         if (shards_of(s, jobs[i].id) != k)
-            redisAppendCommand(c, "HGET %s%lld state", s->q[k].job_prefix, (long long)jobs[i].id), sent++;
-    int rc = 0;
-    for (size_t i = 0; i < count && sent; i++) {
-        if (shards_of(s, jobs[i].id) == k)
-            continue;
-        redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r)
-            return fail(err, AC_EIO, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
-        sent--;
-        if (r->type == REDIS_REPLY_ERROR && !rc)
-            rc = redisconn_redirected(c, r) ? fail(err, AC_EIO, "redis: %s", c->errstr)
-                                            : fail(err, AC_EREPLY, "redis: %.200s", r->str);
-        else if (r->type == REDIS_REPLY_STRING &&
-                 (!strcmp(r->str, "waiting") || !strcmp(r->str, "delayed") || !strcmp(r->str, "active")))
-            live[i] = 1;
-        freeReplyObject(r);
-    }
+            at[n] = i, ids[n++] = jobs[i].id;
+    int rc = !c ? AC_EIO : !ids || !at || !present ? fail(err, AC_EINVAL, "out of memory") : 0;
+    if (rc == 0 && n)
+        rc = queue_contains_many(&s->q[k], c, ids, n, present, err);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        live[at[i]] |= present[i];
+    free(ids), free(at), free(present);
     return rc;
 }
 
