@@ -740,12 +740,23 @@ int store_intake(struct store *s, const struct agent_set *agents, int max, int64
         else
             i++;
     }
-    return read_steps(s, out, err, len);
+    if (read_steps(s, out, err, len) == 0)
+        return 0;
+    /* the runs go back to the queue at once (their leases would lapse the slow way) */
+    int back = 0;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < out->count; i++)
+            if (out->runs[i].id == held[j]) {
+                held[back] = held[j], held_attempts[back] = held_attempts[j], held_shards[back++] = held_shards[j];
+                break;
+            }
+    hand_back(s, held, held_attempts, held_shards, back, now);
+    store_intake_clear(out);
+    return -1;
 }
 
 /* The completed steps of the runs that have some (a new attempt, a replay) and the key their
- * run tokens are signed with. A failure here leaves the runs running: their leases lapse and
- * they come back. */
+ * run tokens are signed with. On a failure the caller hands the runs back to the queue. */
 static int read_steps(struct store *s, struct store_intake *out, char *err, size_t len)
 {
     if (!s->have_token_key && out->count) {

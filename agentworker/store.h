@@ -72,7 +72,8 @@ struct store_outcome {
 struct store *store_new(const char *database_url, const char *redis_url, const char *worker);
 void store_free(struct store *s);
 
-/* Claims up to max runs and readies them as described above. 0 or -1 with *err. */
+/* Claims up to max runs and readies them as described above. 0, or -1 with *err and out empty
+ * (the claimed runs are handed back to the queue). */
 int store_intake(struct store *s, const struct agent_set *agents, int max, int64_t lease_ms,
                  struct store_intake *out, char *err, size_t len);
 void store_intake_clear(struct store_intake *in);

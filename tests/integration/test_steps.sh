@@ -156,8 +156,18 @@ drained_exit=$?
 check "the drained worker exited cleanly: $drained_exit" '[ "$drained_exit" = 0 ]'
 got=$(sql "select status || ' ' || attempt || ' ' || (select retry_reason from run_attempts where run_id = $r_drain) from task_runs where id = $r_drain")
 check "the run went back to the queue without spending an attempt: $got" '[ "$got" = "queued 1 drained" ]'
+# the next worker cannot read what a run with steps needs (the run token key) for longer than a
+# lease: each intake hands the run straight back, so no lease lapses and no attempt is spent
+sql "alter table run_token_keys rename to run_token_keys_away"
 start_worker
+for _ in $(seq 50); do grep -q 'worker.intake_failed.*run token key' "$tmp/w$nworker.log" && break; sleep 0.1; done
+check "the intake that cannot read the run token key says so: $(grep -m1 intake_failed "$tmp/w$nworker.log")" \
+  "grep -q 'worker.intake_failed.*run_token_keys' '$tmp/w$nworker.log'"
+sleep 3 # > WORKER_LEASE_S
+sql "alter table run_token_keys_away rename to run_token_keys"
 wait_sql "the drained run succeeds" 20 "select status || ' ' || attempt from task_runs where id = $r_drain" = "succeeded 1"
+got=$(sql "select string_agg(coalesce(retry_reason, outcome), ',' order by attempt) from run_attempts where run_id = $r_drain")
+check "the runs handed back were never taken over (no lease lost): $got" '[ "$got" = "drained,succeeded" ]'
 check "after a drain, every completed step executed once: $(executions "$r_drain")" '[ "$(executions "$r_drain")" = "s1x1 s2x1 s3x1 " ]'
 check "ledger = credits_used after a failure and a drain" ledger_ok
 
