@@ -32,6 +32,7 @@ static const struct setting settings[] = {
     STR("METRICS_TOKEN", metrics_token, STRING, ""),
     NUM("AGENT_WORKER_CONCURRENCY", worker_concurrency, 1, 1024, "5"),
     NUM("POLL_INTERVAL_MS", poll_interval_ms, 10, 3600000, "10000"),
+    NUM("SCHEDULE_LOOKAHEAD_MS", schedule_lookahead_ms, 0, 60000, "5000"),
     NUM("STATUS_INTERVAL_S", status_interval_s, 1, 3600, "30"),
     NUM("RUN_RETENTION_DAYS", run_retention_days, 0, 3650, "30"),
     NUM("RETENTION_INTERVAL_S", retention_interval_s, 1, 86400, "3600"),

@@ -31,6 +31,7 @@ struct config {
     char metrics_token[512]; /* METRICS_TOKEN: when set, GET /metrics wants it as a bearer */
     int worker_concurrency; /* AGENT_WORKER_CONCURRENCY, 1-1024, default 5 */
     int poll_interval_ms;   /* POLL_INTERVAL_MS, 10-3600000, default 10000 */
+    int schedule_lookahead_ms; /* SCHEDULE_LOOKAHEAD_MS, 0-60000, default 5000: runs readied before their slot */
     int status_interval_s;  /* STATUS_INTERVAL_S, 1-3600, default 30 */
     int run_retention_days; /* RUN_RETENTION_DAYS, 0-3650 (0: keep forever), default 30 */
     int retention_interval_s; /* RETENTION_INTERVAL_S, 1-86400, default 3600 */

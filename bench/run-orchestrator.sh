@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The orchestrator benchmark: N tasks due at the same instant (N = 1,000, 10,000, 100,000;
-# one orchestrator, then two), the time from that instant until each run is in the Redis
-# queue (p50, p99, max), and the orchestrators' peak RSS. Then, on the same Redis, BullMQ's
+# one orchestrator, then two), the time from that instant until each run is ready in the Redis
+# queue (p50, p99, max: its entry's ready_at when it was readied ahead and moved from the delayed
+# set at its slot, else its enqueued_at), and the orchestrators' peak RSS. SCHEDULE_LOOKAHEAD_MS
+# is the orchestrator's (default 5000; 0 to measure runs written at their slot). Then, on the same Redis, BullMQ's
 # job schedulers (10,000 x '* * * * *', a Worker with concurrency 64): how long after the
 # minute its jobs start. Private Postgres and Redis under .dev/bench.
 set -euo pipefail
@@ -18,12 +20,17 @@ export REDIS_URL=redis://127.0.0.1:26390/1 LOG_LEVEL=warn POLL_INTERVAL_MS=10000
 orch=build-release/orchestrator/agentcron-orchestrator
 sizes=${BENCH_SIZES:-1000 10000 100000}
 
-echo "orchestrator benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "orchestrator benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), SCHEDULE_LOOKAHEAD_MS=${SCHEDULE_LOOKAHEAD_MS:-5000}"
 echo
 # round N: N tasks due at one instant T a few seconds ahead (a daily 6-field schedule whose slot
 # is T), against orchestrators that are already running; prints "T_ms".
 round() {
-  psql -qtAX "$DATABASE_URL" -c "SET client_min_messages = warning; TRUNCATE task_runs, tasks RESTART IDENTITY CASCADE" >/dev/null
+  # the orchestrators' status query can deadlock with the TRUNCATE's locks: try again
+  for try in 1 2 3 4 5; do
+    psql -qtAX "$DATABASE_URL" -c "SET client_min_messages = warning; TRUNCATE task_runs, tasks RESTART IDENTITY CASCADE" \
+      >/dev/null 2>&1 && break
+    [ "$try" = 5 ] && { echo "TRUNCATE failed 5 times" >&2; exit 1; }; sleep 0.2
+  done
   redis-cli -u "$REDIS_URL" flushdb >/dev/null
   psql -qtAX "$DATABASE_URL" <<SQL
 WITH t AS (SELECT date_trunc('second', now()) + interval '$(($1 / 20000 + 4)) seconds' AS at)
@@ -48,7 +55,7 @@ for k in 1 2; do
   round 1000 >/dev/null # warm-up: the daemons run for long; their first statements are planned once
   for n in $sizes; do
     t_ms=$(round "$n")
-    redis-cli -u "$REDIS_URL" --raw eval "local out = {} for _, k in ipairs(redis.call('KEYS', ARGV[1])) do out[#out + 1] = redis.call('HGET', k, 'enqueued_at') end return out" 0 'agentcron:{default}:job:*' \
+    redis-cli -u "$REDIS_URL" --raw eval "local out = {} for _, k in ipairs(redis.call('KEYS', ARGV[1])) do out[#out + 1] = redis.call('HGET', k, 'ready_at') or redis.call('HGET', k, 'enqueued_at') end return out" 0 'agentcron:{default}:job:*' \
       | awk -v t="$t_ms" '{print $1 - t}' | sort -n >.dev/bench/lateness.txt
     got=$(wc -l <.dev/bench/lateness.txt)
     pick() { awk -v q="$1" -v c="$got" 'NR == int(q * (c - 1)) + 1 {print; exit}' .dev/bench/lateness.txt; }

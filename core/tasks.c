@@ -32,6 +32,16 @@ static const char sql_lock[] =
     "SELECT schedule, timezone, schedule_enabled FROM tasks"
     " WHERE id = $1::bigint AND ($2::bigint = 0 OR user_id = $2::bigint) AND status <> 'deleted' FOR UPDATE";
 
+/* $1 task id, locked. The runs the orchestrator readied ahead of their slot (SCHEDULE_LOOKAHEAD_MS)
+ * are taken back before a change: they were planned from what the change replaces. The task is
+ * due again at the earliest of their slots, so the orchestrator plans it anew (or the change sets
+ * a new next_run_at). Their jobs stay in the queue until the slot, then find no run: dropped. */
+static const char sql_unready[] =
+    "WITH early AS (DELETE FROM task_runs WHERE task_id = $1::bigint AND status = 'queued' AND trigger = 'schedule'"
+    " AND scheduled_for > clock_timestamp() RETURNING scheduled_for)"
+    " UPDATE tasks SET next_run_at = least(next_run_at, (SELECT min(scheduled_for) FROM early)), schedule_enabled = true"
+    " WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM early)";
+
 /* $13 says whether the schedule changes; then schedule, zone, next slot (-1: none), enabled. */
 static const char sql_edit[] =
     "UPDATE tasks SET title = coalesce($3, title), goal = coalesce($4, goal), agent_type = coalesce($5, agent_type),"
@@ -226,7 +236,8 @@ struct old_schedule {
     int has_cron, enabled;
 };
 
-/* Locks task id for this user and reads its schedule. 0, TASKS_NOT_FOUND or AC_EIO. */
+/* Locks task id for this user, reads its schedule and takes back its runs readied ahead (see
+ * sql_unready). 0, TASKS_NOT_FOUND or AC_EIO. */
 static int lock_task(PGconn *pg, int64_t user_id, int64_t id, struct old_schedule *old, struct taskdef_error *err)
 {
     char ids[24], users[24];
@@ -243,8 +254,12 @@ static int lock_task(PGconn *pg, int64_t user_id, int64_t id, struct old_schedul
     }
     PQclear(r);
     if (!found)
-        fail(err, "", "no task %" PRId64 " (or it is deleted)", id);
-    return found ? 0 : TASKS_NOT_FOUND;
+        return fail(err, "", "no task %" PRId64 " (or it is deleted)", id), TASKS_NOT_FOUND;
+    r = PQexecParams(pg, sql_unready, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return db_fail(pg, r, "taking back the runs readied ahead of their slot", err);
+    PQclear(r);
+    return 0;
 }
 
 /* The schedule an edit leaves: cron (NULL: none), its zone, whether it fires, the next slot. */

@@ -269,13 +269,14 @@ static void finish_job(struct orchestrator *o, int status)
         const int64_t now = timefmt_now_ms();
         /* +1 ms: libuv's millisecond timers may fire a fraction early, before the slot */
         int64_t wait = o->cfg.poll_interval_ms;
-        if (t->next_due_ms >= 0 && t->next_due_ms - now + 1 < wait)
-            wait = t->next_due_ms - now + 1;
+        const int64_t wake_ms = t->next_due_ms >= 0 ? scheduler_wake_ms(t->next_due_ms, now, o->cfg.schedule_lookahead_ms) : -1;
+        if (wake_ms >= 0 && wake_ms - now + 1 < wait)
+            wait = wake_ms - now + 1;
         if (t->next_delayed_ms >= 0 && t->next_delayed_ms - now + 1 < wait)
             wait = t->next_delayed_ms - now + 1;
         if (t->tasks == 0 && t->next_due_ms >= 0 && t->next_due_ms < now - 20)
             wait = 50; /* overdue, yet none claimed: another orchestrator holds them; do not spin */
-        o->wide = t->tasks > 0 || (t->next_due_ms >= 0 && t->next_due_ms - now < o->cfg.poll_interval_ms);
+        o->wide = t->tasks > 0 || (wake_ms >= 0 && wake_ms - now < o->cfg.poll_interval_ms);
         set_due_timer(o, wait);
     } else if (j == JOB_RECONCILE) {
         const struct reconcile_result *r = &o->rec;
@@ -616,7 +617,8 @@ int main(int argc, char **argv)
     setenv("UV_THREADPOOL_SIZE", workers ? "16" : "10", 0); /* 4 schedulers, 4 API lanes, retention,
                                                               (5 worker lanes), headroom */
     const struct scheduler_options opt = {
-        .database_url = o.cfg.database_url, .redis_url = o.cfg.redis_url, .queue = "default", .batch = 1000};
+        .database_url = o.cfg.database_url, .redis_url = o.cfg.redis_url, .queue = "default", .batch = 1000,
+        .lookahead_ms = o.cfg.schedule_lookahead_ms};
     for (int k = 0; k < TICK_PARALLEL; k++) {
         o.parts[k].o = &o;
         if (!(o.parts[k].sched = scheduler_new(&opt))) {

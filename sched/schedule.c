@@ -255,7 +255,9 @@ static void plan_task(struct scheduler *s, const struct due_task *t, int64_t now
         cron_free(expr);
         return;
     }
-    plan_due(expr, zone, t->next_run_at, now, (enum misfire_policy)misfire, t->catch_up_window_ms, p);
+    /* a slot still ahead (readied early) is planned as at its slot: on time, the next one after it */
+    plan_due(expr, zone, t->next_run_at, now > t->next_run_at ? now : t->next_run_at, (enum misfire_policy)misfire,
+             t->catch_up_window_ms, p);
     plan_overlap(p, (enum overlap_policy)overlap, queued, running);
     cron_free(expr);
     if (p->cancel_previous && live_ids)
@@ -321,9 +323,13 @@ static void to_redis(struct scheduler *s, PGresult *inserted, const struct batch
             ready[i] = i64(inserted, i, 3);
         }
         size_t added;
-        if (shards_enqueue_many(&s->shards, s->conn.redis, jobs, ready, (size_t)n, timefmt_now_ms(), &added, &qerr) == 0)
+        const int64_t now = timefmt_now_ms();
+        if (shards_enqueue_many(&s->shards, s->conn.redis, jobs, ready, (size_t)n, now, &added, &qerr) == 0) {
             r->enqueued += (int64_t)added;
-        else
+            for (int i = 0; i < n; i++) /* delayed: when the pass must promote them */
+                if (ready[i] > now && (r->next_delayed_ms < 0 || ready[i] < r->next_delayed_ms))
+                    r->next_delayed_ms = ready[i];
+        } else
             LOG(LOG_ERROR, "queue.enqueue_failed", LOG_I("runs", n), LOG_S("error", qerr.message),
                 LOG_S("recovery", "reconciliation enqueues them"));
     }
@@ -364,10 +370,11 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     batch_reset(b);
     if (exec_ok(s->conn.pg, "BEGIN", err, len) || exec_ok(s->conn.pg, "SET LOCAL agentcron.quiet = 'on'", err, len))
         return -1;
-    char limit[16];
+    char limit[16], lookahead[16];
     snprintf(limit, sizeof limit, "%d", s->opt.batch);
-    const char *claim_params[1] = {limit};
-    PGresult *claimed = PQexecParams(s->conn.pg, sql_claim_due, 1, NULL, claim_params, NULL, NULL, 0);
+    snprintf(lookahead, sizeof lookahead, "%d", s->opt.lookahead_ms);
+    const char *claim_params[2] = {limit, lookahead};
+    PGresult *claimed = PQexecParams(s->conn.pg, sql_claim_due, 2, NULL, claim_params, NULL, NULL, 0);
     PGresult *live = NULL, *inserted = NULL;
     int rc = -1;
     if (PQresultStatus(claimed) != PGRES_TUPLES_OK) {
@@ -438,22 +445,46 @@ out:
     return rc;
 }
 
+int64_t scheduler_wake_ms(int64_t next_due_ms, int64_t now_ms, int lookahead_ms)
+{
+    return next_due_ms - lookahead_ms > now_ms ? next_due_ms - lookahead_ms : next_due_ms;
+}
+
+/* Jittered runs and runs readied ahead wait in the delayed set: promotes the due ones, learns
+ * when the next one is (r->next_delayed_ms). 0, or -1 with err. */
+static int promote_due(struct scheduler *s, struct tick_result *r, char *err, size_t len)
+{
+    struct queue_error qerr;
+    if (shards_promote(&s->shards, s->conn.redis, timefmt_now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
+        return fail(err, len, "%s", qerr.message);
+    return 0;
+}
+
+static int delayed_due(const struct tick_result *r)
+{
+    return r->next_delayed_ms >= 0 && r->next_delayed_ms <= timefmt_now_ms();
+}
+
 int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t len)
 {
     memset(r, 0, sizeof *r);
     r->next_due_ms = -1, r->next_delayed_ms = -1;
     if (connect_all(s, err, len))
         return -1;
+    /* first, and between batches: the slots of runs readied ahead come while a long pass readies
+     * more. A Redis failure does not stop the pass (reconciliation queues what it wrote). */
+    char redis_err[256] = "";
+    if (promote_due(s, r, redis_err, sizeof redis_err))
+        r->next_delayed_ms = -1;
     int n;
     while ((n = tick_batch(s, s->batch, r, err, len)) == s->opt.batch)
-        ;
+        if (delayed_due(r) && promote_due(s, r, redis_err, sizeof redis_err))
+            r->next_delayed_ms = -1;
     if (n < 0)
         return -1;
-    /* jittered runs wait in the delayed set: promote the due ones, learn when the next is */
-    struct queue_error qerr;
-    if (shards_promote(&s->shards, s->conn.redis, timefmt_now_ms(), 10000, &r->next_delayed_ms, &qerr) < 0)
-        return fail(err, len, "%s", qerr.message);
-    return 0;
+    if (delayed_due(r) && promote_due(s, r, redis_err, sizeof redis_err))
+        r->next_delayed_ms = -1;
+    return redis_err[0] ? fail(err, len, "%s", redis_err) : 0;
 }
 
 int scheduler_backfill(struct scheduler *s, int64_t task_id, int64_t from_ms, int64_t to_ms,

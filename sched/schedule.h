@@ -14,6 +14,8 @@ struct scheduler_options {
     const char *database_url, *redis_url;
     const char *queue;  /* queue name, "default" */
     int batch;          /* tasks per transaction */
+    int lookahead_ms;   /* a run of an `allow` task is written and queued this long before its slot
+                           (delayed in the queue until the slot); 0: at its slot */
 };
 
 /* A new scheduler (connections are opened lazily and reopened after failures). */
@@ -25,7 +27,7 @@ struct tick_result {
     int64_t runs;           /* runs created */
     int64_t enqueued;       /* of which now in Redis */
     int64_t missed, skipped; /* slots without a run, by misfire and overlap policy */
-    int64_t next_due_ms;    /* earliest next_run_at of any task, or -1 */
+    int64_t next_due_ms;    /* earliest next_run_at of any task, or -1 (see scheduler_wake_ms) */
     int64_t next_delayed_ms; /* earliest delayed queue entry, or -1 */
     int64_t lateness_max_ms; /* the latest a run was created after its slot */
 };
@@ -33,6 +35,11 @@ struct tick_result {
 /* One scheduling pass: every due task, in batches. 0, or -1 with a message in err (the pass
  * stopped; what was committed stays committed; the caller retries). */
 int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t errlen);
+
+/* When the next pass should start, after a pass that returned next_due_ms (>= 0): lookahead_ms
+ * before it, unless that is already past (the earliest task then is one the pass could not
+ * ready ahead, its overlap policy not `allow`), when it is next_due_ms itself. */
+int64_t scheduler_wake_ms(int64_t next_due_ms, int64_t now_ms, int lookahead_ms);
 
 /* The most slots one backfill may create: ask for a narrower range beyond it. */
 #define BACKFILL_MAX_SLOTS 10000

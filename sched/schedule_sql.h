@@ -7,15 +7,20 @@
 
 #include "runend.h"
 
-/* $1 batch size. Due tasks, locked; the rows another orchestrator holds are skipped. The time
- * is read once, as a subquery: clock_timestamp() itself is volatile, and a volatile bound
- * cannot bound the tasks_due index scan, which then filtered every enabled task on every pass
- * (2.6 s per call at 1,000,000 tasks; test_claim_plan.sh checks the plan). */
+/* $1 batch size, $2 lookahead (ms). Due tasks, locked; the rows another orchestrator holds are
+ * skipped. Tasks with the `allow` overlap policy are due $2 ms before their slot (their runs are
+ * readied ahead, delayed in the queue); the others only at it, as what they do depends on the
+ * runs live at their slot. The time is read once, as a subquery: clock_timestamp() itself is
+ * volatile, and a volatile bound cannot bound the tasks_due index scan, which then filtered
+ * every enabled task on every pass (2.6 s per call at 1,000,000 tasks; test_claim_plan.sh
+ * checks the plan). */
 static const char sql_claim_due[] =
     "SELECT id, user_id, schedule, timezone, (extract(epoch FROM next_run_at) * 1000)::bigint, priority,"
     " misfire_policy, catch_up_window_ms, overlap_policy, jitter_ms,"
     " (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
-    " FROM tasks WHERE schedule_enabled AND status = 'active' AND next_run_at <= (SELECT clock_timestamp())"
+    " FROM tasks WHERE schedule_enabled AND status = 'active'"
+    " AND next_run_at <= (SELECT clock_timestamp() + $2::bigint * interval '1 millisecond')"
+    " AND (overlap_policy = 'allow' OR next_run_at <= (SELECT clock_timestamp()))"
     " ORDER BY next_run_at LIMIT $1 FOR UPDATE SKIP LOCKED";
 
 /* $1 task ids. Runs of those tasks that are queued or running, for the overlap policies. */
@@ -27,11 +32,12 @@ static const char sql_active_runs[] =
     " GROUP BY r.task_id";
 
 /* $1 task ids, $2 user ids, $3 slots (ms), $4 priorities, $5 not-before (ms), $6 trigger.
- * New runs only: a slot that already has a run is left alone. */
+ * New runs only: a slot that already has a run is left alone. A run readied ahead is queued as
+ * of its slot (enqueued_at), which is when the queue starts to offer it. */
 static const char sql_insert_runs[] =
     "INSERT INTO task_runs (task_id, user_id, scheduled_for, trigger, priority, not_before, enqueued_at, agent)"
     " SELECT t, u, to_timestamp(s / 1000.0), $6, p, CASE WHEN nb > s THEN to_timestamp(nb / 1000.0) END,"
-    " clock_timestamp(), (SELECT agent_type FROM tasks WHERE id = t)"
+    " greatest(clock_timestamp(), to_timestamp(s / 1000.0)), (SELECT agent_type FROM tasks WHERE id = t)"
     " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::bigint[]) AS x(t, u, s, p, nb)"
     " ON CONFLICT (task_id, scheduled_for) DO NOTHING"
     " RETURNING id, task_id, priority, (extract(epoch FROM coalesce(not_before, scheduled_for)) * 1000)::bigint";

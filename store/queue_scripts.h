@@ -12,7 +12,8 @@
  * half its keys moved: so each script names in KEYS every key it touches, or else the job-key
  * prefix itself, a key that never exists, and the cluster refuses it (ASK or TRYAGAIN) until
  * the move ends. Keep it so for new scripts. A job hash holds priority, task, attempt, enqueued_at, seq and
- * state, plus payload when there is one, and worker/deliveries once claimed.
+ * state, plus payload when there is one, ready_at once promoted from delayed (when it became
+ * claimable), and worker/deliveries once claimed.
  * Included by queue.c only. */
 #ifndef AGENTCRON_QUEUE_SCRIPTS_H
 #define AGENTCRON_QUEUE_SCRIPTS_H
@@ -148,8 +149,8 @@ static const char lua_bury[] =
     "redis.call('HINCRBY', KEYS[4], 'failed', 1)\n"
     "return 1\n";
 
-/* KEYS: delayed waiting wake job-prefix. ARGV: now max. Moves due delayed jobs to waiting.
- * Returns {moved, ms of the next delayed job or -1}. */
+/* KEYS: delayed waiting wake job-prefix. ARGV: now max. Moves due delayed jobs to waiting,
+ * noting when (ready_at). Returns {moved, ms of the next delayed job or -1}. */
 static const char lua_promote[] =
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))\n"
     "for _, id in ipairs(ids) do\n"
@@ -157,7 +158,7 @@ static const char lua_promote[] =
     "  local f = redis.call('HMGET', jk, 'priority', 'seq')\n"
     "  redis.call('ZREM', KEYS[1], id)\n"
     "  redis.call('ZADD', KEYS[2], (tonumber(f[1]) or 3) * 17592186044416 + (tonumber(f[2]) or 0), id)\n"
-    "  redis.call('HSET', jk, 'state', 'waiting')\n"
+    "  redis.call('HSET', jk, 'state', 'waiting', 'ready_at', ARGV[1])\n"
     "end\n"
     "if #ids > 0 then redis.call('RPUSH', KEYS[3], 1) redis.call('LTRIM', KEYS[3], -256, -1) end\n"
     "local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"

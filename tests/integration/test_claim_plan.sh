@@ -18,8 +18,8 @@ sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, 
      select 1, 'task ' || g, 'noop', '0 9 * * *', true, now() + interval '1 year' + g * interval '1 second'
      from generate_series(1, 100000) g; analyze tasks" >/dev/null
 claim=$("$build/tests/print_sql" claim_due)
-plan=$(psql -qtAX "$DATABASE_URL" -c "begin" -c "prepare claim(int) as $claim" \
-  -c "explain (analyze, format json) execute claim(1000)" -c "rollback" | grep -v '^$' | grep -v -e '^BEGIN' -e '^PREPARE' -e '^ROLLBACK')
+plan=$(psql -qtAX "$DATABASE_URL" -c "begin" -c "prepare claim(int, bigint) as $claim" \
+  -c "explain (analyze, format json) execute claim(1000, 2000)" -c "rollback" | grep -v '^$' | grep -v -e '^BEGIN' -e '^PREPARE' -e '^ROLLBACK')
 removed=$(jq '[.. | objects | .["Rows Removed by Filter"]? // empty] | add // 0' <<<"$plan")
 bound=$(jq -r '[.. | objects | select(.["Node Type"] == "Index Scan") | .["Index Cond"] // ""] | join(" ")' <<<"$plan")
 check "the claim scans only what is due: $removed rows removed by filter, index condition \"$bound\"" \

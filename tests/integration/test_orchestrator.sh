@@ -14,11 +14,11 @@ unset AGENTCRON_TZDATA_DIR AGENTCRON_MIGRATIONS_DIR
 export STATUS_INTERVAL_S=1 POLL_INTERVAL_MS=2000 LOG_LEVEL=info HTTP_LISTEN=off
 trap 'stop_all; cleanup' EXIT
 
-# Each scenario: its own database and Redis db number.
+# Each scenario: its own database and Redis db number (1-15, over again when the scenarios outnumber them).
 redis_db=4
 setup() { # setup NAME: fresh database, migrated, with one user; a clean Redis database
   export DATABASE_URL; DATABASE_URL=$(fresh_db "$1")
-  redis_db=$((redis_db + 1)); export REDIS_URL="$AGENTCRON_TEST_REDIS/$redis_db"
+  redis_db=$((redis_db % 15 + 1)); export REDIS_URL="$AGENTCRON_TEST_REDIS/$redis_db"
   redis-cli -u "$REDIS_URL" flushdb >/dev/null
   "$cli" migrate >/dev/null || { bad "$1: migrate failed"; return 1; }
   sql "insert into users (email, monthly_credits) values ('t@example.com', 1000)"
@@ -53,17 +53,24 @@ run env REDIS_URL=tcp://default:pw@127.0.0.1:6380/0 "$orch" --instance bad-redis
 if [ "$status" -eq 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "must start with redis://, rediss:// (TLS) or unix://" "$tmp/err"; then ok
 else bad "a REDIS_URL of no known scheme refused at start with one line and exit 2: $status $(cat "$tmp/err")"; fi
 
-# --- fires on time: a run per second, each enqueued within 100 ms of its slot
+# --- fires on time: a run per second, each ready in the queue within 100 ms of its slot (readied
+# ahead, SCHEDULE_LOOKAHEAD_MS: written and queued before the slot, promoted at it)
 setup ontime
 sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, next_run_at)
      values (1, 'each second', 'noop', '* * * * * *', true, date_trunc('second', now()) + interval '2 seconds')"
 start ontime
-wait_sql "3 runs" 10 "select count(*) from task_runs" -ge 3
+wait_sql "3 runs whose slots have passed" 10 "select count(*) from task_runs where scheduled_for < now() - interval '200 ms'" -ge 3
 late=$(for id in $(sql "select id from task_runs order by id limit 3"); do
+  ready=$(redis-cli -u "$REDIS_URL" hmget "agentcron:{default}:job:$id" ready_at enqueued_at | grep -m1 .)
+  slot=$(sql "select (extract(epoch from scheduled_for) * 1000)::bigint from task_runs where id = $id")
+  echo $((ready - slot)); done | sort -n)
+if [ "$(wc -l <<<"$late")" = 3 ] && [ "$(head -1 <<<"$late")" -ge 0 ] && [ "$(tail -1 <<<"$late")" -le 100 ]; then ok
+else bad "each run ready within 0-100 ms of its slot: $(echo $late)"; fi
+early=$(for id in $(sql "select id from task_runs order by id limit 3"); do
   enq=$(redis-cli -u "$REDIS_URL" hget "agentcron:{default}:job:$id" enqueued_at)
   slot=$(sql "select (extract(epoch from scheduled_for) * 1000)::bigint from task_runs where id = $id")
-  echo $((enq - slot)); done | sort -n | tail -1)
-if [ -n "$late" ] && [ "$late" -ge 0 ] && [ "$late" -le 100 ]; then ok; else bad "lateness ${late} ms > 100"; fi
+  echo $((slot - enq)); done | sort -n | tail -1)
+if [ "$early" -gt 0 ]; then ok; else bad "a run was queued ahead of its slot: by $early ms at most"; fi
 # pause: no more runs; resume: runs again (NOTIFY wakes the orchestrator)
 sql "update tasks set schedule_enabled = false"
 sleep 0.3; paused=$(sql "select count(*) from task_runs"); sleep 1.5
@@ -136,6 +143,44 @@ start jitter
 wait_sql "a run" 10 "select count(*) from task_runs" = 1
 nb=$(sql "select coalesce(extract(epoch from not_before - scheduled_for) * 1000, 0)::int from task_runs")
 if [ "$nb" -ge 0 ] && [ "$nb" -le 1500 ]; then ok; else bad "not_before offset $nb ms"; fi
+stop_all
+
+# --- readied ahead (SCHEDULE_LOOKAHEAD_MS=4000): four tasks due at one instant T, 6 s away. The
+# `allow` ones get their runs up to 4 s before T, held in the delayed set; the `skip` one only at
+# T. One is paused before T (its readied run is taken back; resumed, it is readied again), one's
+# schedule is edited to another time (taken back, due at the new time). At T each task that
+# fires has exactly one run, ready within 100 ms of T.
+setup ahead
+at=$(sql "select (extract(epoch from date_trunc('second', now()) + interval '6 seconds') * 1000)::bigint")
+cron_at="to_char(to_timestamp($at / 1000.0) at time zone 'UTC', 'FMSS FMMI FMHH24') || ' * * *'"
+sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, next_run_at, overlap_policy)
+     select 1, t, 'noop', $cron_at, true, to_timestamp($at / 1000.0), o
+     from (values ('kept', 'allow'), ('paused', 'allow'), ('edited', 'allow'), ('skip', 'skip')) v(t, o)"
+id_of() { sql "select id from tasks where title = '$1'"; }
+SCHEDULE_LOOKAHEAD_MS=4000 start ahead
+wait_sql "the allow tasks' runs readied ahead" 5 "select count(*) from task_runs" = 3
+left=$(( at - $(date +%s%3N) ))
+states=$(for id in $(sql "select id from task_runs order by id"); do redis-cli -u "$REDIS_URL" hget "agentcron:{default}:job:$id" state; done | sort | uniq -c | xargs)
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+check "three runs readied ${left} ms before their slot, delayed in the queue: $states" \
+  '[ "$left" -gt 500 ] && [ "$states" = "3 delayed" ]'
+check "the skip task is not readied ahead: $(sql "select count(*) from task_runs where task_id = $(id_of skip)") runs" \
+  '[ "$(sql "select count(*) from task_runs where task_id = $(id_of skip)")" = 0 ]'
+"$cli" tasks pause "$(id_of paused)" >/dev/null
+got=$(sql "select count(*) || ' ' || (select (extract(epoch from next_run_at) * 1000)::bigint = $at from tasks where title = 'paused') from task_runs where task_id = $(id_of paused)")
+check "a pause takes the readied run back, the task due at its slot again: $got" '[ "$got" = "0 true" ]'
+"$cli" tasks resume "$(id_of paused)" >/dev/null
+"$cli" tasks edit "$(id_of edited)" --cron '0 0 1 1 *' >/dev/null
+got=$(sql "select count(*) || ' ' || (select next_run_at > now() + interval '1 day' from tasks where title = 'edited') from task_runs where task_id = $(id_of edited)")
+check "an edit of the schedule takes the readied run back, the task due at its new time: $got" '[ "$got" = "0 true" ]'
+wait_sql "the runs at T" 10 "select count(*) from task_runs where scheduled_for = to_timestamp($at / 1000.0)" = 3
+sleep 0.5
+got=$(sql "select string_agg(t.title, ',' order by t.title) from task_runs r join tasks t on t.id = r.task_id")
+check "one run each for the kept, resumed and skip tasks: $got" '[ "$got" = "kept,paused,skip" ]'
+late=$(for id in $(sql "select id from task_runs"); do
+  ready=$(redis-cli -u "$REDIS_URL" hmget "agentcron:{default}:job:$id" ready_at enqueued_at | grep -m1 .)
+  echo $((ready - at)); done | sort -n | xargs)
+check "each ready within 0-100 ms of T: $late" '[ "$(wc -w <<<"$late")" = 3 ] && [ "${late%% *}" -ge 0 ] && [ "${late##* }" -le 100 ]'
 stop_all
 
 # --- three orchestrators race over 10,000 due tasks: exactly one run and one queue entry each
@@ -249,12 +294,13 @@ wait_sql "runs after the Redis restart" 10 "select count(*) from task_runs" -ge 
 stop_all
 # the running orchestrator reconnected by itself: at most the run in flight during the restart
 # is missing from the queue (its enqueue failed and was logged for reconciliation)
-missing=$(( $(sql "select count(*) from task_runs") - $(redis-cli -u "$REDIS_URL" zcard 'agentcron:{default}:waiting') ))
+queued() { echo $(( $(redis-cli -u "$REDIS_URL" zcard 'agentcron:{default}:waiting') + $(redis-cli -u "$REDIS_URL" zcard 'agentcron:{default}:delayed') )); }
+missing=$(( $(sql "select count(*) from task_runs") - $(queued) ))
 if [ "$missing" -ge 0 ] && [ "$missing" -le 1 ]; then ok; else bad "$missing runs missing from the queue after the Redis restart"; fi
 start redisrestart-check # its reconciliation at start enqueues anything missing
 wait_log "$tmp/redisrestart-check.log" 10 'event=orchestrator.started' || true
 sleep 1; stop_all
-runs=$(sql "select count(*) from task_runs"); entries=$(redis-cli -u "$REDIS_URL" zcard 'agentcron:{default}:waiting')
+runs=$(sql "select count(*) from task_runs"); entries=$(queued)
 if [ "$runs" -ge $((before + 3)) ] && [ "$entries" = "$runs" ]; then ok
 else bad "after a Redis restart: $runs runs, $entries in the queue"; fi
 

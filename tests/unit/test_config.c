@@ -9,7 +9,7 @@
 
 static const char *const vars[] = {"DATABASE_URL", "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD",
                                    "POLL_INTERVAL_MS", "LOG_FORMAT", "LOG_LEVEL", "HTTP_LISTEN",
-                                   "AGENT_WORKER_CONCURRENCY", "CRON_SECRET", NULL};
+                                   "AGENT_WORKER_CONCURRENCY", "CRON_SECRET", "SCHEDULE_LOOKAHEAD_MS", NULL};
 
 static int clean_env(void **state)
 {
@@ -48,6 +48,7 @@ static void test_defaults(void **state)
     assert_int_equal(config_load(&cfg, write_file("# nothing\n"), &err), 0);
     assert_int_equal(cfg.worker_concurrency, 5);
     assert_int_equal(cfg.poll_interval_ms, 10000);
+    assert_int_equal(cfg.schedule_lookahead_ms, 5000);
     assert_int_equal(cfg.status_interval_s, 30);
     assert_int_equal(cfg.shutdown_grace_s, 30);
     assert_string_equal(cfg.http_listen, "127.0.0.1:8080");
@@ -113,6 +114,7 @@ static void test_errors(void **state)
     expect_error("POLL_INTERVAL_MS=abc\n", "POLL_INTERVAL_MS=\"abc\" (from");
     expect_error("POLL_INTERVAL_MS=10x\n", "is not a whole number from 10 to 3600000");
     expect_error("AGENT_WORKER_CONCURRENCY=0\n", "AGENT_WORKER_CONCURRENCY=\"0\"");
+    expect_error("SCHEDULE_LOOKAHEAD_MS=60001\n", "is not a whole number from 0 to 60000");
     expect_error("LOG_FORMAT=xml\n", "LOG_FORMAT=\"xml\"");
     expect_error("LOG_LEVEL=loud\n", "must be debug, info, warn or error");
     expect_error("DATABASE_URL=mysql://x\n", "DATABASE_URL (from");
