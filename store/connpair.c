@@ -78,7 +78,7 @@ struct pg_result *connpair_exec(struct connpair *c, unsigned bit, const char *na
 
 void connpair_redis_failed(struct connpair *c)
 {
-    if (c->redis && c->redis->err) {
+    if (c->redis && redisconn_broken(c->redis)) {
         redisFree(c->redis);
         c->redis = NULL;
     }

@@ -45,7 +45,8 @@ struct pg_result;
 struct pg_result *connpair_exec(struct connpair *c, unsigned bit, const char *name, const char *sql, int nparams,
                                 const char *const *params, char *err, size_t len);
 
-/* After a Redis error: drops the connection if it is broken, so the next ensure reconnects. */
+/* Drops the Redis connection if it is broken (redisconn_broken: failed, or closed by its
+ * server), so the next ensure reconnects; ensure calls it first. */
 void connpair_redis_failed(struct connpair *c);
 
 #endif

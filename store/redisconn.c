@@ -3,6 +3,7 @@
 #include "redisconn.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,4 +234,12 @@ struct redisReply *redisconn_command(struct redisContext *c, const char *format,
 void redisconn_use_config(const struct config *cfg)
 {
     redis_tls_files(cfg->redis_tls_ca_file, cfg->redis_tls_cert_file, cfg->redis_tls_key_file);
+}
+
+int redisconn_broken(const struct redisContext *c)
+{
+    if (c->err)
+        return 1;
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) != 0; /* readable (closed, or unasked data), or the fd is bad */
 }

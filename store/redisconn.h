@@ -36,6 +36,12 @@ struct redisContext *redisconn_open_for(const char *url, const char *key, int ti
  * migrating is waited out instead; the caller's retry lands once it has moved. */
 int redisconn_redirected(struct redisContext *c, const struct redisReply *r);
 
+/* Whether c cannot serve another command: it failed (c->err), or its server closed it, which an
+ * idle connection shows by being readable with nothing asked (a poll, no round trip). A killed
+ * node leaves one such connection in every process and thread that had one; each would
+ * otherwise fail once, in turn, before it is replaced. */
+int redisconn_broken(const struct redisContext *c);
+
 /* redisCommand, then redisconn_redirected on its reply: for commands outside the queue's scripts
  * (queue.c checks its own replies). */
 struct redisReply *redisconn_command(struct redisContext *c, const char *format, ...)

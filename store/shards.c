@@ -153,7 +153,7 @@ struct redisContext *shards_conn(const struct shards *s, struct redisContext *ho
         fail(err, AC_EIO, "out of memory for a connection to queue shard %d", k);
         return NULL;
     }
-    if (t->c[k] && (t->c[k]->err || strcmp(t->tag[k], s->tag[k]))) {
+    if (t->c[k] && (redisconn_broken(t->c[k]) || strcmp(t->tag[k], s->tag[k]))) {
         redisFree(t->c[k]);
         t->c[k] = NULL;
     }
