@@ -37,6 +37,9 @@
 
 #define RECONCILE_INTERVAL_MS 30000
 #define MAX_BACKOFF_MS 30000
+/* A failed pass is tried again soon, whatever else failed meanwhile: slots are falling due, and a
+ * try costs one connection attempt (reconciliation and status back off to MAX_BACKOFF_MS) */
+#define TICK_RETRY_MAX_MS 1000
 /* A pass runs on this many schedulers at once, each with its own Postgres and Redis
  * connections; SKIP LOCKED keeps their tasks apart (as with several orchestrators). They
  * spend much of their time waiting on Postgres, so four beat two even on two cores
@@ -83,7 +86,8 @@ struct orchestrator {
     int want[JOB_LISTEN + 1]; /* jobs waiting to run */
     int stopping;
     int reconcile_soon; /* a pass failed: reconcile after the next one that works */
-    int64_t backoff_ms;
+    int64_t backoff_ms;      /* reconciliation and status, after failures */
+    int64_t tick_backoff_ms; /* the pass, after failures: 250 ms doubling to TICK_RETRY_MAX_MS */
     struct scheduler *sched; /* = parts[0].sched: also runs reconciliation and status */
     /* results handed from a job to the loop */
     int job_rc;
@@ -249,16 +253,18 @@ static void finish_job(struct orchestrator *o, int status)
         api_tick_done(o->api, o->job_rc == 0, o->tick.enqueued, o->job_err);
     }
     if (o->job_rc != 0 && j != JOB_LISTEN) {
+        int64_t *backoff = j == JOB_TICK ? &o->tick_backoff_ms : &o->backoff_ms;
+        const int64_t cap = j == JOB_TICK ? TICK_RETRY_MAX_MS : MAX_BACKOFF_MS;
         LOG(LOG_ERROR, j == JOB_TICK ? "schedule.failed" : j == JOB_RECONCILE ? "reconcile.failed" : "status.failed",
-            LOG_S("error", o->job_err), LOG_I("retry_in_ms", o->backoff_ms));
+            LOG_S("error", o->job_err), LOG_I("retry_in_ms", *backoff));
         /* runs a failed pass created may not be in the queue: repair as soon as a pass works */
         o->reconcile_soon |= j == JOB_TICK || j == JOB_RECONCILE;
         if (j == JOB_TICK)
-            o->wide = 1, set_due_timer(o, o->backoff_ms);
-        o->backoff_ms = o->backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : o->backoff_ms * 2;
+            o->wide = 1, set_due_timer(o, *backoff);
+        *backoff = *backoff * 2 > cap ? cap : *backoff * 2;
     } else if (j == JOB_TICK) {
         const struct tick_result *t = &o->tick;
-        o->backoff_ms = 250;
+        o->backoff_ms = o->tick_backoff_ms = 250;
         /* runs the pass could not queue (Redis lost, or a cluster moving the queue's slot) are
          * queued by reconciliation at once, not at its next turn */
         if (o->reconcile_soon || t->enqueued < t->runs)
@@ -629,7 +635,7 @@ int main(int argc, char **argv)
     o.sched = o.parts[0].sched;
     o.loop = uv_default_loop();
     o.started_ms = timefmt_now_ms();
-    o.backoff_ms = 250;
+    o.backoff_ms = o.tick_backoff_ms = 250;
     o.listen_backoff_ms = 250;
     uv_timer_t *timers[] = {&o.due_timer, &o.reconcile_timer, &o.status_timer, &o.watchdog_timer};
     for (size_t i = 0; i < 4; i++)
