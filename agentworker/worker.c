@@ -646,10 +646,13 @@ static void lane_failed(struct worker_pool *p, struct lane_job *l, const char *e
     LOG(LOG_ERROR, event, LOG_S("error", l->err), LOG_I("retry_in_ms", l->backoff_ms));
     if (!uv_is_active((uv_handle_t *)&p->retry_timer))
         uv_timer_start(&p->retry_timer, on_generic_timer, (uint64_t)l->backoff_ms, 0);
-    /* taking runs in tries again at least every second: due runs wait at most that long once
-     * Postgres or Redis is back (a failed try costs one connection attempt) */
-    const int64_t cap = l == &p->lanes[LANE_INTAKE] || l == &p->lanes[LANE_INTAKE2] ? INTAKE_RETRY_MAX_MS
-                                                                                    : LANE_RETRY_MAX_MS;
+    /* taking runs in, and waiting for them (an idle worker's intake follows its wait), try again
+     * at least every second: due runs wait at most that long once Postgres or Redis is back (a
+     * failed try costs one connection attempt). Other lanes' kicks may retry a lane sooner, each
+     * failure doubling its backoff: without this cap an idle worker slept 4 s after a Redis
+     * master was killed. */
+    const int fast = l == &p->lanes[LANE_INTAKE] || l == &p->lanes[LANE_INTAKE2] || l == &p->lanes[LANE_WAIT];
+    const int64_t cap = fast ? INTAKE_RETRY_MAX_MS : LANE_RETRY_MAX_MS;
     l->backoff_ms = l->backoff_ms * 2 > cap ? cap : l->backoff_ms * 2;
 }
 
