@@ -269,7 +269,9 @@ setup kill9
 sql "update users set monthly_credits = 100"
 r=$(runs "$(task slow3)")
 start_worker victim WORKER_LEASE_S=2
-wait_status "$r" running 5
+# running and its credits reserved (the intake marks it running, then reserves, in two commits)
+wait_sql "the run running with its reservation" 5 \
+  "select (select status from task_runs where id = $r) || (select credits_reserved from users)" = running1
 kill -9 "${pids[0]}"; wait "${pids[0]}" 2>/dev/null; pids=()
 check "reservation held by the dead worker" '[ "$(sql "select credits_reserved from users")" = 1 ]'
 start_worker rescuer WORKER_LEASE_S=2
