@@ -32,6 +32,9 @@ start() { # start NAME: an orchestrator in the background, logging to $tmp/NAME.
   "$orch" --instance "$1" >"$tmp/$1.log" 2>&1 & pids+=($!)
 }
 waiting() { redis-cli -u "$REDIS_URL" zcard 'agentcron:{default}:waiting'; }
+# ready_ms RUN: when its queue entry became claimable (ready_at if it waited in the delayed set)
+ready_ms() { redis-cli -u "$REDIS_URL" hmget "agentcron:{default}:job:$1" ready_at enqueued_at | grep -m1 .; }
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
 # wait_log FILE SECONDS PATTERN: until the log has a line matching the pattern
 wait_log() {
   for _ in $(seq 1 $(($2 * 10))); do grep -q "$3" "$1" && return 0; sleep 0.1; done; return 1
@@ -61,9 +64,8 @@ sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, 
 start ontime
 wait_sql "3 runs whose slots have passed" 10 "select count(*) from task_runs where scheduled_for < now() - interval '200 ms'" -ge 3
 late=$(for id in $(sql "select id from task_runs order by id limit 3"); do
-  ready=$(redis-cli -u "$REDIS_URL" hmget "agentcron:{default}:job:$id" ready_at enqueued_at | grep -m1 .)
   slot=$(sql "select (extract(epoch from scheduled_for) * 1000)::bigint from task_runs where id = $id")
-  echo $((ready - slot)); done | sort -n)
+  echo $(( $(ready_ms "$id") - slot )); done | sort -n)
 if [ "$(wc -l <<<"$late")" = 3 ] && [ "$(head -1 <<<"$late")" -ge 0 ] && [ "$(tail -1 <<<"$late")" -le 100 ]; then ok
 else bad "each run ready within 0-100 ms of its slot: $(echo $late)"; fi
 early=$(for id in $(sql "select id from task_runs order by id limit 3"); do
@@ -161,7 +163,6 @@ SCHEDULE_LOOKAHEAD_MS=4000 start ahead
 wait_sql "the allow tasks' runs readied ahead" 5 "select count(*) from task_runs" = 3
 left=$(( at - $(date +%s%3N) ))
 states=$(for id in $(sql "select id from task_runs order by id"); do redis-cli -u "$REDIS_URL" hget "agentcron:{default}:job:$id" state; done | sort | uniq -c | xargs)
-check() { if eval "$2"; then ok; else bad "$1"; fi; }
 check "three runs readied ${left} ms before their slot, delayed in the queue: $states" \
   '[ "$left" -gt 500 ] && [ "$states" = "3 delayed" ]'
 check "the skip task is not readied ahead: $(sql "select count(*) from task_runs where task_id = $(id_of skip)") runs" \
@@ -177,9 +178,7 @@ wait_sql "the runs at T" 10 "select count(*) from task_runs where scheduled_for 
 sleep 0.5
 got=$(sql "select string_agg(t.title, ',' order by t.title) from task_runs r join tasks t on t.id = r.task_id")
 check "one run each for the kept, resumed and skip tasks: $got" '[ "$got" = "kept,paused,skip" ]'
-late=$(for id in $(sql "select id from task_runs"); do
-  ready=$(redis-cli -u "$REDIS_URL" hmget "agentcron:{default}:job:$id" ready_at enqueued_at | grep -m1 .)
-  echo $((ready - at)); done | sort -n | xargs)
+late=$(for id in $(sql "select id from task_runs"); do echo $(( $(ready_ms "$id") - at )); done | sort -n | xargs)
 check "each ready within 0-100 ms of T: $late" '[ "$(wc -w <<<"$late")" = 3 ] && [ "${late%% *}" -ge 0 ] && [ "${late##* }" -le 100 ]'
 stop_all
 
