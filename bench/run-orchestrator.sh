@@ -27,7 +27,7 @@ echo
 round() {
   # the orchestrators' status query can deadlock with the TRUNCATE's locks: try again
   for try in 1 2 3 4 5; do
-    psql -qtAX "$DATABASE_URL" -c "SET client_min_messages = warning; TRUNCATE task_runs, tasks RESTART IDENTITY CASCADE" \
+    psql -qtAX "$DATABASE_URL" -c "SET client_min_messages = warning; TRUNCATE task_runs, tasks, live_runs, run_attempts RESTART IDENTITY CASCADE" \
       >/dev/null 2>&1 && break
     [ "$try" = 5 ] && { echo "TRUNCATE failed 5 times" >&2; exit 1; }; sleep 0.2
   done

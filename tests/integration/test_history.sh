@@ -282,6 +282,19 @@ check "old slot-ledger rows go too" '[ "$(sql "select count(*) from slot_gaps")"
 check "--retention-days 0: back to RUN_RETENTION_DAYS" '[ "$(sql "select retention_days is null from tasks where id = $t_b")" = t ]'
 run "$cli" tasks edit "$t_b" --retention-days 5000
 check "--retention-days 5000: refused: $(cat "$tmp/err")" '[ "$status" = 2 ] && grep -q "must be from 1 to 3650" "$tmp/err"'
+# What hangs off a run goes with it (a trigger, not foreign keys: migrations/0011): its
+# attempts and live entry, by retention and by its task's deletion; its charges stay, unlinked.
+orphans="select (select count(*) from run_attempts a where not exists (select 1 from task_runs r where r.id = a.run_id)) || ','
+  || (select count(*) from live_runs l where not exists (select 1 from task_runs r where r.id = l.run_id)) || ','
+  || (select count(*) from credit_ledger c where run_id is not null and not exists (select 1 from task_runs r where r.id = c.run_id))"
+got=$(sql "select count(*) from run_attempts")
+check "pruned runs took their attempts: $got left, $(sql "$orphans") orphaned" '[ "$got" = $((1920 - 24 * 48)) ] && [ "$(sql "$orphans")" = 0,0,0 ]'
+live=$(sql "insert into task_runs (task_id, user_id, scheduled_for, priority) values ($t_b, 1, now() + interval '1 day', 3) returning id")
+linked=$(sql "select count(*) from credit_ledger c join task_runs r on r.id = c.run_id where r.task_id = $t_b")
+check "a new run is live: $live, task $t_b has $linked charges" '[ "$(sql "select count(*) from live_runs where run_id = $live")" = 1 ] && [ "$linked" -gt 0 ]'
+sql "delete from tasks where id = $t_b"
+check "a deleted task's runs took their attempts and live entries, left their charges unlinked: $(sql "$orphans")" \
+  '[ "$(sql "$orphans")" = 0,0,0 ] && [ "$(sql "select count(*) from credit_ledger")" = 1920 ] && [ "$(sql "select count(*) from live_runs")" = 0 ]'
 
 # --- retention by the orchestrators (one at a time), racing per-second tasks
 setup race
