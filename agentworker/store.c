@@ -343,32 +343,6 @@ void store_intake_clear(struct store_intake *in)
     memset(in, 0, sizeof *in);
 }
 
-/* The `running` mark, committed without waiting for the disk: losing it in a Postgres crash
- * is harmless (the run's settle then matches nothing, its job is not acknowledged, and it runs
- * again), and any later durable commit flushes it anyway. Waiting for it cost a third of the
- * worker's throughput on short runs. */
-static PGresult *begin_async(struct store *s, const char *const *params, int takeover, char *err, size_t len)
-{
-    PGresult *t = PQexec(s->conn.pg, "BEGIN; SET LOCAL synchronous_commit = off");
-    const int ok = PQresultStatus(t) == PGRES_COMMAND_OK;
-    PQclear(t);
-    if (!ok) {
-        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
-        err[strcspn(err, "\n")] = 0;
-        return NULL;
-    }
-    PGresult *r = exec(s, takeover ? ST_BEGIN_TAKEOVER : ST_BEGIN, params, PGRES_TUPLES_OK, err, len);
-    t = PQexec(s->conn.pg, r ? "COMMIT" : "ROLLBACK");
-    if (r && PQresultStatus(t) != PGRES_COMMAND_OK) {
-        fail(err, len, "postgres: %s", PQerrorMessage(s->conn.pg));
-        err[strcspn(err, "\n")] = 0;
-        PQclear(r);
-        r = NULL;
-    }
-    PQclear(t);
-    return r;
-}
-
 /* Releases the reservations that begun runs carried from an attempt that never settled. */
 static int release_leftovers(struct store *s, struct lit *ids, char *err, size_t len)
 {
@@ -412,7 +386,7 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
     int takeover = 0;
     for (int i = 0; i < n; i++)
         takeover |= jobs[i].lapsed;
-    PGresult *r = params[0] && params[1] && params[3] ? begin_async(s, params, takeover, err, len) : NULL;
+    PGresult *r = params[0] && params[1] && params[3] ? exec(s, takeover ? ST_BEGIN_TAKEOVER : ST_BEGIN, params, PGRES_TUPLES_OK, err, len) : NULL;
     if (!params[0] || !params[1] || !params[3])
         fail(err, len, "out of memory");
     lit_free(&ids);

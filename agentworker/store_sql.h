@@ -21,6 +21,13 @@ static const char sql_release_taken_over[] =
 /* Whether a run has steps to hand its agent (steps.h): one probe of run_steps' key. */
 #define HAS_STEPS "EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = r.id AND s.status <> 'reserved')"
 
+/* The `running` mark is committed without waiting for the disk: losing it in a Postgres crash
+ * is harmless (the run's settle then matches nothing, its job is not acknowledged, and it runs
+ * again), and any later durable commit flushes it anyway. Waiting for it cost a third of the
+ * worker's throughput on short runs. Said in the statement (a setting local to its implicit
+ * transaction), not by a transaction around it: one round trip, not three. */
+#define COMMIT_WITHOUT_FLUSH ", (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush"
+
 /* $1 run ids, $2 lease tokens, $3 worker id. Marks claimed runs running, only from queued or
  * retrying, or from running when the run is taken over. Returned per run, after the columns a
  * run needs: the credits still reserved from an attempt that never settled (to release, e.g.
@@ -31,7 +38,7 @@ static const char sql_begin_runs[] =
     "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS c(id, token))"
     " UPDATE task_runs r SET status = 'running', lease_token = c.token, worker_id = $3,"
     " started_at = clock_timestamp(), finished_at = NULL"
-    " FROM c, tasks t, users u"
+    " FROM c, tasks t, users u" COMMIT_WITHOUT_FLUSH
     " WHERE r.id = c.id AND t.id = r.task_id AND u.id = r.user_id AND r.status IN ('queued', 'retrying', 'running')"
     " RETURNING r.id, r.task_id, r.user_id, (extract(epoch FROM r.scheduled_for) * 1000)::bigint, r.attempt,"
     " t.max_attempts, r.priority, t.timeout_ms, t.title, t.goal, t.agent_type, t.agent_config::text,"
@@ -51,7 +58,7 @@ static const char sql_begin_takeover[] =
     " UPDATE task_runs r SET status = 'running', lease_token = c.token, worker_id = $3,"
     " attempt = r.attempt + (was.status = 'running' AND c.lapsed AND r.attempt < t.max_attempts)::int,"
     " started_at = clock_timestamp(), finished_at = NULL"
-    " FROM c, task_runs was, tasks t, users u"
+    " FROM c, task_runs was, tasks t, users u" COMMIT_WITHOUT_FLUSH
     " WHERE r.id = c.id AND was.id = c.id AND t.id = r.task_id AND u.id = r.user_id"
     " AND r.status IN ('queued', 'retrying', 'running')"
     " RETURNING r.id, r.task_id, r.user_id, (extract(epoch FROM r.scheduled_for) * 1000)::bigint, r.attempt,"
