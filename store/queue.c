@@ -512,7 +512,7 @@ int queue_contains_many(const struct queue *q, redisContext *c, const int64_t *i
 
 int queue_contains(const struct queue *q, redisContext *c, int64_t id, struct queue_error *err)
 {
-    char present;
+    char present = 0; /* read only when rc is 0, which gcc -O3 cannot tell */
     const int rc = queue_contains_many(q, c, &id, 1, &present, err);
     return rc ? rc : present;
 }
