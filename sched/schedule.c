@@ -146,6 +146,11 @@ static void note_gap(struct batch *b, int64_t task, int64_t count, int64_t first
 
 enum { RECONCILE_PAGE = 5000 };
 
+/* Where a pass is: the last task its batches claimed (sql_claim_due resumes after it). */
+struct claim_cursor {
+    char at_us[24], id[24]; /* both empty: from the start */
+};
+
 struct scheduler {
     struct scheduler_options opt;
     struct connpair conn;
@@ -364,7 +369,8 @@ static int read_next_due(struct scheduler *s, struct tick_result *r, char *err, 
     return ok ? 0 : -1;
 }
 
-static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *r, char *err, size_t len)
+static int tick_batch(struct scheduler *s, struct batch *b, struct claim_cursor *cur, struct tick_result *r, char *err,
+                      size_t len)
 {
     int64_t t0 = mono_us(), t_claim = 0, t_plan = 0, t_insert = 0, t_write = 0, t_commit = 0;
     batch_reset(b);
@@ -373,8 +379,8 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     char limit[16], lookahead[16];
     snprintf(limit, sizeof limit, "%d", s->opt.batch);
     snprintf(lookahead, sizeof lookahead, "%d", s->opt.lookahead_ms);
-    const char *claim_params[2] = {limit, lookahead};
-    PGresult *claimed = PQexecParams(s->conn.pg, sql_claim_due, 2, NULL, claim_params, NULL, NULL, 0);
+    const char *claim_params[4] = {limit, lookahead, cur->at_us[0] ? cur->at_us : NULL, cur->id[0] ? cur->id : NULL};
+    PGresult *claimed = PQexecParams(s->conn.pg, sql_claim_due, 4, NULL, claim_params, NULL, NULL, 0);
     PGresult *live = NULL, *inserted = NULL;
     int rc = -1;
     if (PQresultStatus(claimed) != PGRES_TUPLES_OK) {
@@ -390,6 +396,8 @@ static int tick_batch(struct scheduler *s, struct batch *b, struct tick_result *
     if (!(live = live_runs(s->conn.pg, claimed, &no_live_runs, err, len)) && !no_live_runs)
         goto out;
     t_claim = mono_us();
+    snprintf(cur->at_us, sizeof cur->at_us, "%s", PQgetvalue(claimed, n - 1, 11));
+    snprintf(cur->id, sizeof cur->id, "%s", PQgetvalue(claimed, n - 1, 0));
     const int64_t now = i64(claimed, 0, 10);
     for (int i = 0; i < n; i++) {
         const struct due_task t = {
@@ -476,10 +484,24 @@ int scheduler_tick(struct scheduler *s, struct tick_result *r, char *err, size_t
     char redis_err[256] = "";
     if (promote_due(s, r, redis_err, sizeof redis_err))
         r->next_delayed_ms = -1;
-    int n;
-    while ((n = tick_batch(s, s->batch, r, err, len)) == s->opt.batch)
-        if (delayed_due(r) && promote_due(s, r, redis_err, sizeof redis_err))
-            r->next_delayed_ms = -1;
+    /* Each batch resumes after the last task the one before it claimed. A pass that resumed
+     * ends with a claim from the start, for what its cursor passed over: a task another
+     * orchestrator held and let go, or one it advanced while a claim read it (the claim then
+     * returns it at its new place, past tasks it has not reached). */
+    struct claim_cursor cur = {"", ""};
+    int n, resumed = 0;
+    for (;;) {
+        n = tick_batch(s, s->batch, &cur, r, err, len);
+        if (n == s->opt.batch) {
+            resumed = 1;
+            if (delayed_due(r) && promote_due(s, r, redis_err, sizeof redis_err))
+                r->next_delayed_ms = -1;
+            continue;
+        }
+        if (n < 0 || !resumed)
+            break;
+        cur = (struct claim_cursor){"", ""}, resumed = 0;
+    }
     if (n < 0)
         return -1;
     if (delayed_due(r) && promote_due(s, r, redis_err, sizeof redis_err))

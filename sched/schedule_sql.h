@@ -7,21 +7,27 @@
 
 #include "runend.h"
 
-/* $1 batch size, $2 lookahead (ms). Due tasks, locked; the rows another orchestrator holds are
- * skipped. Tasks with the `allow` overlap policy are due $2 ms before their slot (their runs are
- * readied ahead, delayed in the queue); the others only at it, as what they do depends on the
- * runs live at their slot. The time is read once, as a subquery: clock_timestamp() itself is
- * volatile, and a volatile bound cannot bound the tasks_due index scan, which then filtered
- * every enabled task on every pass (2.6 s per call at 1,000,000 tasks; test_claim_plan.sh
- * checks the plan). */
+/* $1 batch size, $2 lookahead (ms), $3 and $4 where the pass is: after the task of that
+ * next_run_at (µs since the epoch) and id (both NULL: from the start). Due tasks, locked, in
+ * (next_run_at, id) order; the rows another orchestrator holds are skipped. Tasks with the
+ * `allow` overlap policy are due $2 ms before their slot (their runs are readied ahead,
+ * delayed in the queue); the others only at it, as what they do depends on the runs live at
+ * their slot. Both ends bound the tasks_due index scan: the start, so that a batch does not
+ * step over the entries of the tasks the pass advanced already (a burst of 100,000 at one
+ * instant made each claim walk all of them); the end, the time, read once as a subquery:
+ * clock_timestamp() itself is volatile, and a volatile bound cannot bound the scan, which then
+ * filtered every enabled task on every pass (2.6 s per call at 1,000,000 tasks;
+ * test_claim_plan.sh checks the plan). The last column is the cursor for the next batch. */
 static const char sql_claim_due[] =
     "SELECT id, user_id, schedule, timezone, (extract(epoch FROM next_run_at) * 1000)::bigint, priority,"
     " misfire_policy, catch_up_window_ms, overlap_policy, jitter_ms,"
-    " (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+    " (extract(epoch FROM clock_timestamp()) * 1000)::bigint, (extract(epoch FROM next_run_at) * 1000000)::bigint"
     " FROM tasks WHERE schedule_enabled AND status = 'active'"
+    " AND (next_run_at, id) > (coalesce(timestamptz 'epoch' + $3::bigint * interval '1 microsecond', '-infinity'),"
+    "                          coalesce($4::bigint, 0))"
     " AND next_run_at <= (SELECT clock_timestamp() + $2::bigint * interval '1 millisecond')"
     " AND (overlap_policy = 'allow' OR next_run_at <= (SELECT clock_timestamp()))"
-    " ORDER BY next_run_at LIMIT $1 FOR UPDATE SKIP LOCKED";
+    " ORDER BY next_run_at, id LIMIT $1 FOR UPDATE SKIP LOCKED";
 
 /* $1 task ids. Runs of those tasks that are queued or running, for the overlap policies. */
 static const char sql_active_runs[] =
