@@ -67,20 +67,25 @@ static const char lua_enqueue_batch[] =
 
 /* KEYS: waiting active job-prefix. ARGV: worker lease_ms now max. Returns up to max jobs as
  * {id, task, priority, attempt, payload, deliveries, lapsed}, each now leased to worker;
- * lapsed is 1 when the job's previous lease lapsed (its worker died or hung), once. */
+ * lapsed is 1 when the job's previous lease lapsed (its worker died or hung), once. The
+ * sorted sets are popped and added to once for the batch, and each job's hash read and written
+ * once: a call from Lua cost Redis more than the work of most of them. */
 static const char lua_claim[] =
-    "local out = {}\n"
-    "for i = 1, tonumber(ARGV[4]) do\n"
-    "  local popped = redis.call('ZPOPMIN', KEYS[1])\n"
-    "  if #popped == 0 then break end\n"
-    "  local id, jk = popped[1], KEYS[3] .. popped[1]\n"
-    "  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), id)\n"
-    "  redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[1])\n"
-    "  redis.call('HINCRBY', jk, 'deliveries', 1)\n"
+    "local out, leases = {}, {}\n"
+    "local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[4])\n"
+    "local deadline = tonumber(ARGV[3]) + tonumber(ARGV[2])\n"
+    "for i = 1, #popped, 2 do\n"
+    "  local id = popped[i]\n"
+    "  local jk = KEYS[3] .. id\n"
     "  local f = redis.call('HMGET', jk, 'task', 'priority', 'attempt', 'payload', 'deliveries', 'lapsed')\n"
+    "  local deliveries = (tonumber(f[5]) or 0) + 1\n"
+    "  redis.call('HSET', jk, 'state', 'active', 'worker', ARGV[1], 'deliveries', deliveries)\n"
     "  if f[6] then redis.call('HDEL', jk, 'lapsed') end\n"
-    "  out[#out + 1] = {id, f[1] or '0', f[2] or '3', f[3] or '1', f[4] or '', f[5] or '1', f[6] or '0'}\n"
+    "  leases[#leases + 1] = deadline\n"
+    "  leases[#leases + 1] = id\n"
+    "  out[#out + 1] = {id, f[1] or '0', f[2] or '3', f[3] or '1', f[4] or '', tostring(deliveries), f[6] or '0'}\n"
     "end\n"
+    "if #leases > 0 then redis.call('ZADD', KEYS[2], unpack(leases)) end\n"
     "return out\n";
 
 /* KEYS: active job. ARGV: id worker deadline. Returns 1 renewed, 2 renewed and cancellation
