@@ -18,6 +18,14 @@
 #ifndef AGENTCRON_QUEUE_SCRIPTS_H
 #define AGENTCRON_QUEUE_SCRIPTS_H
 
+/* A Lua function the scripts that move many jobs start with: zadd_all(key, flat) adds a flat
+ * list of score, member pairs in calls of 1,000 pairs (Lua's unpack has a stack limit of about
+ * 8,000 values). */
+#define ZADD_ALL                                                                                          \
+    "local function zadd_all(key, flat)\n"                                                                \
+    "  for i = 1, #flat, 2000 do redis.call('ZADD', key, unpack(flat, i, math.min(i + 1999, #flat))) end\n" \
+    "end\n"
+
 /* KEYS: waiting delayed job seq wake counters. ARGV: id priority ready_at now payload task
  * attempt ttl. Returns 1 if added, 0 if the id is already known (idempotent). */
 static const char lua_enqueue[] =
@@ -40,30 +48,38 @@ static const char lua_enqueue[] =
 
 /* KEYS: waiting delayed seq wake counters job-prefix. ARGV: now ttl, then per job: id
  * priority ready_at task attempt payload. Enqueues many jobs in one call, each exactly as
- * lua_enqueue would. Returns how many were added. */
+ * lua_enqueue would (an id already known, or twice in the call, is added once). The counters
+ * and the sorted sets are written once per call (ZADD_ALL), each job's hash once: calls from
+ * Lua, not their work, were most of what a job cost. Returns how many were added. */
 static const char lua_enqueue_batch[] =
-    "local now, added, woken = tonumber(ARGV[1]), 0, false\n"
+    ZADD_ALL
+    "local now, new, seen = tonumber(ARGV[1]), {}, {}\n"
     "for i = 3, #ARGV, 6 do\n"
-    "  local id, jk = ARGV[i], KEYS[6] .. ARGV[i]\n"
-    "  if redis.call('EXISTS', jk) == 0 then\n"
-    "    local seq = redis.call('INCR', KEYS[3])\n"
-    "    local ready = tonumber(ARGV[i + 2])\n"
-    "    local state = ready > now and 'delayed' or 'waiting'\n"
-    "    redis.call('HSET', jk, 'priority', ARGV[i + 1], 'task', ARGV[i + 3], 'attempt', ARGV[i + 4],\n"
-    "      'enqueued_at', ARGV[1], 'seq', seq, 'state', state)\n"
-    "    if ARGV[i + 5] ~= '' then redis.call('HSET', jk, 'payload', ARGV[i + 5]) end\n"
-    "    if state == 'delayed' then\n"
-    "      redis.call('ZADD', KEYS[2], ready, id)\n"
-    "    else\n"
-    "      redis.call('ZADD', KEYS[1], tonumber(ARGV[i + 1]) * 17592186044416 + seq, id)\n"
-    "      woken = true\n"
-    "    end\n"
-    "    added = added + 1\n"
+    "  if not seen[ARGV[i]] and redis.call('EXISTS', KEYS[6] .. ARGV[i]) == 0 then new[#new + 1] = i end\n"
+    "  seen[ARGV[i]] = true\n"
+    "end\n"
+    "if #new == 0 then return 0 end\n"
+    "local seq = redis.call('INCRBY', KEYS[3], #new) - #new\n"
+    "local delayed, waiting = {}, {}\n"
+    "for _, i in ipairs(new) do\n"
+    "  seq = seq + 1\n"
+    "  local id, ready = ARGV[i], tonumber(ARGV[i + 2])\n"
+    "  local state = ready > now and 'delayed' or 'waiting'\n"
+    "  local h = {'priority', ARGV[i + 1], 'task', ARGV[i + 3], 'attempt', ARGV[i + 4], 'enqueued_at', ARGV[1],\n"
+    "    'seq', seq, 'state', state}\n"
+    "  if ARGV[i + 5] ~= '' then h[#h + 1] = 'payload' h[#h + 1] = ARGV[i + 5] end\n"
+    "  redis.call('HSET', KEYS[6] .. id, unpack(h))\n"
+    "  if state == 'delayed' then\n"
+    "    delayed[#delayed + 1] = ready delayed[#delayed + 1] = id\n"
+    "  else\n"
+    "    waiting[#waiting + 1] = tonumber(ARGV[i + 1]) * 17592186044416 + seq waiting[#waiting + 1] = id\n"
     "  end\n"
     "end\n"
-    "if woken then redis.call('RPUSH', KEYS[4], 1) redis.call('LTRIM', KEYS[4], -256, -1) end\n"
-    "if added > 0 then redis.call('HINCRBY', KEYS[5], 'enqueued', added) end\n"
-    "return added\n";
+    "zadd_all(KEYS[2], delayed)\n"
+    "zadd_all(KEYS[1], waiting)\n"
+    "if #waiting > 0 then redis.call('RPUSH', KEYS[4], 1) redis.call('LTRIM', KEYS[4], -256, -1) end\n"
+    "redis.call('HINCRBY', KEYS[5], 'enqueued', #new)\n"
+    "return #new\n";
 
 /* KEYS: waiting active job-prefix. ARGV: worker lease_ms now max. Returns up to max jobs as
  * {id, task, priority, attempt, payload, deliveries, lapsed}, each now leased to worker;
@@ -71,6 +87,7 @@ static const char lua_enqueue_batch[] =
  * sorted sets are popped and added to once for the batch, and each job's hash read and written
  * once: a call from Lua cost Redis more than the work of most of them. */
 static const char lua_claim[] =
+    ZADD_ALL
     "local out, leases = {}, {}\n"
     "local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[4])\n"
     "local deadline = tonumber(ARGV[3]) + tonumber(ARGV[2])\n"
@@ -85,7 +102,7 @@ static const char lua_claim[] =
     "  leases[#leases + 1] = id\n"
     "  out[#out + 1] = {id, f[1] or '0', f[2] or '3', f[3] or '1', f[4] or '', tostring(deliveries), f[6] or '0'}\n"
     "end\n"
-    "if #leases > 0 then redis.call('ZADD', KEYS[2], unpack(leases)) end\n"
+    "zadd_all(KEYS[2], leases)\n"
     "return out\n";
 
 /* KEYS: active job. ARGV: id worker deadline. Returns 1 renewed, 2 renewed and cancellation
@@ -155,16 +172,21 @@ static const char lua_bury[] =
     "return 1\n";
 
 /* KEYS: delayed waiting wake job-prefix. ARGV: now max. Moves due delayed jobs to waiting,
- * noting when (ready_at). Returns {moved, ms of the next delayed job or -1}. */
+ * noting when (ready_at); the sorted sets are written once per call (ZADD_ALL), each job's hash
+ * read and written once. Returns {moved, ms of the next delayed job or -1}. */
 static const char lua_promote[] =
+    ZADD_ALL
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "local scored = {}\n"
     "for _, id in ipairs(ids) do\n"
     "  local jk = KEYS[4] .. id\n"
     "  local f = redis.call('HMGET', jk, 'priority', 'seq')\n"
-    "  redis.call('ZREM', KEYS[1], id)\n"
-    "  redis.call('ZADD', KEYS[2], (tonumber(f[1]) or 3) * 17592186044416 + (tonumber(f[2]) or 0), id)\n"
     "  redis.call('HSET', jk, 'state', 'waiting', 'ready_at', ARGV[1])\n"
+    "  scored[#scored + 1] = (tonumber(f[1]) or 3) * 17592186044416 + (tonumber(f[2]) or 0)\n"
+    "  scored[#scored + 1] = id\n"
     "end\n"
+    "for i = 1, #ids, 1000 do redis.call('ZREM', KEYS[1], unpack(ids, i, math.min(i + 999, #ids))) end\n"
+    "zadd_all(KEYS[2], scored)\n"
     "if #ids > 0 then redis.call('RPUSH', KEYS[3], 1) redis.call('LTRIM', KEYS[3], -256, -1) end\n"
     "local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
     "return {#ids, nxt[2] and tonumber(nxt[2]) or -1}\n";

@@ -109,7 +109,9 @@ r_hook=$(runs "$t_hook"); r_plain=$(runs "$t_plain"); r_script=$(runs "$t_script
 r_nope=$(runs "$t_nope")
 start_worker w1
 for r in $r_hook $r_plain $r_script $r_llm; do wait_status "$r" succeeded 10; done
-wait_sql "run $r_nope waiting for its agent" 5 "select error like 'waiting: %' from task_runs where id = $r_nope" = t
+wait_sql "run $r_nope waiting for its agent" 5 "select error like 'waiting: %' from task_runs where id = $r_nope" = t \
+  || echo "  run $r_nope: $(sql "select status, attempt, error from task_runs where id = $r_nope"); its job: $(redis-cli -u "$REDIS_URL" hgetall "agentcron:{default}:job:$r_nope" | paste -sd' ');" \
+       "waiting $(redis-cli -u "$REDIS_URL" zrange 'agentcron:{default}:waiting' 0 -1 | paste -sd,), delayed $(redis-cli -u "$REDIS_URL" zrange 'agentcron:{default}:delayed' 0 -1 | paste -sd,)"
 req=$(peer_requests "$r_hook")
 check "https hook: tls, bearer, rotated signature: $req" \
   '[ "$(jq -r "[.tls, .bearer_ok, .signature_ok, .method] | join(\",\")" <<<"$req")" = "true,true,true,POST" ]'

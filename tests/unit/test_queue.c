@@ -362,6 +362,50 @@ static void test_enqueue_many(void **state)
     assert_int_equal(st.waiting + st.delayed, N);
 }
 
+/* Many jobs at once, past the scripts' chunks of 1,000 sorted-set members: an id twice in one
+ * call is added once, 2,500 delayed jobs are promoted by one call, and they leave in the order
+ * they came (one priority: by arrival), each leased once. */
+static void test_many_at_once(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_error err;
+    enum { N = 2500 };
+    static struct queue_job jobs[N + 1];
+    static int64_t ready[N + 1];
+    for (int i = 0; i <= N; i++) {
+        const int64_t id = i == 0 ? 1 : i; /* ids 1, 1, 2, 3, ..., N */
+        jobs[i] = (struct queue_job){.id = id, .task_id = id * 10, .priority = 2, .attempt = 1};
+        ready[i] = 5000;
+    }
+    size_t added;
+    assert_int_equal(queue_enqueue_many(&f->q, f->c, jobs, NULL, ready, N + 1, 1000, &added, &err), 0);
+    assert_int_equal(added, N);
+    int64_t next;
+    assert_int_equal(queue_promote(&f->q, f->c, 4999, 10000, &next, &err), 0);
+    assert_int_equal(next, 5000);
+    assert_int_equal(queue_promote(&f->q, f->c, 5000, 10000, &next, &err), N);
+    assert_int_equal(next, -1);
+    redisReply *r = redisCommand(f->c, "HMGET %s%d state ready_at", f->q.job_prefix, 1234);
+    assert_string_equal(r->element[0]->str, "waiting");
+    assert_string_equal(r->element[1]->str, "5000");
+    freeReplyObject(r);
+    struct queue_job got[256];
+    int64_t want = 1;
+    for (int n; (n = queue_claim(&f->q, f->c, "w", 30000, 6000, got, 256, &err)) > 0;)
+        for (int i = 0; i < n; i++) {
+            if (got[i].id != want)
+                fail_msg("claim of job %lld, expected %lld", (long long)got[i].id, (long long)want);
+            assert_int_equal(got[i].deliveries, 1);
+            queue_job_release(&got[i]);
+            want++;
+        }
+    assert_int_equal(want, N + 1);
+    struct queue_stats st;
+    assert_int_equal(queue_stats(&f->q, f->c, &st, &err), 0);
+    assert_int_equal(st.waiting + st.delayed, 0);
+    assert_int_equal(st.active, N);
+}
+
 /* Redis restarts in the middle of a stream: the old connection reports AC_EIO, a new one
  * works (the scripts are loaded again on NOSCRIPT), and no job is lost. */
 static void test_redis_restart(void **state)
@@ -417,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_redis_urls),
         cmocka_unit_test_setup_teardown(test_end_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enqueue_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
