@@ -386,7 +386,8 @@ static int begin_runs(struct store *s, const struct queue_job *jobs, int n, stru
     int takeover = 0;
     for (int i = 0; i < n; i++)
         takeover |= jobs[i].lapsed;
-    PGresult *r = params[0] && params[1] && params[3] ? exec(s, takeover ? ST_BEGIN_TAKEOVER : ST_BEGIN, params, PGRES_TUPLES_OK, err, len) : NULL;
+    const enum stmt begin = takeover ? ST_BEGIN_TAKEOVER : ST_BEGIN;
+    PGresult *r = params[0] && params[1] && params[3] ? exec(s, begin, params, PGRES_TUPLES_OK, err, len) : NULL;
     if (!params[0] || !params[1] || !params[3])
         fail(err, len, "out of memory");
     lit_free(&ids);

@@ -656,11 +656,14 @@ static void lane_failed(struct worker_pool *p, struct lane_job *l, const char *e
     l->backoff_ms = l->backoff_ms * 2 > cap ? cap : l->backoff_ms * 2;
 }
 
+/* A lane is free again only once its results are used: starting a run can kick() (an llm run
+ * reserves its first step at once), and a kick that restarted this lane had its thread clear
+ * the intake these runs are read from, mid-loop (the remaining runs were left marked running,
+ * never started). The same holds for an outcome lane's batch and renewals. */
 static void after_intake(uv_work_t *w, int status)
 {
     struct lane_job *l = w->data;
     struct worker_pool *p = l->pool;
-    l->busy = 0;
     l->want = 0;
     if (status == UV_ECANCELED || l->rc != 0) {
         lane_failed(p, l, "worker.intake_failed");
@@ -683,6 +686,7 @@ static void after_intake(uv_work_t *w, int status)
         p->want_intake = in->claimed > 0;
         store_intake_clear(in);
     }
+    l->busy = 0;
     kick(p);
 }
 
@@ -702,7 +706,6 @@ static void after_outcome(uv_work_t *w, int status)
 {
     struct lane_job *l = w->data;
     struct worker_pool *p = l->pool;
-    l->busy = 0;
     free(l->status_json);
     l->status_json = NULL;
     livelog_free(l->logs);
@@ -756,6 +759,7 @@ static void after_outcome(uv_work_t *w, int status)
     l->renew = NULL;
     l->renew_results = NULL;
     l->nrenew = 0;
+    l->busy = 0; /* only now: stopping a run (above) can record it and kick() (see after_intake) */
     kick(p);
 }
 
