@@ -18,13 +18,14 @@
 #ifndef AGENTCRON_QUEUE_SCRIPTS_H
 #define AGENTCRON_QUEUE_SCRIPTS_H
 
-/* A Lua function the scripts that move many jobs start with: zadd_all(key, flat) adds a flat
- * list of score, member pairs in calls of 1,000 pairs (Lua's unpack has a stack limit of about
- * 8,000 values). */
-#define ZADD_ALL                                                                                          \
-    "local function zadd_all(key, flat)\n"                                                                \
-    "  for i = 1, #flat, 2000 do redis.call('ZADD', key, unpack(flat, i, math.min(i + 1999, #flat))) end\n" \
-    "end\n"
+/* Lua functions the scripts that move many jobs start with: in_chunks(cmd, key, list, n) calls
+ * cmd on key with list's values n at a time (Lua's unpack has a stack limit of about 8,000
+ * values); zadd_all(key, flat) adds a flat list of score, member pairs 1,000 pairs a call. */
+#define ZADD_ALL                                                                                        \
+    "local function in_chunks(cmd, key, list, n)\n"                                                     \
+    "  for i = 1, #list, n do redis.call(cmd, key, unpack(list, i, math.min(i + n - 1, #list))) end\n"   \
+    "end\n"                                                                                             \
+    "local function zadd_all(key, flat) in_chunks('ZADD', key, flat, 2000) end\n"
 
 /* KEYS: waiting delayed job seq wake counters. ARGV: id priority ready_at now payload task
  * attempt ttl. Returns 1 if added, 0 if the id is already known (idempotent). */
@@ -185,7 +186,7 @@ static const char lua_promote[] =
     "  scored[#scored + 1] = (tonumber(f[1]) or 3) * 17592186044416 + (tonumber(f[2]) or 0)\n"
     "  scored[#scored + 1] = id\n"
     "end\n"
-    "for i = 1, #ids, 1000 do redis.call('ZREM', KEYS[1], unpack(ids, i, math.min(i + 999, #ids))) end\n"
+    "in_chunks('ZREM', KEYS[1], ids, 1000)\n"
     "zadd_all(KEYS[2], scored)\n"
     "if #ids > 0 then redis.call('RPUSH', KEYS[3], 1) redis.call('LTRIM', KEYS[3], -256, -1) end\n"
     "local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"

@@ -24,9 +24,11 @@ run_claim() {
   psql -qtAX "$DATABASE_URL" -c "begin" -c "prepare claim(int, bigint, bigint, bigint) as $claim" \
     -c "$1 execute claim($2)" -c "rollback" | grep -v '^$' | grep -v -e '^BEGIN' -e '^PREPARE' -e '^ROLLBACK'
 }
+# index_cond PLAN: the index conditions of the plan's index scans
+index_cond() { jq -r '[.. | objects | select(.["Node Type"] == "Index Scan") | .["Index Cond"] // ""] | join(" ")' <<<"$1"; }
 plan=$(run_claim "explain (analyze, format json)" "1000, 2000, NULL, NULL")
 removed=$(jq '[.. | objects | .["Rows Removed by Filter"]? // empty] | add // 0' <<<"$plan")
-bound=$(jq -r '[.. | objects | select(.["Node Type"] == "Index Scan") | .["Index Cond"] // ""] | join(" ")' <<<"$plan")
+bound=$(index_cond "$plan")
 check "the claim scans only what is due: $removed rows removed by filter, index condition \"$bound\"" \
   '[ "$removed" = 0 ] && [[ "$bound" == *next_run_at* ]]'
 due=$(jq '.[0].Plan["Actual Rows"]' <<<"$plan")
@@ -37,7 +39,7 @@ check "and claims nothing when nothing is due: $due rows" '[ "$due" = 0 ]'
 sql "update tasks set next_run_at = date_trunc('second', now()) - interval '1 minute' where id <= 5000; analyze tasks" >/dev/null
 at=$(sql "select (extract(epoch from next_run_at) * 1000000)::bigint from tasks where id = 2000")
 plan=$(run_claim "explain (analyze, format json)" "100, 0, $at, 2000")
-bound=$(jq -r '[.. | objects | select(.["Node Type"] == "Index Scan") | .["Index Cond"] // ""] | join(" ")' <<<"$plan")
+bound=$(index_cond "$plan")
 check "a resumed claim's index scan starts at its cursor: \"$bound\"" '[[ "$bound" == *"ROW(next_run_at, id) >"* ]] && [[ "$bound" == *next_run_at\ \<=* ]]'
 got=$(run_claim "" "3, 0, $at, 2000" | cut -d'|' -f1 | paste -sd, -)
 check "it claims the next tasks in (next_run_at, id) order: $got" '[ "$got" = 2001,2002,2003 ]'
