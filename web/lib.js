@@ -84,6 +84,14 @@ export function setRouteQuery(path, params) {
   if (location.hash !== next) history.replaceState(null, '', next);
 }
 
+// Runs an async fn one call at a time: a call made while another is in flight starts when it ends.
+// A view's loader is called by live() and after an action; without this a slow earlier load could
+// draw its older answer over the newer one (a requeued run back in the dead set, say).
+export function oneAtATime(fn) {
+  let last = Promise.resolve();
+  return (...args) => (last = last.catch(() => {}).then(() => fn(...args)));
+}
+
 // Repeats fn every 2 s while the page shows and this view is current; returns a stop function.
 export function live(fn) {
   let timer = null, stopped = false;

@@ -13,7 +13,7 @@ export async function render(main) {
         h('td', {}, k.user), h('td', {}, k.role), h('td', {}, when(k.createdAt)), h('td', {}, when(k.revokedAt)),
         h('td', {}, k.revokedAt ? '' : h('button', { type: 'button', class: 'danger', 'aria-label': `revoke key ${k.id}`, onclick: async () => {
           if (!confirm(`Revoke key ${k.prefix}…? Whatever uses it stops working at once.`)) return;
-          try { await api('DELETE', `/api/keys/${k.id}`); message.replaceChildren(h('p', {}, `Key ${k.id} revoked.`)); await load(); }
+          try { await api('DELETE', `/api/keys/${k.id}`); await load(); message.replaceChildren(h('p', {}, `Key ${k.id} revoked.`)); }
           catch (e) { message.replaceChildren(errorBox(e)); }
         } }, 'Revoke')))))));
   }

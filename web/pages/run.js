@@ -3,7 +3,7 @@
 // it, copied ones marked); every attempt as a timeline (worker, duration, outcome, HTTP status or
 // exit code, retry reason and when); each attempt's output and stderr, a running exec run's as
 // it comes; cancel and retry. Follows the run every 2 s until it ends.
-import { api, h, when, ms, status, live, errorBox } from '../lib.js';
+import { api, h, when, ms, status, live, errorBox, oneAtATime } from '../lib.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'insufficient_credits']);
 
@@ -28,7 +28,7 @@ export async function render(main, [id]) {
   const head = h('div', {}), timeline = h('ol', { class: 'timeline' }), logs = h('div', {}), steps = h('div', {});
   let chosen = null, stop = null;
   const streamed = { after: '0', out: '', err: '', attempt: null }; // what the run's live stream gave so far
-  async function refresh() {
+  const refresh = oneAtATime(async () => {
     const r = await api('GET', `/api/runs/${id}`);
     head.replaceChildren(h('h1', {}, `Run ${r.id} `, status(r.status)),
       h('dl', { class: 'panel' },
@@ -56,7 +56,7 @@ export async function render(main, [id]) {
     else await showLogs();
     if (ENDED.has(r.status) && stop) { stop(); stop = null; }
     return r;
-  }
+  });
   // A running exec run's output as it comes (GET /api/runs/{id}/live), appended on every tick.
   async function follow() {
     const l = await api('GET', `/api/runs/${id}/live?after=${encodeURIComponent(streamed.after)}`);
@@ -81,7 +81,7 @@ export async function render(main, [id]) {
     try {
       const r = await api('POST', `/api/runs/${id}/${action}`);
       if (action === 'retry') location.hash = `#/runs/${r.run}`;
-      else { message.replaceChildren(h('p', {}, `Cancel: ${r.result}.`)); await refresh(); }
+      else { await refresh(); message.replaceChildren(h('p', {}, `Cancel: ${r.result}.`)); }
     } catch (e) { message.replaceChildren(errorBox(e)); }
   };
   main.replaceChildren(h('p', {}, h('a', { href: '#/runs' }, '← Runs')), head,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Runs: filtered by status, task, agent, trigger and slot time (all in the URL), newest slot
 // first, paged by the API's cursor; a selection can be cancelled or retried at once.
-import { api, h, when, ms, status, routeQuery, setRouteQuery, live, errorBox } from '../lib.js';
+import { api, h, when, ms, status, routeQuery, setRouteQuery, live, errorBox, oneAtATime } from '../lib.js';
 
 export async function render(main) {
   const q = routeQuery();
@@ -21,7 +21,7 @@ export async function render(main) {
   let page = 0;
   const selected = new Set();
 
-  async function load() {
+  const load = oneAtATime(async () => {
     const params = new URLSearchParams({ status: statusSel.value, task: task.value, agent: agent.value,
       trigger: triggerSel.value, since: since.value, until: until.value });
     setRouteQuery('/runs', params);
@@ -31,7 +31,7 @@ export async function render(main) {
     const doc = await api('GET', `/api/runs?${params}`);
     cursors[page + 1] = doc.next || null;
     body.replaceChildren(table(doc.runs), pager(doc.next));
-  }
+  });
   const reload = () => load().catch((e) => message.replaceChildren(errorBox(e)));
   function pager(next) {
     return h('div', { class: 'row' },

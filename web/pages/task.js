@@ -2,7 +2,7 @@
 // One task: its definition; the schedule editor (live validation, the next 10 fire times with
 // DST notes); the slot ledger of the last day and the next hour (each slot's run, or why it has
 // none); its latest runs; pause, resume, run now, delete.
-import { api, h, when, status, ms, live, errorBox } from '../lib.js';
+import { api, h, when, status, ms, live, errorBox, oneAtATime } from '../lib.js';
 import { scheduleEditor } from './schedule_editor.js';
 
 export async function render(main, [id]) {
@@ -13,7 +13,7 @@ export async function render(main, [id]) {
   const editor = scheduleEditor({ cron: t.schedule.cron || '', timezone: t.schedule.timezone, task: t.id });
   const say = (text) => message.replaceChildren(h('p', {}, text));
   const act = (method, path, body, done) => async () => {
-    try { const r = await api(method, path, body); say(done(r)); await refresh(); }
+    try { const r = await api(method, path, body); await refresh(); say(done(r)); }
     catch (e) { message.replaceChildren(errorBox(e)); }
   };
   const definition = h('dl', {});
@@ -29,7 +29,7 @@ export async function render(main, [id]) {
       h('dt', {}, 'Attempts, timeout'), h('dd', {}, `${t.maxAttempts}, ${ms(t.timeoutMs)}`),
       h('dt', {}, 'Keeps runs'), h('dd', {}, t.retentionDays ? `${t.retentionDays} days` : 'the deployment default'));
   }
-  async function refresh() {
+  const refresh = oneAtATime(async () => {
     t = await api('GET', `/api/tasks/${id}`);
     showDefinition();
     const [s, r] = await Promise.all([api('GET', `/api/tasks/${id}/slots`), api('GET', `/api/tasks/${id}/runs?limit=20`)]);
@@ -46,7 +46,7 @@ export async function render(main, [id]) {
         h('td', {}, status(x.status)), h('td', {}, when(x.scheduledFor, t.schedule.timezone)), h('td', {}, x.trigger),
         h('td', {}, ms(x.durationMs))))))
       : h('p', { class: 'muted' }, 'No runs yet.'));
-  }
+  });
   const save = h('form', { onsubmit: async (ev) => {
     ev.preventDefault();
     const v = editor.value();

@@ -2,7 +2,7 @@
 // Schedules: every task the signed-in key may see, its schedule in words, next three fire times
 // (the task's zone; the viewer's on hover), the last 20 outcomes, and pause, resume, run now.
 // Search and filters live in the URL.
-import { api, h, when, strip, routeQuery, setRouteQuery, live, errorBox, session } from '../lib.js';
+import { api, h, when, strip, routeQuery, setRouteQuery, live, errorBox, session, oneAtATime } from '../lib.js';
 
 export async function render(main) {
   const q = routeQuery();
@@ -13,13 +13,13 @@ export async function render(main) {
   const table = h('div', { 'aria-live': 'polite' });
   const message = h('div', { role: 'status' });
 
-  async function load() {
+  const load = oneAtATime(async () => {
     const params = new URLSearchParams({ q: search.value, agent: agent.value, state: state.value });
     setRouteQuery('/tasks', params);
     for (const [k, v] of [...params]) if (!v) params.delete(k);
     const doc = await api('GET', `/api/tasks?limit=200&${params}`);
     table.replaceChildren(list(doc.tasks, load, message));
-  }
+  });
   const form = h('form', { class: 'row', role: 'search', onsubmit: (ev) => { ev.preventDefault(); load().catch((e) => message.replaceChildren(errorBox(e))); } },
     h('div', {}, h('label', { for: 'q' }, 'Search'), search),
     h('div', {}, h('label', { for: 'agent' }, 'Agent'), agent),
@@ -33,7 +33,7 @@ export async function render(main) {
 function list(tasks, reload, message) {
   if (!tasks.length) return h('p', { class: 'muted' }, 'No tasks match. ', h('a', { href: '#/new' }, 'Create one'), '.');
   const act = (path, label) => async () => {
-    try { const r = await api('POST', path); message.replaceChildren(h('p', {}, label(r))); await reload(); }
+    try { const r = await api('POST', path); await reload(); message.replaceChildren(h('p', {}, label(r))); }
     catch (e) { message.replaceChildren(errorBox(e)); }
   };
   return h('table', {},

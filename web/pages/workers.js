@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Workers and queue (operators): each worker's running count, concurrency, completed and failed,
 // lease renewals, from its last status report; the queue's depths; the dead set with requeue.
-import { api, h, when, status, live, errorBox, session } from '../lib.js';
+import { api, h, when, status, live, errorBox, session, oneAtATime } from '../lib.js';
 
 export async function render(main) {
   if (session.role !== 'operator') {
@@ -9,7 +9,7 @@ export async function render(main) {
     return null;
   }
   const body = h('div', { 'aria-live': 'polite' }), message = h('div', { role: 'status' });
-  async function load() {
+  const load = oneAtATime(async () => {
     const [o, dead] = await Promise.all([api('GET', '/api/overview'), api('GET', '/api/queue/dead?limit=50')]);
     const hl = o.health || {};
     const workers = (hl.instances || []).filter((i) => i.role === 'worker');
@@ -27,11 +27,11 @@ export async function render(main) {
         h('tbody', {}, dead.runs.map((r) => h('tr', {}, h('td', {}, h('a', { href: `#/runs/${r.id}` }, r.id)),
           h('td', {}, h('a', { href: `#/tasks/${r.task}` }, r.title)), h('td', {}, status(r.status)), h('td', {}, when(r.diedAt)),
           h('td', {}, r.error || ''), h('td', {}, h('button', { type: 'button', onclick: async () => {
-            try { const x = await api('POST', `/api/queue/dead/${r.id}/requeue`); message.replaceChildren(h('p', {}, `Requeued as run ${x.run}.`)); await load(); }
+            try { const x = await api('POST', `/api/queue/dead/${r.id}/requeue`); await load(); message.replaceChildren(h('p', {}, `Requeued as run ${x.run}.`)); }
             catch (e) { message.replaceChildren(errorBox(e)); }
           } }, 'Requeue'))))))
         : h('p', { class: 'muted' }, 'The dead set is empty.'));
-  }
+  });
   main.replaceChildren(h('h1', {}, 'Workers and queue'), message, body);
   await load();
   return live(load);
