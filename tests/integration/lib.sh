@@ -6,10 +6,14 @@ set -u
 : "${AGENTCRON_TEST_REDIS:?the integration tests need the Postgres and Redis that tests/run.sh starts: run tests/run.sh}"
 command -v psql >/dev/null || { echo "psql is needed: sudo apt-get install postgresql-client-15"; exit 1; }
 tmp=$(mktemp -d)
+# What the programs under test leave in TMPDIR goes with the test's own directory: a worker
+# killed with -9 cannot remove the steps file of the command it ran.
+keep_root=${TMPDIR:-/tmp}
+export TMPDIR=$tmp
 created_dbs=()
 cleanup() {
   if [ "${failed:-0}" -gt 0 ] && ls "$tmp"/*.log >/dev/null 2>&1; then # keep the daemons' logs for a look
-    local keep="${TMPDIR:-/tmp}/agentcron-failed-$(basename "$0" .sh)-$$"
+    local keep="$keep_root/agentcron-failed-$(basename "$0" .sh)-$$"
     mkdir -p "$keep" && cp "$tmp"/*.log "$tmp"/*.jsonl "$keep"/ 2>/dev/null; echo "logs kept in $keep"
   fi
   for db in "${created_dbs[@]}"; do psql -q "$AGENTCRON_TEST_PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
