@@ -189,6 +189,13 @@ api "/api/usage"
 total=$(sql "select count(*) from task_runs where user_id = 1 and finished_at is not null")
 check "GET /api/usage: this month's runs from the summaries ($(jq -c .total "$tmp/body"))" \
   '[ "$code" = 200 ] && [ "$(jq .total.runs "$tmp/body")" = "$total" ] && [ "$(jq .total.failed "$tmp/body")" = 1 ] && [ "$(jq .total.p95DurationMs "$tmp/body")" != null ]'
+# The summaries' duration histograms, kept batch by batch, against the runs' durations bucketed anew
+hist_diff=$(sql "select count(*) from
+  (select b, sum(n) as n from usage_daily, unnest(duration_hist) with ordinality as h(n, b) group by b) u
+  full join (select width_bucket(agentcron_run_ms(started_at, finished_at), agentcron_duration_buckets()) as b, count(*) as n
+             from task_runs where finished_at is not null and started_at is not null group by 1) r using (b)
+  where coalesce(u.n, 0) <> coalesce(r.n, 0)")
+check "the summaries' duration histograms count each ended run in its bucket ($hist_diff buckets differ)" '[ "$hist_diff" = 0 ]'
 api "/api/usage?from=2026-13-01"
 check "GET /api/usage with a bad day: 400" '[ "$code" = 400 ]'
 api "/api/usage?from=2026-02-01&to=2026-02-31"
