@@ -9,6 +9,7 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,10 +20,14 @@
 #include <unistd.h>
 
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
-#define MAX_RELAYS 4
+/* One per Redis node this process talks to: a cluster's masters, and the replicas that take
+ * over from them. */
+#define MAX_RELAYS 64
 
 struct relay {
     char host[256];
+    unsigned char ip[16]; /* host's address when host is one (as Redis Cluster names its nodes) */
+    size_t ip_len;        /* 4, 16, or 0 for a host name */
     int port, timeout_ms, listen_fd;
     char path[108];
     mbedtls_ssl_config conf;
@@ -52,6 +57,23 @@ static const char *tls_error(int rc, char *buf, size_t len)
     return buf;
 }
 
+/* For a server named by its IP address (REDIS_URL, or a cluster's redirect): the certificate
+ * must carry that address among its subject alternative names. mbedTLS 2.28 checks names only
+ * against DNS entries, so the check of the name is this, not mbedtls_ssl_set_hostname (and no
+ * SNI: RFC 6066 leaves addresses out of it). */
+static int verify_ip(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    const struct relay *r = arg;
+    if (depth != 0)
+        return 0;
+    for (const mbedtls_x509_sequence *san = &crt->subject_alt_names; san && san->buf.p; san = san->next)
+        if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_IP_ADDRESS) &&
+            san->buf.len == r->ip_len && !memcmp(san->buf.p, r->ip, r->ip_len))
+            return 0;
+    *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    return 0;
+}
+
 /* TCP to the server and the TLS handshake, within timeout_ms. 0, or -1 with err. */
 static int open_tls(struct relay *r, mbedtls_net_context *net, mbedtls_ssl_context *ssl, char *err, size_t len)
 {
@@ -64,16 +86,23 @@ static int open_tls(struct relay *r, mbedtls_net_context *net, mbedtls_ssl_conte
         snprintf(err, len, "cannot connect to %s:%d: %s", r->host, r->port, tls_error(rc, why, sizeof why));
         return -1;
     }
-    if ((rc = mbedtls_ssl_setup(ssl, &r->conf)) || (rc = mbedtls_ssl_set_hostname(ssl, r->host))) {
+    if ((rc = mbedtls_ssl_setup(ssl, &r->conf)) || (!r->ip_len && (rc = mbedtls_ssl_set_hostname(ssl, r->host)))) {
         snprintf(err, len, "TLS setup failed: %s", tls_error(rc, why, sizeof why));
         return -1;
     }
+    if (r->ip_len)
+        mbedtls_ssl_set_verify(ssl, verify_ip, r);
     mbedtls_ssl_set_bio(ssl, net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
     while ((rc = mbedtls_ssl_handshake(ssl)) != 0) {
         if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
             continue;
         const uint32_t flags = mbedtls_ssl_get_verify_result(ssl);
-        if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+        if ((flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) && r->ip_len)
+            snprintf(err, len,
+                     "the TLS certificate of Redis at %s:%d does not list the address %s among its names: add it to"
+                     " the certificate (IP:%s), or use a host name it was issued for",
+                     r->host, r->port, r->host, r->host);
+        else if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
             snprintf(err, len,
                      "the TLS certificate of Redis at %s:%d is for another host name: use the name it was issued for"
                      " in REDIS_URL",
@@ -246,6 +275,7 @@ int redis_tls_relay(const char *host, int port, int timeout_ms, char *out, size_
         goto done;
     }
     snprintf(r->host, sizeof r->host, "%s", host);
+    r->ip_len = inet_pton(AF_INET, host, r->ip) == 1 ? 4 : inet_pton(AF_INET6, host, r->ip) == 1 ? 16 : 0;
     r->port = port, r->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000, r->listen_fd = -1;
     if (configure(r, err, len) != 0)
         goto fail;

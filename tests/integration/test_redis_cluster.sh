@@ -25,14 +25,7 @@ check() { if eval "$2"; then ok; else bad "$1"; fi; }
 sql() { psql -qtAX "$DATABASE_URL" -c "$1"; }
 rc() { redis-cli --user agentcron --pass s3cret --no-auth-warning -p "$@"; }
 
-# six free consecutive ports below 22768 (their bus ports, + 10000, stay below 32768)
-while :; do
-  first=$((20000 + RANDOM % 2700))
-  python3 -c "
-import socket, sys
-for p in list(range($first, $first + 6)) + list(range($first + 10000, $first + 10006)):
-    socket.socket().bind(('127.0.0.1', p))" 2>/dev/null && break
-done
+first=$(bash "$cluster" free)
 bash "$cluster" start "$tmp/cluster" "$first" || { bad "the cluster did not form"; finish; exit 1; }
 ports=$(seq "$first" $((first + 5)))
 slot=$(rc "$first" cluster keyslot 'agentcron:{default}:home')

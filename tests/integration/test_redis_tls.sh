@@ -3,8 +3,9 @@
 # TLS to Redis (REDIS_URL=rediss://user:password@host:port/db) against Debian's redis-server
 # with --tls-port only (no plain port), a test CA and an ACL user: an orchestrator and a worker
 # schedule and run tasks through it, the CLI reads status through it; an untrusted CA, a
-# certificate for another host name, a wrong password and a missing client certificate each
-# fail with a message that names the cause. Then with tls-auth-clients: a client certificate.
+# certificate for another host name or without the address asked for, a wrong password and a
+# missing client certificate each fail with a message that names the cause. Then with
+# tls-auth-clients: a client certificate.
 # Usage: test_redis_tls.sh BUILD_DIR
 build=${1:?usage: test_redis_tls.sh BUILD_DIR}
 . "$(dirname "$0")/lib.sh"
@@ -50,8 +51,17 @@ run env REDIS_TLS_CA_FILE= "$cli" status --json
 check "an untrusted certificate: $(jq -r '.problems[0]' "$tmp/out")" \
   'jq -r ".problems[0]" "$tmp/out" | grep -q "is not trusted (The certificate is not correctly signed by the trusted CA): set REDIS_TLS_CA_FILE"'
 run env REDIS_URL="rediss://agentcron:s3cret@127.0.0.2:$port/3" "$cli" status --json
-check "a certificate for another name: $(jq -r '.problems[0]' "$tmp/out")" \
-  'jq -r ".problems[0]" "$tmp/out" | grep -q "is for another host name"'
+check "a certificate without the address asked for: $(jq -r '.problems[0]' "$tmp/out")" \
+  'jq -r ".problems[0]" "$tmp/out" | grep -q "does not list the address 127.0.0.2 among its names: add it to the certificate (IP:127.0.0.2)"'
+run env REDIS_URL="rediss://agentcron:s3cret@127.0.0.1:$port/3" "$cli" status --json
+check "an address the certificate lists (IP:127.0.0.1) is taken: $(jq -c '.problems' "$tmp/out")" \
+  '! jq -r ".problems[]" "$tmp/out" | grep -qi redis_url'
+name=$(hostname) # a name of this machine that the certificate does not list
+if [ "$name" != localhost ] && getent hosts "$name" >/dev/null; then
+  run env REDIS_URL="rediss://agentcron:s3cret@$name:$port/3" "$cli" status --json
+  check "a certificate for another host name: $(jq -r '.problems[0]' "$tmp/out")" \
+    'jq -r ".problems[0]" "$tmp/out" | grep -q "is for another host name"'
+fi
 run env REDIS_URL="rediss://agentcron:wrong@localhost:$port/3" "$cli" status --json
 check "a wrong password: $(jq -r '.problems[0]' "$tmp/out")" \
   'jq -r ".problems[0]" "$tmp/out" | grep -q "WRONGPASS"'

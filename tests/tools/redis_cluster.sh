@@ -5,14 +5,37 @@
 # authenticate with it too), data in DIR, node timeout 1 s (a dead master's replica takes over
 # within about 2 s).
 #
-#   redis_cluster.sh start DIR FIRST_PORT   start the six nodes and form the cluster
-#   redis_cluster.sh stop DIR               stop every node started in DIR
+#   redis_cluster.sh start DIR FIRST_PORT [TLS_DIR]   start the six nodes and form the cluster
+#   redis_cluster.sh stop DIR                         stop every node started in DIR
+#   redis_cluster.sh free                             print a FIRST_PORT whose ports are free
+#
+# With TLS_DIR (ca.crt, srv.crt and srv.key in it) every node speaks only TLS: to clients on its
+# port, to its replica and on the cluster bus.
 #
 # Callers pick FIRST_PORT below 32768 (see scripts/services.sh); each node also uses its port
 # + 10000 for the cluster bus.
 set -euo pipefail
-cmd=${1:?usage: redis_cluster.sh start DIR FIRST_PORT | stop DIR} dir=${2:?DIR}
-cli() { redis-cli --user agentcron --pass s3cret --no-auth-warning "$@"; }
+usage="usage: redis_cluster.sh start DIR FIRST_PORT [TLS_DIR] | stop DIR | free"
+cmd=${1:?$usage}
+if [ "$cmd" = free ]; then # six consecutive ports below 22768 (their bus ports, + 10000, stay below 32768)
+  while :; do
+    first=$((20000 + RANDOM % 2700))
+    python3 -c "
+import socket
+for p in list(range($first, $first + 6)) + list(range($first + 10000, $first + 10006)):
+    socket.socket().bind(('127.0.0.1', p))" 2>/dev/null && break
+  done
+  echo "$first"
+  exit 0
+fi
+dir=${2:?DIR} tls=${4:-}
+tls_cli=() tls_server=()
+if [ -n "$tls" ]; then
+  tls_cli=(--tls --cacert "$tls/ca.crt")
+  tls_server=(--tls-cert-file "$tls/srv.crt" --tls-key-file "$tls/srv.key" --tls-ca-cert-file "$tls/ca.crt"
+              --tls-auth-clients no --tls-cluster yes --tls-replication yes)
+fi
+cli() { redis-cli "${tls_cli[@]}" --user agentcron --pass s3cret --no-auth-warning "$@"; }
 
 case $cmd in
 start)
@@ -21,7 +44,8 @@ start)
   hosts=()
   for port in $(seq "$first" $((first + 5))); do
     mkdir -p "$dir/$port"
-    redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes --cluster-node-timeout 1000 \
+    if [ -n "$tls" ]; then ports=(--port 0 --tls-port "$port" "${tls_server[@]}"); else ports=(--port "$port"); fi
+    redis-server "${ports[@]}" --bind 127.0.0.1 --cluster-enabled yes --cluster-node-timeout 1000 \
       --cluster-config-file "$dir/$port/nodes.conf" --dir "$dir/$port" --save "" --appendonly no \
       --user default off --user agentcron on '>s3cret' '~*' '&*' +@all \
       --masteruser agentcron --masterauth s3cret --daemonize yes --pidfile "$dir/$port/redis.pid" \
@@ -49,5 +73,5 @@ stop)
   done
   true
   ;;
-*) echo "usage: redis_cluster.sh start DIR FIRST_PORT | stop DIR" >&2; exit 2 ;;
+*) echo "$usage" >&2; exit 2 ;;
 esac
