@@ -678,8 +678,13 @@ static void after_intake(uv_work_t *w, int status)
             memcpy(p->token_key, in->token_key, sizeof p->token_key);
             p->have_token_key = 1;
         }
-        for (int i = 0; i < in->count; i++)
+        /* Runs not started yet keep their slots reserved, as a kick() from starting one counts
+         * them: else the other intake lane could claim beyond the concurrency meanwhile. */
+        l->want = in->count;
+        for (int i = 0; i < in->count; i++) {
+            l->want--; /* start_run counts it active before anything it does can kick */
             start_run(p, &in->runs[i]);
+        }
         if (in->next_ready_ms >= 0)
             arm_ready_timer(p, in->next_ready_ms);
         /* more may be waiting after a non-empty claim; an empty one means wait for a wake-up */

@@ -50,7 +50,9 @@ cat >"$tmp/agents.json" <<EOF
   "limited": {"kind": "exec", "command": ["/bin/true"], "rate_limit": {"max": 2, "period_s": 2}},
   "llm": {"kind": "llm", "base_url": "http://127.0.0.1:$port", "model": "test-model", "system_prompt": "be brief",
           "api_key_env": "PEER_BEARER", "max_tokens": 4096, "estimate_credits": 3, "tokens_per_credit": 1000},
-  "one": {"kind": "noop", "base_credits": 1, "estimate_credits": 1}
+  "one": {"kind": "noop", "base_credits": 1, "estimate_credits": 1},
+  "stamp": {"kind": "exec", "command": ["/bin/sh", "-c",
+            "echo \"+ \$(date +%s%N)\" >>$tmp/stamps; sleep 0.3; echo \"- \$(date +%s%N)\" >>$tmp/stamps"]}
 }}
 EOF
 export AGENTS_FILE=$tmp/agents.json
@@ -58,7 +60,7 @@ export AGENTS_FILE=$tmp/agents.json
 redis_db=4
 setup() { # setup NAME: fresh database, migrated, one user with credits; a clean Redis database
   export DATABASE_URL; DATABASE_URL=$(fresh_db "$1")
-  redis_db=$((redis_db + 1)); export REDIS_URL="$AGENTCRON_TEST_REDIS/$redis_db"
+  redis_db=$(((redis_db + 1) % 16)); export REDIS_URL="$AGENTCRON_TEST_REDIS/$redis_db" # Redis has 16
   redis-cli -u "$REDIS_URL" flushdb >/dev/null
   : >"$peerlog" # run ids start again at 1 in each database
   "$cli" migrate >/dev/null || { bad "$1: migrate failed"; return 1; }
@@ -359,6 +361,18 @@ check "each was charged once, nothing left reserved (used, reserved, charged run
 left=$(redis-cli -u "$REDIS_URL" --scan --pattern 'agentcron:{default*}:waiting' |
        while read -r key; do redis-cli -u "$REDIS_URL" zcard "$key"; done | awk '{s += $1} END {print s + 0}')
 check "no copy is left waiting in any shard: $left" '[ "$left" = 0 ]'
+stop_all
+
+# --- a worker runs at most its concurrency at once, however its runs start (an llm run reserves
+# its first step as it starts, which looks for more work): each stamp run notes when its command
+# starts and ends
+setup concurrency
+runs "$(task stamp)" 12 >/dev/null
+runs "$(task llm)" 12 >/dev/null
+start_worker w-conc AGENT_WORKER_CONCURRENCY=3
+wait_sql "the 24 runs ended" 30 "select count(*) from task_runs where status in ('succeeded', 'failed')" = 24
+most=$(sort -k2,2n "$tmp/stamps" | awk '{n += ($1 == "+") ? 1 : -1; if (n > m) m = n} END {print m + 0}')
+check "at most 3 commands ran at once, and 3 did: $most" '[ "$most" = 3 ]'
 stop_all
 
 # --- one box: the orchestrator runs its own workers
