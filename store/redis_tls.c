@@ -2,6 +2,7 @@
 /* The TLS relay to Redis (see redis_tls.h). */
 #include "redis_tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -9,7 +10,6 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
