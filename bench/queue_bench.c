@@ -4,13 +4,14 @@
  * each keeping at most C jobs in flight (claim a batch, ack it in one pipeline). The queue may be
  * spread over S shards (store/shards.h; on Redis Cluster, over its masters). Prints JSON: jobs/s
  * of the drain (and of enqueueing).
- * Usage: queue_bench REDIS_URL N C [S [P]] */
+ * Usage: queue_bench REDIS_URL N C [S [P]] (rediss:// with REDIS_TLS_CA_FILE and the like) */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "redis_tls.h"
 #include "redisconn.h"
 #include "shards.h"
 #include "timefmt.h"
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "queue_bench: N and CONCURRENCY (1-1024) must be positive, CONSUMERS 1-64\n");
         return 2;
     }
+    /* rediss:// as the daemons take it: REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE */
+    redis_tls_files(getenv("REDIS_TLS_CA_FILE"), getenv("REDIS_TLS_CERT_FILE"), getenv("REDIS_TLS_KEY_FILE"));
     if (shards_init(&shards, "bench", nshards, url, &qerr) != 0) {
         fprintf(stderr, "queue_bench: %s\n", qerr.message);
         return 2;

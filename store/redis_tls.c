@@ -10,6 +10,8 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -86,6 +88,11 @@ static int open_tls(struct relay *r, mbedtls_net_context *net, mbedtls_ssl_conte
         snprintf(err, len, "cannot connect to %s:%d: %s", r->host, r->port, tls_error(rc, why, sizeof why));
         return -1;
     }
+    /* Requests go out as soon as written, as hiredis's own TCP does: with Nagle's algorithm a
+     * request larger than a segment waited for the server's delayed acknowledgement (enqueueing
+     * 1,000 jobs in one call took 100 ms over TLS against 13 ms in the clear). */
+    const int one = 1;
+    setsockopt(net->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if ((rc = mbedtls_ssl_setup(ssl, &r->conf)) || (!r->ip_len && (rc = mbedtls_ssl_set_hostname(ssl, r->host)))) {
         snprintf(err, len, "TLS setup failed: %s", tls_error(rc, why, sizeof why));
         return -1;
