@@ -21,7 +21,7 @@
 /* Lua functions the scripts that move many jobs start with: in_chunks(cmd, key, list, n) calls
  * cmd on key with list's values n at a time (Lua's unpack has a stack limit of about 8,000
  * values); zadd_all(key, flat) adds a flat list of score, member pairs 1,000 pairs a call. */
-#define ZADD_ALL                                                                                        \
+#define LUA_IN_CHUNKS                                                                                   \
     "local function in_chunks(cmd, key, list, n)\n"                                                     \
     "  for i = 1, #list, n do redis.call(cmd, key, unpack(list, i, math.min(i + n - 1, #list))) end\n"   \
     "end\n"                                                                                             \
@@ -50,10 +50,10 @@ static const char lua_enqueue[] =
 /* KEYS: waiting delayed seq wake counters job-prefix. ARGV: now ttl, then per job: id
  * priority ready_at task attempt payload. Enqueues many jobs in one call, each exactly as
  * lua_enqueue would (an id already known, or twice in the call, is added once). The counters
- * and the sorted sets are written once per call (ZADD_ALL), each job's hash once: calls from
+ * and the sorted sets are written once per call (LUA_IN_CHUNKS), each job's hash once: calls from
  * Lua, not their work, were most of what a job cost. Returns how many were added. */
 static const char lua_enqueue_batch[] =
-    ZADD_ALL
+    LUA_IN_CHUNKS
     "local now, new, seen = tonumber(ARGV[1]), {}, {}\n"
     "for i = 3, #ARGV, 6 do\n"
     "  if not seen[ARGV[i]] and redis.call('EXISTS', KEYS[6] .. ARGV[i]) == 0 then new[#new + 1] = i end\n"
@@ -88,7 +88,7 @@ static const char lua_enqueue_batch[] =
  * sorted sets are popped and added to once for the batch, and each job's hash read and written
  * once: a call from Lua cost Redis more than the work of most of them. */
 static const char lua_claim[] =
-    ZADD_ALL
+    LUA_IN_CHUNKS
     "local out, leases = {}, {}\n"
     "local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[4])\n"
     "local deadline = tonumber(ARGV[3]) + tonumber(ARGV[2])\n"
@@ -173,10 +173,10 @@ static const char lua_bury[] =
     "return 1\n";
 
 /* KEYS: delayed waiting wake job-prefix. ARGV: now max. Moves due delayed jobs to waiting,
- * noting when (ready_at); the sorted sets are written once per call (ZADD_ALL), each job's hash
+ * noting when (ready_at); the sorted sets are written once per call (LUA_IN_CHUNKS), each job's hash
  * read and written once. Returns {moved, ms of the next delayed job or -1}. */
 static const char lua_promote[] =
-    ZADD_ALL
+    LUA_IN_CHUNKS
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))\n"
     "local scored = {}\n"
     "for _, id in ipairs(ids) do\n"
