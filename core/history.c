@@ -156,7 +156,7 @@ static int64_t user_named(PGconn *pg, const char *user, char *err, size_t len)
 }
 
 /* What a status filter implies that an index can serve (no index of task_runs names status or
- * finished_at: the worker's writes are HOT updates, migrations/0007): the live runs are in
+ * finished_at: the worker's writes are HOT updates, migrations/0007 and 0013): the live runs are in
  * live_runs, the runs that ended without success carry an error. */
 static const char *status_index_hint(const char *status)
 {

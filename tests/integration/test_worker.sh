@@ -375,6 +375,20 @@ most=$(sort -k2,2n "$tmp/stamps" | awk '{n += ($1 == "+") ? 1 : -1; if (n > m) m
 check "at most 3 commands ran at once, and 3 did: $most" '[ "$most" = 3 ]'
 stop_all
 
+# --- the worker's two writes of a run are HOT updates (migrations/0013): 3,000 runs of one
+# priority, inserted together as a slot's runs are and claimed in their order, so that a batch
+# rewrites most rows of a page at once; a write without room for its new version on the page
+# adds an entry to every index of task_runs (44 % of them were HOT with fillfactor 80)
+setup hot
+runs "$(task noop)" 3000 >/dev/null
+start_worker w-hot AGENT_WORKER_CONCURRENCY=64
+wait_sql "the 3,000 runs ran" 60 "select count(*) from task_runs where status = 'succeeded'" = 3000
+stop_all # its backends report their statistics as they exit
+wait_sql "two writes per run counted" 10 "select n_tup_upd from pg_stat_user_tables where relname = 'task_runs'" = 6000
+hot=$(sql "select n_tup_hot_upd from pg_stat_user_tables where relname = 'task_runs'")
+echo "3,000 runs of one priority: $hot of their 6,000 writes were HOT updates"
+check "at least 3 in 4 of them HOT: $hot of 6000" '[ "$hot" -ge 4500 ]'
+
 # --- one box: the orchestrator runs its own workers
 setup onebox
 sql "insert into tasks (user_id, title, agent_type, schedule, schedule_enabled, next_run_at)
