@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@
 
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 /* One per Redis node this process talks to: a cluster's masters, and the replicas that take
- * over from them. */
+ * over from them. When all are taken, one without connections is closed to make room (the
+ * nodes of a managed cluster change addresses over its failovers). */
 #define MAX_RELAYS 64
 
 struct relay {
@@ -32,6 +34,9 @@ struct relay {
     size_t ip_len;        /* 4, 16, or 0 for a host name */
     int port, timeout_ms, listen_fd;
     char path[108];
+    int connections; /* relayed connections open (under count_lock) */
+    int closing;     /* evicted: its accept loop frees it (under count_lock) */
+    uint64_t used;   /* when it was last asked for, a count of lookups (under lock) */
     mbedtls_ssl_config conf;
     mbedtls_x509_crt ca, cert;
     mbedtls_pk_context key;
@@ -39,8 +44,13 @@ struct relay {
     mbedtls_ctr_drbg_context drbg;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* lock: the table, held while a relay is made (its first handshake may take its timeout);
+ * count_lock: the relays' connection counts, taken as connections come and go, and after lock
+ * when both are. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER, count_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct relay *relays[MAX_RELAYS];
+static uint64_t lookups;   /* the clock of relay.used */
+static unsigned sockets;   /* relays made: each listens on a path never used before */
 static char dir[64];
 static char ca_path[1024], cert_path[1024], key_path[1024];
 
@@ -177,18 +187,49 @@ static void *relay_connection(void *arg)
     mbedtls_ssl_free(&ssl);
     mbedtls_net_free(&net);
     close(client);
+    pthread_mutex_lock(&count_lock);
+    r->connections--; /* r may be freed from here on */
+    pthread_mutex_unlock(&count_lock);
     return NULL;
 }
 
+static void relay_free(struct relay *r)
+{
+    if (r->listen_fd >= 0)
+        close(r->listen_fd);
+    mbedtls_ssl_config_free(&r->conf);
+    mbedtls_x509_crt_free(&r->ca);
+    mbedtls_x509_crt_free(&r->cert);
+    mbedtls_pk_free(&r->key);
+    mbedtls_ctr_drbg_free(&r->drbg);
+    mbedtls_entropy_free(&r->entropy);
+    free(r);
+}
+
+/* Accepts hiredis's connections to r's socket, a thread each, until r is evicted; then frees
+ * r (no connection of it is open: only a relay without any is evicted, and none is counted
+ * after). */
 static void *accept_loop(void *arg)
 {
     struct relay *r = arg;
     for (;;) {
         const int c = accept(r->listen_fd, NULL, NULL);
+        const int e = errno;
+        pthread_mutex_lock(&count_lock);
+        const int closing = r->closing;
+        r->connections += c >= 0 && !closing;
+        pthread_mutex_unlock(&count_lock);
+        if (closing) {
+            if (c >= 0)
+                close(c);
+            break;
+        }
         if (c < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return NULL;
+            /* out of descriptors or memory, say: wait and go on, for a relay that stops accepting
+             * hangs every later connection to it */
+            if (e != EINTR && e != ECONNABORTED)
+                usleep(100 * 1000);
+            continue;
         }
         void **a = malloc(2 * sizeof *a);
         pthread_t t;
@@ -198,9 +239,35 @@ static void *accept_loop(void *arg)
         if (!a || (a[0] = r, a[1] = (void *)(intptr_t)c, pthread_create(&t, &attr, relay_connection, a) != 0)) {
             free(a);
             close(c);
+            pthread_mutex_lock(&count_lock);
+            r->connections--;
+            pthread_mutex_unlock(&count_lock);
         }
         pthread_attr_destroy(&attr);
     }
+    relay_free(r);
+    return NULL;
+}
+
+/* Makes room in a full table: closes the least recently asked-for relay that has no connection
+ * open (under lock). Its socket goes at once, so a caller that was handed its path before fails
+ * to connect and asks again; paths are not reused. The slot, or -1 if every relay is in use. */
+static int evict_idle(void)
+{
+    int victim = -1;
+    pthread_mutex_lock(&count_lock);
+    for (int i = 0; i < MAX_RELAYS; i++)
+        if (relays[i] && !relays[i]->connections && (victim < 0 || relays[i]->used < relays[victim]->used))
+            victim = i;
+    if (victim >= 0) {
+        struct relay *r = relays[victim];
+        relays[victim] = NULL;
+        r->closing = 1;
+        unlink(r->path);
+        shutdown(r->listen_fd, SHUT_RDWR); /* wakes its accept loop, which frees it */
+    }
+    pthread_mutex_unlock(&count_lock);
+    return victim;
 }
 
 static void remove_dir(void)
@@ -269,6 +336,7 @@ int redis_tls_relay(const char *host, int port, int timeout_ms, char *out, size_
     int rc = -1, slot = -1;
     for (int i = 0; i < MAX_RELAYS; i++) {
         if (relays[i] && !strcmp(relays[i]->host, host) && relays[i]->port == port) {
+            relays[i]->used = ++lookups;
             snprintf(out, out_len, "%s", relays[i]->path);
             pthread_mutex_unlock(&lock);
             return 0;
@@ -276,9 +344,17 @@ int redis_tls_relay(const char *host, int port, int timeout_ms, char *out, size_
         if (!relays[i] && slot < 0)
             slot = i;
     }
+    if (slot < 0)
+        slot = evict_idle();
     struct relay *r = slot < 0 ? NULL : calloc(1, sizeof *r);
     if (!r) {
-        snprintf(err, len, slot < 0 ? "too many Redis servers over TLS in one process" : "out of memory");
+        if (slot < 0)
+            snprintf(err, len,
+                     "cannot reach Redis at %s:%d over TLS: this process has connections open to %d other Redis"
+                     " servers, its most; close some or restart it",
+                     host, port, MAX_RELAYS);
+        else
+            snprintf(err, len, "out of memory");
         goto done;
     }
     snprintf(r->host, sizeof r->host, "%s", host);
@@ -305,7 +381,7 @@ int redis_tls_relay(const char *host, int port, int timeout_ms, char *out, size_
         }
         atexit(remove_dir);
     }
-    snprintf(r->path, sizeof r->path, "%s/%d.sock", dir, slot);
+    snprintf(r->path, sizeof r->path, "%s/%u.sock", dir, sockets++);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", r->path);
     if ((r->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
@@ -319,20 +395,15 @@ int redis_tls_relay(const char *host, int port, int timeout_ms, char *out, size_
         goto fail;
     }
     pthread_detach(t);
+    r->used = ++lookups;
     relays[slot] = r;
     snprintf(out, out_len, "%s", r->path);
     rc = 0;
     goto done;
 fail:
     if (r->listen_fd >= 0)
-        close(r->listen_fd), unlink(r->path);
-    mbedtls_ssl_config_free(&r->conf);
-    mbedtls_x509_crt_free(&r->ca);
-    mbedtls_x509_crt_free(&r->cert);
-    mbedtls_pk_free(&r->key);
-    mbedtls_ctr_drbg_free(&r->drbg);
-    mbedtls_entropy_free(&r->entropy);
-    free(r);
+        unlink(r->path);
+    relay_free(r);
 done:
     pthread_mutex_unlock(&lock);
     return rc;

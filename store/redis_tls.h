@@ -17,7 +17,8 @@
 void redis_tls_files(const char *ca_file, const char *cert_file, const char *key_file);
 
 /* The unix socket that relays to host:port over TLS (started on first use, one per host and
- * port, at most 64 per process: enough for a cluster's nodes), after a first handshake that
+ * port, up to 64 per process: a cluster's nodes; past that, the relay least recently asked for
+ * that has no connection open is closed to make room), after a first handshake that
  * proves the server and its certificate: 0 with the path in out, or -1 with the reason in err
  * (connection refused, the certificate not trusted or not for host, a file that cannot be
  * read). Thread-safe. */

@@ -98,4 +98,21 @@ check "with REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE it is taken: $(jq -c '.pr
 run env REDIS_TLS_CERT_FILE="$tmp/client.crt" "$cli" status --json
 check "a certificate without its key: $(jq -r '.problems[0]' "$tmp/out")" \
   'jq -r ".problems[0]" "$tmp/out" | grep -q "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together"'
+
+# --- more servers than a process keeps relays for (64: a managed cluster's nodes change
+# addresses over its failovers): 70 TLS servers met in turn, a connection held open through the
+# first; the least recently used relay without a connection makes room
+python3 "$(dirname "$0")/../tools/tls_echo.py" "$tmp/srv.crt" "$tmp/srv.key" 70 >"$tmp/echo.ports" 2>"$tmp/echo.err" &
+echo_pid=$!; redis_pids+=("$echo_pid")
+for _ in $(seq 100); do [ -s "$tmp/echo.ports" ] && break; sleep 0.1; done
+# shellcheck disable=SC2046
+"$build/tests/tls_relays" "$tmp/ca.crt" $(cat "$tmp/echo.ports") >"$tmp/relays.log" 2>&1
+kill "$echo_pid"
+said() { grep -qx "$1" "$tmp/relays.log"; }
+check "a relay for each of the 70: $(head -3 "$tmp/relays.log" | tr '\n' ' ')" 'said "relays made: 70 of 70"'
+check "the relay with a connection open was kept, the connection unbroken" \
+  'said "held connection echoes: 1" && said "held connection still echoes: 1"'
+check "an evicted relay's socket is gone, and asking again relays anew" \
+  'said "the evicted relay refuses: 1" && said "asked again, it relays anew: 1"'
+check "the evicted relays' threads ended: $(grep threads "$tmp/relays.log")" 'said "threads beyond the start: 65"'
 finish
