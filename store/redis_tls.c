@@ -23,10 +23,6 @@
 #include <unistd.h>
 
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
-/* One per Redis node this process talks to: a cluster's masters, and the replicas that take
- * over from them. When all are taken, one without connections is closed to make room (the
- * nodes of a managed cluster change addresses over its failovers). */
-#define MAX_RELAYS 64
 
 struct relay {
     char host[256];
@@ -48,7 +44,9 @@ struct relay {
  * count_lock: the relays' connection counts, taken as connections come and go, and after lock
  * when both are. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER, count_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct relay *relays[MAX_RELAYS];
+/* When all are taken, one without connections is closed to make room (the nodes of a managed
+ * cluster change addresses over its failovers). */
+static struct relay *relays[REDIS_TLS_MAX_RELAYS];
 static uint64_t lookups;   /* the clock of relay.used */
 static unsigned sockets;   /* relays made: each listens on a path never used before */
 static char dir[64];
@@ -256,7 +254,7 @@ static int evict_idle(void)
 {
     int victim = -1;
     pthread_mutex_lock(&count_lock);
-    for (int i = 0; i < MAX_RELAYS; i++)
+    for (int i = 0; i < REDIS_TLS_MAX_RELAYS; i++)
         if (relays[i] && !relays[i]->connections && (victim < 0 || relays[i]->used < relays[victim]->used))
             victim = i;
     if (victim >= 0) {
@@ -272,7 +270,7 @@ static int evict_idle(void)
 
 static void remove_dir(void)
 {
-    for (int i = 0; i < MAX_RELAYS; i++)
+    for (int i = 0; i < REDIS_TLS_MAX_RELAYS; i++)
         if (relays[i])
             unlink(relays[i]->path);
     if (dir[0])
@@ -334,7 +332,7 @@ int redis_tls_relay(const char *host, int port, int timeout_ms, char *out, size_
 {
     pthread_mutex_lock(&lock);
     int rc = -1, slot = -1;
-    for (int i = 0; i < MAX_RELAYS; i++) {
+    for (int i = 0; i < REDIS_TLS_MAX_RELAYS; i++) {
         if (relays[i] && !strcmp(relays[i]->host, host) && relays[i]->port == port) {
             relays[i]->used = ++lookups;
             snprintf(out, out_len, "%s", relays[i]->path);
@@ -352,7 +350,7 @@ int redis_tls_relay(const char *host, int port, int timeout_ms, char *out, size_
             snprintf(err, len,
                      "cannot reach Redis at %s:%d over TLS: this process has connections open to %d other Redis"
                      " servers, its most; close some or restart it",
-                     host, port, MAX_RELAYS);
+                     host, port, REDIS_TLS_MAX_RELAYS);
         else
             snprintf(err, len, "out of memory");
         goto done;

@@ -16,9 +16,13 @@
  * daemons and the CLI set them once, after loading their configuration. */
 void redis_tls_files(const char *ca_file, const char *cert_file, const char *key_file);
 
+/* Relays a process keeps at once, one per Redis server: a cluster's masters and the replicas
+ * that take over from them. */
+#define REDIS_TLS_MAX_RELAYS 64
+
 /* The unix socket that relays to host:port over TLS (started on first use, one per host and
- * port, up to 64 per process: a cluster's nodes; past that, the relay least recently asked for
- * that has no connection open is closed to make room), after a first handshake that
+ * port, up to REDIS_TLS_MAX_RELAYS; past that, the relay least recently asked for that has no
+ * connection open is closed to make room), after a first handshake that
  * proves the server and its certificate: 0 with the path in out, or -1 with the reason in err
  * (connection refused, the certificate not trusted or not for host, a file that cannot be
  * read). Thread-safe. */

@@ -378,7 +378,7 @@ stop_all
 # --- the worker's two writes of a run are HOT updates (migrations/0013): 3,000 runs of one
 # priority, inserted together as a slot's runs are and claimed in their order, so that a batch
 # rewrites most rows of a page at once; a write without room for its new version on the page
-# adds an entry to every index of task_runs (44 % of them were HOT with fillfactor 80)
+# adds an entry to every index of task_runs (with fillfactor 80, 2,573 of the 6,000 were HOT)
 setup hot
 runs "$(task noop)" 3000 >/dev/null
 start_worker w-hot AGENT_WORKER_CONCURRENCY=64
