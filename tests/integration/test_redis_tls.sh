@@ -115,4 +115,7 @@ check "the relay with a connection open was kept, the connection unbroken" \
 check "an evicted relay's socket is gone, and asking again relays anew" \
   'said "the evicted relay refuses: 1" && said "asked again, it relays anew: 1"'
 check "the evicted relays' threads ended: $(grep threads "$tmp/relays.log")" 'said "threads beyond the start: 65, want 65"'
+check "with a connection open through every relay, one more server is refused, saying why: $(grep refused: "$tmp/relays.log")" \
+  'said "connections held before a refusal: 64" && grep -q "^refused: .*connections open to 64 other Redis servers, its most; close some" "$tmp/relays.log"'
+check "once a connection closes, the refused server is relayed" 'said "one closed, the refused server relays: 1"'
 finish

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The TLS relay table when a process meets more Redis servers than it holds relays for
  * (store/redis_tls.h): asks for relays to 127.0.0.1 on each port given, where TLS echo servers
- * listen, holding a connection open through the first, and prints one line per finding for
- * test_redis_tls.sh to check. Usage: tls_relays CA_FILE PORT PORT... */
+ * listen, holding a connection open through the first, then through as many as the table holds,
+ * and prints one line per finding for test_redis_tls.sh to check. Usage: tls_relays CA_FILE
+ * PORT PORT... (more ports than REDIS_TLS_MAX_RELAYS) */
 #include "redis_tls.h"
 
 #include <dirent.h>
@@ -98,7 +99,39 @@ int main(int argc, char **argv)
     for (int i = 0; i < 50 && (now = threads() - before) != want; i++)
         nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
     printf("threads beyond the start: %d, want %d\n", now, want);
-    if (held >= 0)
-        close(held);
+
+    /* every relay with a connection open: one more server is refused, saying why, until a
+     * connection closes. The ports are asked for from the last back, so the relays the table
+     * holds are found and the others made in place of idle ones. */
+    int holding[REDIS_TLS_MAX_RELAYS + 1], nheld = 0, refused_port = 0;
+    char why[512] = "";
+    holding[nheld++] = held;
+    for (int i = argc - 1; i > 2 && nheld <= REDIS_TLS_MAX_RELAYS; i--) {
+        if (redis_tls_relay("127.0.0.1", atoi(argv[i]), 5000, path, sizeof path, why, sizeof why) != 0) {
+            refused_port = atoi(argv[i]);
+            break;
+        }
+        const int fd = connect_unix(path);
+        if (fd >= 0 && echoes(fd, "hold\n"))
+            holding[nheld++] = fd;
+        else if (fd >= 0)
+            close(fd);
+    }
+    printf("connections held before a refusal: %d\n", nheld);
+    printf("refused: %s\n", refused_port ? why : "(none)");
+    /* one connection closed: its relay is idle once its thread sees the close */
+    close(holding[--nheld]);
+    int again = -1;
+    for (int i = 0; refused_port && i < 50 && again != 0; i++) {
+        again = redis_tls_relay("127.0.0.1", refused_port, 5000, path, sizeof path, why, sizeof why);
+        if (again != 0)
+            nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    const int fd = again == 0 ? connect_unix(path) : -1;
+    printf("one closed, the refused server relays: %d\n", fd >= 0 && echoes(fd, "room\n"));
+    if (fd >= 0)
+        close(fd);
+    while (nheld > 0)
+        close(holding[--nheld]);
     return 0;
 }
