@@ -105,9 +105,17 @@ SQL
   t0=$(date +%s%N)
   env "${otel[@]}" "$tree/build-release/agentworker/agentcron-worker" --instance bench --concurrency 64 2>>.dev/bench/worker.log & worker=$!
   # one redis-cli asks every 20 ms (one started every 20 ms took an eighth of the machine's CPU
-  # from the contender; the peers' scripts time themselves)
-  redis-cli -u "$REDIS_URL" -r -1 -i 0.02 hget 'agentcron:{default}:counters' completed | grep -qx "$n" || true
+  # from the contender; the peers' scripts time themselves), until all are acknowledged or the
+  # worker ends first (a crash: say so rather than wait for ever)
+  redis-cli -u "$REDIS_URL" -r -1 -i 0.02 hget 'agentcron:{default}:counters' completed | grep -qx "$n" &
+  local poll=$! ended=
+  wait -n -p ended "$poll" "$worker" || true
   t1=$(date +%s%N)
+  if [ "$ended" != "$poll" ]; then
+    kill "$poll" 2>/dev/null || true
+    echo "full path: agentcron-worker exited before all $n runs were acknowledged; see .dev/bench/worker.log" >&2
+    exit 1
+  fi
   local rss wcpu recorded
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$worker/status") wcpu=$(awk '{print $14 + $15}' "/proc/$worker/stat")
   local at=
