@@ -105,14 +105,16 @@ SQL
   t0=$(date +%s%N)
   env "${otel[@]}" "$tree/build-release/agentworker/agentcron-worker" --instance bench --concurrency 64 2>>.dev/bench/worker.log & worker=$!
   # one redis-cli asks every 20 ms (one started every 20 ms took an eighth of the machine's CPU
-  # from the contender; the peers' scripts time themselves), until all are acknowledged or the
-  # worker ends first (a crash: say so rather than wait for ever)
+  # from the contender; the peers' scripts time themselves), until all are acknowledged; a
+  # watchdog ends the wait if the worker ends first (a crash: say so rather than wait for ever;
+  # `wait -n` would miss a worker that exited before it was called)
   redis-cli -u "$REDIS_URL" -r -1 -i 0.02 hget 'agentcron:{default}:counters' completed | grep -qx "$n" &
-  local poll=$! ended=
-  wait -n -p ended "$poll" "$worker" || true
+  local poll=$!
+  (while kill -0 "$worker" 2>/dev/null; do sleep 0.2; done; kill "$poll" 2>/dev/null) & local watchdog=$!
+  wait "$poll" || true
   t1=$(date +%s%N)
-  if [ "$ended" != "$poll" ]; then
-    kill "$poll" 2>/dev/null || true
+  kill "$watchdog" 2>/dev/null || true
+  if ! kill -0 "$worker" 2>/dev/null; then
     echo "full path: agentcron-worker exited before all $n runs were acknowledged; see .dev/bench/worker.log" >&2
     exit 1
   fi
